@@ -1,0 +1,21 @@
+# Language level and warnings shared by every target of the project (not by generated code).
+set(CMAKE_CXX_STANDARD 20)
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+set(CMAKE_CXX_EXTENSIONS OFF)
+set(CMAKE_EXPORT_COMPILE_COMMANDS ON)
+
+# aurora_warnings(<target>): -Wall -Wextra (and -Werror when AURORA_WERROR is on) for our own code.
+option(AURORA_WERROR "Treat warnings in project code as errors" OFF)
+function(aurora_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra)
+  if(AURORA_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# Sanitizers for the asan preset: AURORA_SANITIZE=ON adds ASan + UBSan to every target.
+option(AURORA_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+if(AURORA_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
