@@ -7,7 +7,14 @@
 #include <string>
 #include <string_view>
 
+#include "absl/strings/string_view.h"
+
 namespace aurora {
+
+// Debian's Abseil is built with its own absl::string_view (ABSL_OPTION_USE_STD_STRING_VIEW is 0),
+// which does not convert from std::string_view. Pass std::string_view to Abseil through Sv().
+inline absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+inline std::string_view StdSv(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 
 // Number of Unicode code points in `text`, or nullopt if it is not valid UTF-8 (overlong forms,
 // surrogates and code points above U+10FFFF are invalid).

@@ -158,13 +158,13 @@ const AreaCode* CodeLists::FindWellbeingCounty(std::string_view code) const {
 
 const HierarchicalCode* CodeLists::Find(CodeKind kind, std::string_view code) const {
   const int k = static_cast<int>(kind);
-  auto it = by_code_[k].find(code);
+  auto it = by_code_[k].find(std::string(code));
   return it == by_code_[k].end() ? nullptr : &lists_[k][it->second];
 }
 
 const HierarchicalCode* CodeLists::FindByUri(CodeKind kind, std::string_view uri) const {
   const int k = static_cast<int>(kind);
-  auto it = by_uri_[k].find(uri);
+  auto it = by_uri_[k].find(std::string(uri));
   return it == by_uri_[k].end() ? nullptr : &lists_[k][it->second];
 }
 

@@ -1,0 +1,45 @@
+#pragma once
+// A fixed pool of threads with a bounded queue, for blocking work (RocksDB syncs, slow hashes,
+// change-log reads) that must stay off gRPC's callback threads. Submit() refuses work when the
+// queue is full or the pool is shutting down, so that callers can answer RESOURCE_EXHAUSTED or
+// UNAVAILABLE instead of growing memory without bound.
+//
+// Thread-safe.
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace aurora {
+
+class Executor {
+ public:
+  Executor(std::string name, int threads, size_t max_queue);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // False if the queue is full or Shutdown() was called; the task is then not run.
+  bool Submit(std::function<void()> task);
+  // Stops accepting work, runs what is queued, joins the threads. Idempotent.
+  void Shutdown();
+  size_t queued() const;
+
+ private:
+  void Run();
+
+  const std::string name_;
+  const size_t max_queue_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace aurora

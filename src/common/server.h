@@ -1,0 +1,65 @@
+#pragma once
+// GrpcServer: the node's gRPC server with what every component gets for free: the standard
+// health service (one status per component service plus the overall "" status), server
+// reflection, the metrics interceptor, message size limits and keepalive policy, and an
+// in-process channel for components and the gateway in the same process.
+//
+// Usage:
+//   GrpcServer server;
+//   server.AddService(&directory_service, "aurora.directory.v1.Directory");
+//   RETURN_IF_ERROR(server.Start("127.0.0.1:50051", &metrics));
+//   server.SetServing(true);
+//   ...
+//   server.Shutdown(absl::Seconds(10));
+//
+// Start/Shutdown are not thread-safe; the rest is.
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/metrics.h"
+
+namespace aurora {
+
+struct GrpcServerOptions {
+  int max_receive_message_bytes = 16 << 20;
+  int max_send_message_bytes = 64 << 20;
+};
+
+class GrpcServer {
+ public:
+  explicit GrpcServer(GrpcServerOptions options = {});
+  ~GrpcServer();
+
+  // `health_name` is the name the health service reports the component under (its full gRPC
+  // service name). Call before Start().
+  void AddService(grpc::Service* service, const std::string& health_name);
+
+  // Listens on `address` (port 0 picks a free one). `metrics` may be null.
+  absl::Status Start(const std::string& address, Metrics* metrics);
+  int port() const { return port_; }
+  grpc::Server* server() const { return server_.get(); }
+
+  // Sets every component's health status and the overall "" status.
+  void SetServing(bool serving);
+  // A channel to this server without a socket.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+
+  // NOT_SERVING for good, then stops accepting calls and waits for running ones up to `grace`;
+  // calls still running then are cancelled. Idempotent.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  GrpcServerOptions options_;
+  std::vector<std::pair<grpc::Service*, std::string>> services_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace aurora

@@ -1,0 +1,617 @@
+#include "directory/directory_service.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/secret_hash.h"
+#include "common/status.h"
+#include "common/text.h"
+#include "directory/text_checker.h"
+#include "directory/validation.h"
+
+namespace aurora::directory {
+namespace {
+
+// Page tokens: base64url("1|<last key>|<filter fingerprint>"). The fingerprint (FNV-1a of the
+// request's deterministic serialisation without its page) ties a token to its filter.
+uint64_t Fingerprint(const google::protobuf::Message& request_without_page) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    request_without_page.SerializeToCodedStream(&coded);
+  }
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : bytes) hash = (hash ^ c) * 1099511628211ull;
+  return hash;
+}
+
+std::string EncodePageToken(const std::string& last_key, uint64_t fingerprint) {
+  return Base64UrlEncode(absl::StrCat("1|", last_key, "|", fingerprint));
+}
+
+// Returns the key to continue after ("" for the first page).
+absl::StatusOr<std::string> DecodePageToken(const std::string& token, uint64_t fingerprint,
+                                            std::string_view field) {
+  if (token.empty()) return std::string();
+  const auto invalid = absl::InvalidArgumentError(
+      absl::StrCat(Sv(field), ": not a page token issued for this request: ", QuoteForMessage(token)));
+  auto raw = Base64UrlDecode(token);
+  if (!raw.ok()) return invalid;
+  std::vector<std::string> parts = absl::StrSplit(*raw, '|');
+  uint64_t issued = 0;
+  if (parts.size() != 3 || parts[0] != "1" || !absl::SimpleAtoi(parts[2], &issued) ||
+      issued != fingerprint || !IsCanonicalUuid(parts[1])) {
+    return invalid;
+  }
+  return parts[1];
+}
+
+template <typename Request>
+uint64_t FingerprintWithoutPage(const Request& request) {
+  Request copy = request;
+  copy.clear_page();
+  return Fingerprint(copy);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Watch
+
+class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchResponse> {
+ public:
+  enum class State { kBusy, kWaiting, kFinished };
+
+  WatchReactor(DirectoryService* service, int64_t cursor) : service_(service), cursor_(cursor) {}
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
+      return;
+    }
+    service_->ScheduleFill(this);
+  }
+
+  void OnCancel() override {
+    bool finish = false;
+    {
+      std::lock_guard lock(service_->watch_mu_);
+      cancelled_ = true;
+      if (state_ == State::kWaiting) {
+        std::erase(service_->waiting_, this);
+        state_ = State::kFinished;
+        finish = true;
+      }
+    }
+    if (finish) Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
+  }
+
+  void OnDone() override {
+    service_->WatchDone(this);
+    delete this;
+  }
+
+  // Marks finished (under the lock) and finishes the call; touches nothing afterwards.
+  void FinishOnce(grpc::Status status) {
+    {
+      std::lock_guard lock(service_->watch_mu_);
+      if (state_ == State::kFinished) return;
+      state_ = State::kFinished;
+    }
+    Finish(std::move(status));
+  }
+
+  DirectoryService* service_;
+  int64_t cursor_;                                       // last revision sent
+  std::unique_ptr<DirectoryStore::Snapshot> snapshot_;  // while sending the snapshot
+  v1::WatchResponse response_;
+  // Guarded by service_->watch_mu_.
+  State state_ = State::kBusy;
+  bool cancelled_ = false;
+};
+
+void DirectoryService::ScheduleFill(WatchReactor* reactor) {
+  if (!executor_.Submit([this, reactor] { Fill(reactor); })) {
+    reactor->FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                     "the directory is shutting down or overloaded"));
+  }
+}
+
+void DirectoryService::Fill(WatchReactor* reactor) {
+  bool finish = false, cancelled = false;
+  {
+    std::lock_guard lock(watch_mu_);
+    if (reactor->cancelled_ || shutting_down_) {
+      reactor->state_ = WatchReactor::State::kFinished;
+      finish = true;
+      cancelled = reactor->cancelled_;
+    }
+  }
+  if (finish) {  // outside the lock: OnDone may delete the reactor at once
+    reactor->Finish(cancelled ? grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled")
+                              : grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                             "the directory is shutting down; resume with "
+                                             "after_revision"));
+    return;
+  }
+  reactor->response_.Clear();
+  if (reactor->snapshot_ != nullptr) {
+    auto events = reactor->snapshot_->Next(options_.watch_batch);
+    if (!events.ok()) {
+      reactor->FinishOnce(ToGrpcStatus(events.status()));
+      return;
+    }
+    if (events->empty()) {
+      reactor->cursor_ = reactor->snapshot_->revision();
+      reactor->snapshot_.reset();
+      reactor->response_.set_snapshot_complete(true);
+    } else {
+      for (auto& event : *events) *reactor->response_.add_events() = std::move(event);
+    }
+    reactor->response_.set_revision(reactor->snapshot_ ? reactor->snapshot_->revision()
+                                                       : reactor->cursor_);
+    reactor->StartWrite(&reactor->response_);
+    return;
+  }
+  auto events = store_->ReadChanges(reactor->cursor_, options_.watch_batch);
+  if (!events.ok()) {
+    reactor->FinishOnce(ToGrpcStatus(events.status()));
+    return;
+  }
+  if (!events->empty()) {
+    reactor->cursor_ = events->back().revision();
+    for (auto& event : *events) *reactor->response_.add_events() = std::move(event);
+    reactor->response_.set_revision(reactor->cursor_);
+    reactor->StartWrite(&reactor->response_);
+    return;
+  }
+  bool again = false;
+  {
+    std::lock_guard lock(watch_mu_);
+    if (!reactor->cancelled_ && !shutting_down_ &&
+        store_->durable_revision() <= reactor->cursor_) {
+      reactor->state_ = WatchReactor::State::kWaiting;
+      waiting_.push_back(reactor);
+      return;
+    }
+    again = true;  // a revision arrived meanwhile, or the stream must end
+  }
+  if (again) ScheduleFill(reactor);
+}
+
+void DirectoryService::OnRevision() {
+  std::vector<WatchReactor*> ready;
+  {
+    std::lock_guard lock(watch_mu_);
+    ready.swap(waiting_);
+    for (WatchReactor* reactor : ready) reactor->state_ = WatchReactor::State::kBusy;
+  }
+  for (WatchReactor* reactor : ready) ScheduleFill(reactor);
+}
+
+void DirectoryService::WatchDone(WatchReactor* reactor) {
+  std::lock_guard lock(watch_mu_);
+  std::erase(waiting_, reactor);
+  watchers_.erase(reactor);
+  watch_cv_.notify_all();
+}
+
+grpc::ServerWriteReactor<v1::WatchResponse>* DirectoryService::Watch(
+    grpc::CallbackServerContext* /*context*/, const v1::WatchRequest* request) {
+  auto* reactor = new WatchReactor(this, request->after_revision());
+  {
+    std::lock_guard lock(watch_mu_);
+    watchers_.insert(reactor);
+  }
+  absl::Status invalid;
+  if (request->snapshot() && request->after_revision() != 0) {
+    invalid = absl::InvalidArgumentError(absl::StrCat(
+        "after_revision: must be 0 with snapshot = true, got ", request->after_revision()));
+  } else if (request->after_revision() < 0) {
+    invalid = absl::InvalidArgumentError(
+        absl::StrCat("after_revision: must not be negative, got ", request->after_revision()));
+  } else if (request->after_revision() > store_->durable_revision()) {
+    invalid = absl::OutOfRangeError(absl::StrCat("after_revision: ", request->after_revision(),
+                                                 " is ahead of the directory's revision ",
+                                                 store_->durable_revision()));
+  }
+  if (!invalid.ok()) {
+    reactor->FinishOnce(ToGrpcStatus(invalid));
+    return reactor;
+  }
+  if (request->snapshot()) {
+    // Taking the snapshot may sync; do it on the executor.
+    if (!executor_.Submit([this, reactor] {
+          auto snapshot = store_->StartSnapshot();
+          if (!snapshot.ok()) {
+            reactor->FinishOnce(ToGrpcStatus(snapshot.status()));
+            return;
+          }
+          reactor->snapshot_ = std::move(*snapshot);
+          Fill(reactor);
+        })) {
+      reactor->FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                       "the directory is overloaded; retry later"));
+    }
+    return reactor;
+  }
+  ScheduleFill(reactor);
+  return reactor;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import
+
+class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesRequest> {
+ public:
+  ImportReactor(DirectoryService* service, v1::ImportServicesResponse* response)
+      : service_(service), response_(response) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client half-closed: the import is complete
+      response_->set_revision(service_->store_->durable_revision());
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (first_) {
+      report_rejected_only_ = request_.report_rejected_only();
+      first_ = false;
+    }
+    if (request_.services_size() > 1000) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("services: at most 1000 services per message, got ",
+                                       request_.services_size())));
+      return;
+    }
+    if (!service_->executor_.Submit([this] { ProcessBatch(); })) {
+      Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "the directory is overloaded; retry the import later"));
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void ProcessBatch() {
+    std::vector<ImportRecord> accepted;
+    std::vector<v1::ImportResult> rejected;
+    for (auto& service : *request_.mutable_services()) {
+      const int64_t index = next_index_++;
+      if (auto s = ValidateService(service, *service_->codes_, /*id_required=*/false); !s.ok()) {
+        v1::ImportResult& result = rejected.emplace_back();
+        result.set_index(index);
+        result.set_service_id(service.id());
+        result.set_outcome(v1::ImportResult::OUTCOME_REJECTED);
+        result.set_error(std::string(s.message()));
+        continue;
+      }
+      accepted.push_back(ImportRecord{index, std::move(service)});
+    }
+    auto results = service_->store_->ImportBatch(std::move(accepted));
+    if (!results.ok()) {
+      Finish(ToGrpcStatus(results.status()));
+      return;
+    }
+    // Merge in stream order.
+    std::vector<v1::ImportResult> all = std::move(*results);
+    all.insert(all.end(), std::make_move_iterator(rejected.begin()),
+               std::make_move_iterator(rejected.end()));
+    std::sort(all.begin(), all.end(),
+              [](const auto& a, const auto& b) { return a.index() < b.index(); });
+    for (auto& result : all) {
+      response_->set_received(response_->received() + 1);
+      switch (result.outcome()) {
+        case v1::ImportResult::OUTCOME_CREATED:
+          response_->set_created(response_->created() + 1);
+          break;
+        case v1::ImportResult::OUTCOME_UPDATED:
+          response_->set_updated(response_->updated() + 1);
+          break;
+        case v1::ImportResult::OUTCOME_UNCHANGED:
+          response_->set_unchanged(response_->unchanged() + 1);
+          break;
+        default:
+          response_->set_rejected(response_->rejected() + 1);
+          break;
+      }
+      if (!report_rejected_only_ || result.outcome() == v1::ImportResult::OUTCOME_REJECTED) {
+        *response_->add_results() = std::move(result);
+      }
+    }
+    request_.Clear();
+    StartRead(&request_);
+  }
+
+  DirectoryService* service_;
+  v1::ImportServicesResponse* response_;
+  v1::ImportServicesRequest request_;
+  bool first_ = true;
+  bool report_rejected_only_ = false;
+  int64_t next_index_ = 0;
+};
+
+grpc::ServerReadReactor<v1::ImportServicesRequest>* DirectoryService::ImportServices(
+    grpc::CallbackServerContext* /*context*/, v1::ImportServicesResponse* response) {
+  return new ImportReactor(this, response);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unary calls
+
+DirectoryService::DirectoryService(DirectoryStore* store, const CodeLists* codes,
+                                   DirectoryServiceOptions options)
+    : store_(store),
+      codes_(codes),
+      options_(options),
+      executor_("directory", options.worker_threads, options.max_queued_calls) {
+  listener_id_ = store_->AddRevisionListener([this](int64_t) { OnRevision(); });
+}
+
+DirectoryService::~DirectoryService() {
+  Shutdown();
+  store_->RemoveRevisionListener(listener_id_);
+  {
+    std::unique_lock lock(watch_mu_);
+    watch_cv_.wait(lock, [this] { return watchers_.empty(); });
+  }
+  executor_.Shutdown();
+}
+
+void DirectoryService::Shutdown() {
+  std::vector<WatchReactor*> waiting;
+  {
+    std::lock_guard lock(watch_mu_);
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    waiting.swap(waiting_);
+    for (WatchReactor* reactor : waiting) reactor->state_ = WatchReactor::State::kFinished;
+  }
+  for (WatchReactor* reactor : waiting) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "the directory is shutting down; resume with after_revision"));
+  }
+}
+
+grpc::ServerUnaryReactor* DirectoryService::RunBlocking(grpc::CallbackServerContext* context,
+                                                        std::function<absl::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!executor_.Submit([reactor, work = std::move(work)] {
+        reactor->Finish(ToGrpcStatus(work()));
+      })) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the directory is overloaded; retry later"));
+  }
+  return reactor;
+}
+
+namespace {
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                    const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+}  // namespace
+
+grpc::ServerUnaryReactor* DirectoryService::RegisterOrganization(
+    grpc::CallbackServerContext* context, const v1::RegisterOrganizationRequest* request,
+    v1::Organization* response) {
+  if (auto s = ValidateOrganization(request->organization(), *codes_); !s.ok()) {
+    return FinishNow(context, s);
+  }
+  return RunBlocking(context, [this, request, response]() -> absl::Status {
+    auto organization = store_->RegisterOrganization(request->organization());
+    if (!organization.ok()) return organization.status();
+    *response = std::move(*organization);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DirectoryService::GetOrganization(
+    grpc::CallbackServerContext* context, const v1::GetOrganizationRequest* request,
+    v1::Organization* response) {
+  if (auto s = ValidateUuid(request->id(), "id"); !s.ok()) return FinishNow(context, s);
+  auto organization = store_->GetOrganization(request->id());
+  if (organization.ok()) *response = std::move(*organization);
+  return FinishNow(context, organization.status());
+}
+
+grpc::ServerUnaryReactor* DirectoryService::ListOrganizations(
+    grpc::CallbackServerContext* context, const v1::ListOrganizationsRequest* request,
+    v1::ListOrganizationsResponse* response) {
+  auto size = ValidatePageSize(request->page());
+  if (!size.ok()) return FinishNow(context, size.status());
+  const uint64_t fingerprint = FingerprintWithoutPage(*request);
+  auto after = DecodePageToken(request->page().page_token(), fingerprint, "page.page_token");
+  if (!after.ok()) return FinishNow(context, after.status());
+  bool more = false;
+  auto organizations = store_->ListOrganizations(*after, *size, &more);
+  if (!organizations.ok()) return FinishNow(context, organizations.status());
+  for (auto& organization : *organizations) *response->add_organizations() = std::move(organization);
+  if (more && response->organizations_size() > 0) {
+    response->set_next_page_token(EncodePageToken(
+        response->organizations(response->organizations_size() - 1).id(), fingerprint));
+  }
+  return FinishNow(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* DirectoryService::RegisterApiClient(
+    grpc::CallbackServerContext* context, const v1::RegisterApiClientRequest* request,
+    v1::ApiClientCredentials* response) {
+  absl::Status s = ValidateUuid(request->organization_id(), "organization_id");
+  if (s.ok()) s = ValidateDisplayName(request->display_name(), "display_name");
+  if (!s.ok()) return FinishNow(context, s);
+  return RunBlocking(context, [this, request, response]() -> absl::Status {
+    auto credentials =
+        store_->RegisterApiClient(request->organization_id(), request->display_name());
+    if (!credentials.ok()) return credentials.status();
+    *response = std::move(*credentials);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DirectoryService::RotateApiClientSecret(
+    grpc::CallbackServerContext* context, const v1::RotateApiClientSecretRequest* request,
+    v1::ApiClientCredentials* response) {
+  absl::Status s = ValidateUuid(request->organization_id(), "organization_id");
+  if (s.ok()) s = ValidateUuid(request->client_id(), "client_id");
+  if (!s.ok()) return FinishNow(context, s);
+  return RunBlocking(context, [this, request, response]() -> absl::Status {
+    auto credentials =
+        store_->RotateApiClientSecret(request->organization_id(), request->client_id());
+    if (!credentials.ok()) return credentials.status();
+    *response = std::move(*credentials);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DirectoryService::ListApiClients(
+    grpc::CallbackServerContext* context, const v1::ListApiClientsRequest* request,
+    v1::ListApiClientsResponse* response) {
+  if (auto s = ValidateUuid(request->organization_id(), "organization_id"); !s.ok()) {
+    return FinishNow(context, s);
+  }
+  auto size = ValidatePageSize(request->page());
+  if (!size.ok()) return FinishNow(context, size.status());
+  const uint64_t fingerprint = FingerprintWithoutPage(*request);
+  auto after = DecodePageToken(request->page().page_token(), fingerprint, "page.page_token");
+  if (!after.ok()) return FinishNow(context, after.status());
+  bool more = false;
+  auto clients = store_->ListApiClients(request->organization_id(), *after, *size, &more);
+  if (!clients.ok()) return FinishNow(context, clients.status());
+  for (auto& client : *clients) *response->add_clients() = std::move(client);
+  if (more && response->clients_size() > 0) {
+    response->set_next_page_token(EncodePageToken(
+        response->clients(response->clients_size() - 1).client_id(), fingerprint));
+  }
+  return FinishNow(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* DirectoryService::RevokeApiClient(
+    grpc::CallbackServerContext* context, const v1::RevokeApiClientRequest* request,
+    v1::ApiClient* response) {
+  absl::Status s = ValidateUuid(request->organization_id(), "organization_id");
+  if (s.ok()) s = ValidateUuid(request->client_id(), "client_id");
+  if (!s.ok()) return FinishNow(context, s);
+  return RunBlocking(context, [this, request, response]() -> absl::Status {
+    auto client = store_->RevokeApiClient(request->organization_id(), request->client_id());
+    if (!client.ok()) return client.status();
+    *response = std::move(*client);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DirectoryService::CreateService(grpc::CallbackServerContext* context,
+                                                          const v1::CreateServiceRequest* request,
+                                                          v1::Service* response) {
+  if (auto s = ValidateService(request->service(), *codes_, /*id_required=*/false); !s.ok()) {
+    return FinishNow(context, s);
+  }
+  return RunBlocking(context, [this, request, response]() -> absl::Status {
+    auto service = store_->CreateService(request->service());
+    if (!service.ok()) return service.status();
+    *response = std::move(*service);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DirectoryService::UpdateService(grpc::CallbackServerContext* context,
+                                                          const v1::UpdateServiceRequest* request,
+                                                          v1::Service* response) {
+  absl::Status s = ValidateService(request->service(), *codes_, /*id_required=*/true);
+  if (s.ok() && request->expected_revision() < 1) {
+    s = absl::InvalidArgumentError(
+        absl::StrCat("expected_revision: required (the revision you read), got ",
+                     request->expected_revision()));
+  }
+  if (!s.ok()) return FinishNow(context, s);
+  return RunBlocking(context, [this, request, response]() -> absl::Status {
+    auto service = store_->UpdateService(request->service(), request->expected_revision());
+    if (!service.ok()) return service.status();
+    *response = std::move(*service);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DirectoryService::GetService(grpc::CallbackServerContext* context,
+                                                       const v1::GetServiceRequest* request,
+                                                       v1::Service* response) {
+  if (auto s = ValidateUuid(request->id(), "id"); !s.ok()) return FinishNow(context, s);
+  auto service = store_->GetService(request->id());
+  if (service.ok()) *response = std::move(*service);
+  return FinishNow(context, service.status());
+}
+
+grpc::ServerUnaryReactor* DirectoryService::DeleteService(grpc::CallbackServerContext* context,
+                                                          const v1::DeleteServiceRequest* request,
+                                                          v1::DeleteServiceResponse* response) {
+  absl::Status s = ValidateUuid(request->id(), "id");
+  if (s.ok() && request->expected_revision() < 0) {
+    s = absl::InvalidArgumentError(absl::StrCat("expected_revision: must not be negative, got ",
+                                                request->expected_revision()));
+  }
+  if (!s.ok()) return FinishNow(context, s);
+  return RunBlocking(context, [this, request, response]() -> absl::Status {
+    auto revision = store_->DeleteService(request->id(), request->expected_revision());
+    if (!revision.ok()) return revision.status();
+    response->set_revision(*revision);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DirectoryService::ListServices(grpc::CallbackServerContext* context,
+                                                         const v1::ListServicesRequest* request,
+                                                         v1::ListServicesResponse* response) {
+  if (auto s = ValidateListServicesRequest(*request, *codes_); !s.ok()) {
+    return FinishNow(context, s);
+  }
+  const int size = *ValidatePageSize(request->page());
+  const uint64_t fingerprint = FingerprintWithoutPage(*request);
+  auto after = DecodePageToken(request->page().page_token(), fingerprint, "page.page_token");
+  if (!after.ok()) return FinishNow(context, after.status());
+  const ServiceIndex::Query query = store_->index().Compile(*request);
+  auto page = store_->ListServices(query, *after, size);
+  if (!page.ok()) return FinishNow(context, page.status());
+  response->set_revision(page->revision);
+  for (auto& service : page->services) *response->add_services() = std::move(service);
+  if (page->more && response->services_size() > 0) {
+    response->set_next_page_token(
+        EncodePageToken(response->services(response->services_size() - 1).id(), fingerprint));
+  }
+  return FinishNow(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* DirectoryService::CheckServiceText(
+    grpc::CallbackServerContext* context, const v1::CheckServiceTextRequest* request,
+    v1::CheckServiceTextResponse* response) {
+  const bool by_id = !request->service_id().empty();
+  if (by_id == request->has_service()) {
+    return FinishNow(context, absl::InvalidArgumentError(
+                                  "service_id, service: give exactly one of the two"));
+  }
+  v1::Service service;
+  if (by_id) {
+    if (auto s = ValidateUuid(request->service_id(), "service_id"); !s.ok()) {
+      return FinishNow(context, s);
+    }
+    auto stored = store_->GetService(request->service_id());
+    if (!stored.ok()) return FinishNow(context, stored.status());
+    service = std::move(*stored);
+  } else {
+    // A draft only needs to be well-formed text; the checker reports the rest.
+    service = request->service();
+  }
+  for (auto& finding : directory::CheckServiceText(service)) {
+    *response->add_findings() = std::move(finding);
+  }
+  return FinishNow(context, absl::OkStatus());
+}
+
+}  // namespace aurora::directory

@@ -1,0 +1,725 @@
+#include "directory/store.h"
+
+#include <google/protobuf/util/message_differencer.h>
+#include <google/protobuf/util/time_util.h>
+#include <rocksdb/write_batch.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/secret_hash.h"
+#include "common/text.h"
+
+namespace aurora::directory {
+namespace {
+
+constexpr char kFormatKey[] = "m/format";
+constexpr char kFormatVersion[] = "1";
+
+std::string OrgKey(std::string_view id) { return absl::StrCat("o/", Sv(id)); }
+std::string ClientKey(std::string_view id) { return absl::StrCat("c/", Sv(id)); }
+std::string SecretKey(std::string_view id) { return absl::StrCat("k/", Sv(id)); }
+std::string OrgClientKey(std::string_view org, std::string_view client) {
+  return absl::StrCat("x/", Sv(org), "/", Sv(client));
+}
+std::string ServiceKeyString(std::string_view id) { return absl::StrCat("s/", Sv(id)); }
+std::string TombstoneKey(std::string_view id) { return absl::StrCat("t/", Sv(id)); }
+std::string LogKey(int64_t revision) {
+  std::string key = "l/";
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    key.push_back(static_cast<char>((static_cast<uint64_t>(revision) >> shift) & 0xFF));
+  }
+  return key;
+}
+int64_t RevisionFromLogKey(const rocksdb::Slice& key) {
+  uint64_t value = 0;
+  for (size_t i = 2; i < 10 && i < key.size(); ++i) {
+    value = (value << 8) | static_cast<unsigned char>(key[i]);
+  }
+  return static_cast<int64_t>(value);
+}
+
+google::protobuf::Timestamp Now() {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::GetCurrentTimeNanos());
+}
+
+absl::Status Corrupt(const std::string& key) {
+  return absl::DataLossError(absl::StrCat("directory record ", QuoteForMessage(key),
+                                          " cannot be parsed"));
+}
+
+// Service content without the output-only fields, for "unchanged" detection.
+bool SameContent(const v1::Service& stored, const v1::Service& incoming) {
+  v1::Service a = stored, b = incoming;
+  for (v1::Service* s : {&a, &b}) {
+    s->clear_revision();
+    s->clear_create_revision();
+    s->clear_update_time();
+  }
+  return google::protobuf::util::MessageDifferencer::Equals(a, b);
+}
+
+// Iterates keys with `prefix` starting after `prefix + after` (or at the prefix).
+template <typename Fn>
+absl::Status ScanPrefix(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const std::string& prefix,
+                        const std::string& after, const rocksdb::Snapshot* snapshot, Fn&& fn) {
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read, cf));
+  const std::string start = prefix + after;
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (!after.empty() && it->key() == start) continue;
+    if (!fn(it->key(), it->value())) break;
+  }
+  return FromRocksStatus(it->status(), "scanning the directory");
+}
+
+}  // namespace
+
+DirectoryStore::DirectoryStore(Database* database, const CodeLists* codes,
+                               DirectoryStoreOptions options)
+    : database_(database),
+      db_(database->db()),
+      cf_(database->family(kDirectoryColumnFamily)),
+      codes_(codes),
+      options_(options),
+      index_(codes) {}
+
+DirectoryStore::~DirectoryStore() = default;
+
+absl::StatusOr<std::unique_ptr<DirectoryStore>> DirectoryStore::Open(
+    Database* database, const CodeLists* codes, DirectoryStoreOptions options) {
+  if (database->family(kDirectoryColumnFamily) == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the database has no column family \"", kDirectoryColumnFamily, "\""));
+  }
+  std::unique_ptr<DirectoryStore> store(new DirectoryStore(database, codes, options));
+  if (auto s = store->Load(); !s.ok()) return s;
+  return store;
+}
+
+absl::Status DirectoryStore::Load() {
+  auto format = GetRaw(kFormatKey);
+  if (!format.ok()) return format.status();
+  if (!format->has_value()) {
+    rocksdb::WriteOptions write;
+    write.sync = true;
+    if (auto s = db_->Put(write, cf_, kFormatKey, kFormatVersion); !s.ok()) {
+      return FromRocksStatus(s, "writing the directory format version");
+    }
+  } else if (**format != kFormatVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the directory data in ", database_->path(), " has format version ",
+                     QuoteForMessage(**format), " but this build reads version ", kFormatVersion));
+  }
+
+  // The last revision is the last log key.
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_));
+    it->SeekForPrev(LogKey(INT64_MAX));
+    if (it->Valid() && it->key().starts_with("l/")) assigned_ = RevisionFromLogKey(it->key());
+    if (auto s = FromRocksStatus(it->status(), "reading the change log"); !s.ok()) return s;
+  }
+  durable_.store(assigned_);
+
+  absl::Status parse_status;
+  auto s = ScanPrefix(db_, cf_, "o/", "", nullptr, [&](const rocksdb::Slice& key, auto) {
+    organization_ids_.insert(key.ToString().substr(2));
+    return true;
+  });
+  if (!s.ok()) return s;
+  s = ScanPrefix(db_, cf_, "s/", "", nullptr,
+                 [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+                   v1::Service service;
+                   if (!service.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+                     parse_status = Corrupt(key.ToString());
+                     return false;
+                   }
+                   index_.Put(service);
+                   return true;
+                 });
+  if (!s.ok()) return s;
+  return parse_status;
+}
+
+int DirectoryStore::AddRevisionListener(std::function<void(int64_t)> listener) {
+  std::lock_guard lock(listeners_mu_);
+  const int id = next_listener_id_++;
+  listeners_.emplace_back(id, std::move(listener));
+  return id;
+}
+
+void DirectoryStore::RemoveRevisionListener(int id) {
+  std::lock_guard lock(listeners_mu_);
+  std::erase_if(listeners_, [id](const auto& entry) { return entry.first == id; });
+}
+
+absl::StatusOr<std::optional<std::string>> DirectoryStore::GetRaw(const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocksStatus(s, absl::StrCat("reading ", key));
+  return std::optional<std::string>(std::move(value));
+}
+
+void DirectoryStore::AppendLog(rocksdb::WriteBatch* batch, const v1::ChangeEvent& event) {
+  batch->Put(cf_, LogKey(event.revision()), event.SerializeAsString());
+}
+
+absl::Status DirectoryStore::WriteLocked(rocksdb::WriteBatch* batch, int64_t last_revision) {
+  rocksdb::WriteOptions write;
+  write.sync = false;  // synced by SyncTo, in groups
+  if (auto s = db_->Write(write, batch); !s.ok()) {
+    return FromRocksStatus(s, "writing to the directory");
+  }
+  assigned_ = last_revision;
+  return absl::OkStatus();
+}
+
+absl::Status DirectoryStore::SyncTo(int64_t revision) {
+  int64_t reached;
+  {
+    std::lock_guard lock(sync_mu_);
+    if (durable_.load(std::memory_order_acquire) >= revision) return absl::OkStatus();
+    int64_t target;
+    {
+      std::lock_guard write_lock(write_mu_);
+      target = assigned_;
+    }
+    if (auto s = db_->SyncWAL(); !s.ok()) {
+      return FromRocksStatus(s, "syncing the directory's write-ahead log");
+    }
+    durable_.store(target, std::memory_order_release);
+    reached = target;
+  }
+  std::lock_guard lock(listeners_mu_);
+  for (const auto& [id, listener] : listeners_) listener(reached);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organisations
+
+absl::StatusOr<v1::Organization> DirectoryStore::RegisterOrganization(
+    v1::Organization organization) {
+  if (organization.id().empty()) organization.set_id(NewRandomUuid());
+  int64_t revision;
+  {
+    std::lock_guard lock(write_mu_);
+    if (organization_ids_.contains(organization.id())) {
+      return absl::AlreadyExistsError(absl::StrCat("organization.id: organisation ",
+                                                   QuoteForMessage(organization.id()),
+                                                   " is already registered"));
+    }
+    revision = assigned_ + 1;
+    organization.set_revision(revision);
+    *organization.mutable_create_time() = Now();
+    rocksdb::WriteBatch batch;
+    batch.Put(cf_, OrgKey(organization.id()), organization.SerializeAsString());
+    v1::ChangeEvent event;
+    event.set_revision(revision);
+    event.set_type(v1::ChangeEvent::TYPE_ORGANIZATION_PUT);
+    *event.mutable_organization() = organization;
+    AppendLog(&batch, event);
+    if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
+    organization_ids_.insert(organization.id());
+  }
+  if (auto s = SyncTo(revision); !s.ok()) return s;
+  return organization;
+}
+
+absl::StatusOr<v1::Organization> DirectoryStore::GetOrganization(const std::string& id) const {
+  auto raw = GetRaw(OrgKey(id));
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) {
+    return absl::NotFoundError(absl::StrCat("id: no organisation ", QuoteForMessage(id)));
+  }
+  v1::Organization organization;
+  if (!organization.ParseFromString(**raw)) return Corrupt(OrgKey(id));
+  return organization;
+}
+
+absl::StatusOr<std::vector<v1::Organization>> DirectoryStore::ListOrganizations(
+    const std::string& after, int limit, bool* more) const {
+  std::vector<v1::Organization> out;
+  *more = false;
+  absl::Status parse_status;
+  auto s = ScanPrefix(db_, cf_, "o/", after, nullptr,
+                      [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+                        if (static_cast<int>(out.size()) == limit) {
+                          *more = true;
+                          return false;
+                        }
+                        v1::Organization organization;
+                        if (!organization.ParseFromArray(value.data(),
+                                                         static_cast<int>(value.size()))) {
+                          parse_status = Corrupt(key.ToString());
+                          return false;
+                        }
+                        out.push_back(std::move(organization));
+                        return true;
+                      });
+  if (!s.ok()) return s;
+  if (!parse_status.ok()) return parse_status;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// API clients
+
+absl::StatusOr<v1::ApiClient> DirectoryStore::LoadClientLocked(
+    const std::string& organization_id, const std::string& client_id) const {
+  auto raw = GetRaw(ClientKey(client_id));
+  if (!raw.ok()) return raw.status();
+  v1::ApiClient client;
+  if (raw->has_value() && !client.ParseFromString(**raw)) return Corrupt(ClientKey(client_id));
+  if (!raw->has_value() || client.organization_id() != organization_id) {
+    return absl::NotFoundError(absl::StrCat("client_id: organisation ",
+                                            QuoteForMessage(organization_id),
+                                            " has no API client ", QuoteForMessage(client_id)));
+  }
+  return client;
+}
+
+absl::StatusOr<v1::ApiClientCredentials> DirectoryStore::RegisterApiClient(
+    const std::string& organization_id, const std::string& display_name) {
+  v1::ApiClientCredentials credentials;
+  credentials.set_client_secret(NewSecret());
+  // The slow hash is computed outside the write lock.
+  const std::string hash = HashSecret(credentials.client_secret(), options_.secret_hash_iterations);
+  v1::ApiClient& client = *credentials.mutable_client();
+  client.set_client_id(NewRandomUuid());
+  client.set_organization_id(organization_id);
+  client.set_display_name(display_name);
+  client.set_state(v1::ApiClient::STATE_ACTIVE);
+  client.set_secret_version(1);
+  *client.mutable_create_time() = Now();
+  *client.mutable_secret_rotate_time() = client.create_time();
+  int64_t revision;
+  {
+    std::lock_guard lock(write_mu_);
+    if (!organization_ids_.contains(organization_id)) {
+      return absl::NotFoundError(absl::StrCat("organization_id: no organisation ",
+                                              QuoteForMessage(organization_id)));
+    }
+    revision = assigned_ + 1;
+    client.set_revision(revision);
+    rocksdb::WriteBatch batch;
+    batch.Put(cf_, ClientKey(client.client_id()), client.SerializeAsString());
+    batch.Put(cf_, SecretKey(client.client_id()), hash);
+    batch.Put(cf_, OrgClientKey(organization_id, client.client_id()), "");
+    v1::ChangeEvent event;
+    event.set_revision(revision);
+    event.set_type(v1::ChangeEvent::TYPE_API_CLIENT_PUT);
+    *event.mutable_api_client() = client;
+    AppendLog(&batch, event);
+    if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
+  }
+  if (auto s = SyncTo(revision); !s.ok()) return s;
+  return credentials;
+}
+
+absl::StatusOr<v1::ApiClientCredentials> DirectoryStore::RotateApiClientSecret(
+    const std::string& organization_id, const std::string& client_id) {
+  v1::ApiClientCredentials credentials;
+  credentials.set_client_secret(NewSecret());
+  const std::string hash = HashSecret(credentials.client_secret(), options_.secret_hash_iterations);
+  int64_t revision;
+  {
+    std::lock_guard lock(write_mu_);
+    auto client = LoadClientLocked(organization_id, client_id);
+    if (!client.ok()) return client.status();
+    if (client->state() == v1::ApiClient::STATE_REVOKED) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "client_id: API client ", QuoteForMessage(client_id), " is revoked and cannot be rotated"));
+    }
+    revision = assigned_ + 1;
+    client->set_secret_version(client->secret_version() + 1);
+    *client->mutable_secret_rotate_time() = Now();
+    client->set_revision(revision);
+    rocksdb::WriteBatch batch;
+    batch.Put(cf_, ClientKey(client_id), client->SerializeAsString());
+    batch.Put(cf_, SecretKey(client_id), hash);
+    v1::ChangeEvent event;
+    event.set_revision(revision);
+    event.set_type(v1::ChangeEvent::TYPE_API_CLIENT_PUT);
+    *event.mutable_api_client() = *client;
+    AppendLog(&batch, event);
+    if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
+    *credentials.mutable_client() = std::move(*client);
+  }
+  if (auto s = SyncTo(revision); !s.ok()) return s;
+  return credentials;
+}
+
+absl::StatusOr<std::vector<v1::ApiClient>> DirectoryStore::ListApiClients(
+    const std::string& organization_id, const std::string& after, int limit, bool* more) const {
+  if (auto org = GetOrganization(organization_id); !org.ok()) {
+    return absl::NotFoundError(absl::StrCat("organization_id: no organisation ",
+                                            QuoteForMessage(organization_id)));
+  }
+  std::vector<std::string> ids;
+  *more = false;
+  const std::string prefix = absl::StrCat("x/", organization_id, "/");
+  auto s = ScanPrefix(db_, cf_, prefix, after, nullptr, [&](const rocksdb::Slice& key, auto) {
+    if (static_cast<int>(ids.size()) == limit) {
+      *more = true;
+      return false;
+    }
+    ids.push_back(key.ToString().substr(prefix.size()));
+    return true;
+  });
+  if (!s.ok()) return s;
+  std::vector<v1::ApiClient> out;
+  for (const auto& id : ids) {
+    auto raw = GetRaw(ClientKey(id));
+    if (!raw.ok()) return raw.status();
+    if (!raw->has_value()) continue;
+    v1::ApiClient client;
+    if (!client.ParseFromString(**raw)) return Corrupt(ClientKey(id));
+    out.push_back(std::move(client));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ApiClient> DirectoryStore::RevokeApiClient(const std::string& organization_id,
+                                                              const std::string& client_id) {
+  v1::ApiClient result;
+  int64_t revision;
+  {
+    std::lock_guard lock(write_mu_);
+    auto client = LoadClientLocked(organization_id, client_id);
+    if (!client.ok()) return client.status();
+    if (client->state() == v1::ApiClient::STATE_REVOKED) return *client;
+    revision = assigned_ + 1;
+    client->set_state(v1::ApiClient::STATE_REVOKED);
+    *client->mutable_revoke_time() = Now();
+    client->set_revision(revision);
+    rocksdb::WriteBatch batch;
+    batch.Put(cf_, ClientKey(client_id), client->SerializeAsString());
+    batch.Delete(cf_, SecretKey(client_id));
+    v1::ChangeEvent event;
+    event.set_revision(revision);
+    event.set_type(v1::ChangeEvent::TYPE_API_CLIENT_PUT);
+    *event.mutable_api_client() = *client;
+    AppendLog(&batch, event);
+    if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
+    result = std::move(*client);
+  }
+  if (auto s = SyncTo(revision); !s.ok()) return s;
+  return result;
+}
+
+absl::StatusOr<v1::ApiClient> DirectoryStore::VerifyApiClient(const std::string& client_id,
+                                                              const std::string& secret) const {
+  const auto denied = absl::UnauthenticatedError("invalid client credentials");
+  auto raw = GetRaw(ClientKey(client_id));
+  if (!raw.ok()) return raw.status();
+  auto hash = GetRaw(SecretKey(client_id));
+  if (!hash.ok()) return hash.status();
+  if (!raw->has_value() || !hash->has_value()) return denied;
+  v1::ApiClient client;
+  if (!client.ParseFromString(**raw)) return Corrupt(ClientKey(client_id));
+  if (client.state() != v1::ApiClient::STATE_ACTIVE || !VerifySecret(secret, **hash)) return denied;
+  return client;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services
+
+absl::StatusOr<v1::Service> DirectoryStore::CreateService(v1::Service service) {
+  if (service.id().empty()) service.set_id(NewRandomUuid());
+  int64_t revision;
+  {
+    std::lock_guard lock(write_mu_);
+    if (!service.organization_id().empty() &&
+        !organization_ids_.contains(service.organization_id())) {
+      return absl::InvalidArgumentError(absl::StrCat("service.organization_id: no organisation ",
+                                                     QuoteForMessage(service.organization_id())));
+    }
+    auto existing = GetRaw(ServiceKeyString(service.id()));
+    if (!existing.ok()) return existing.status();
+    if (existing->has_value()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("service.id: service ", QuoteForMessage(service.id()), " already exists"));
+    }
+    revision = assigned_ + 1;
+    service.set_revision(revision);
+    service.set_create_revision(revision);
+    *service.mutable_update_time() = Now();
+    rocksdb::WriteBatch batch;
+    batch.Put(cf_, ServiceKeyString(service.id()), service.SerializeAsString());
+    batch.Delete(cf_, TombstoneKey(service.id()));
+    v1::ChangeEvent event;
+    event.set_revision(revision);
+    event.set_type(v1::ChangeEvent::TYPE_SERVICE_PUT);
+    event.set_service_id(service.id());
+    *event.mutable_service() = service;
+    AppendLog(&batch, event);
+    if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
+    index_.Put(service);
+  }
+  if (auto s = SyncTo(revision); !s.ok()) return s;
+  return service;
+}
+
+absl::StatusOr<v1::Service> DirectoryStore::UpdateService(v1::Service service,
+                                                          int64_t expected_revision) {
+  int64_t revision;
+  {
+    std::lock_guard lock(write_mu_);
+    if (!service.organization_id().empty() &&
+        !organization_ids_.contains(service.organization_id())) {
+      return absl::InvalidArgumentError(absl::StrCat("service.organization_id: no organisation ",
+                                                     QuoteForMessage(service.organization_id())));
+    }
+    auto current = GetService(service.id());
+    if (!current.ok()) return current.status();
+    if (current->revision() != expected_revision) {
+      return absl::AbortedError(absl::StrCat(
+          "expected_revision: service ", QuoteForMessage(service.id()), " is at revision ",
+          current->revision(), ", not ", expected_revision, "; read it again and retry"));
+    }
+    revision = assigned_ + 1;
+    service.set_revision(revision);
+    service.set_create_revision(current->create_revision());
+    *service.mutable_update_time() = Now();
+    rocksdb::WriteBatch batch;
+    batch.Put(cf_, ServiceKeyString(service.id()), service.SerializeAsString());
+    v1::ChangeEvent event;
+    event.set_revision(revision);
+    event.set_type(v1::ChangeEvent::TYPE_SERVICE_PUT);
+    event.set_service_id(service.id());
+    *event.mutable_service() = service;
+    AppendLog(&batch, event);
+    if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
+    index_.Put(service);
+  }
+  if (auto s = SyncTo(revision); !s.ok()) return s;
+  return service;
+}
+
+absl::StatusOr<v1::Service> DirectoryStore::GetService(const std::string& id) const {
+  auto raw = GetRaw(ServiceKeyString(id));
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) {
+    return absl::NotFoundError(absl::StrCat("id: no service ", QuoteForMessage(id)));
+  }
+  v1::Service service;
+  if (!service.ParseFromString(**raw)) return Corrupt(ServiceKeyString(id));
+  return service;
+}
+
+absl::StatusOr<int64_t> DirectoryStore::DeleteService(const std::string& id,
+                                                      int64_t expected_revision) {
+  int64_t revision;
+  {
+    std::lock_guard lock(write_mu_);
+    auto current = GetService(id);
+    if (!current.ok()) return current.status();
+    if (expected_revision != 0 && current->revision() != expected_revision) {
+      return absl::AbortedError(absl::StrCat("expected_revision: service ", QuoteForMessage(id),
+                                             " is at revision ", current->revision(), ", not ",
+                                             expected_revision));
+    }
+    revision = assigned_ + 1;
+    rocksdb::WriteBatch batch;
+    batch.Delete(cf_, ServiceKeyString(id));
+    batch.Put(cf_, TombstoneKey(id), absl::StrCat(revision));
+    v1::ChangeEvent event;
+    event.set_revision(revision);
+    event.set_type(v1::ChangeEvent::TYPE_SERVICE_DELETE);
+    event.set_service_id(id);
+    AppendLog(&batch, event);
+    if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
+    index_.Remove(id);
+  }
+  if (auto s = SyncTo(revision); !s.ok()) return s;
+  return revision;
+}
+
+absl::StatusOr<std::vector<v1::ImportResult>> DirectoryStore::ImportBatch(
+    std::vector<ImportRecord> records) {
+  std::vector<v1::ImportResult> results(records.size());
+  int64_t last_revision;
+  {
+    std::lock_guard lock(write_mu_);
+    rocksdb::WriteBatch batch;
+    int64_t revision = assigned_;
+    std::vector<const v1::Service*> changed;
+    // A record may repeat an id earlier in the same batch: the later one sees the earlier one.
+    absl::flat_hash_map<std::string, const v1::Service*> pending;
+    const auto timestamp = Now();
+    for (size_t i = 0; i < records.size(); ++i) {
+      v1::Service& service = records[i].service;
+      v1::ImportResult& result = results[i];
+      result.set_index(records[i].index);
+      if (service.id().empty()) service.set_id(NewRandomUuid());
+      result.set_service_id(service.id());
+      if (!service.organization_id().empty() &&
+          !organization_ids_.contains(service.organization_id())) {
+        result.set_outcome(v1::ImportResult::OUTCOME_REJECTED);
+        result.set_error(absl::StrCat("service.organization_id: no organisation ",
+                                      QuoteForMessage(service.organization_id())));
+        continue;
+      }
+      std::optional<v1::Service> current;
+      if (auto it = pending.find(service.id()); it != pending.end()) {
+        current = *it->second;
+      } else {
+        auto raw = GetRaw(ServiceKeyString(service.id()));
+        if (!raw.ok()) return raw.status();
+        if (raw->has_value()) {
+          current.emplace();
+          if (!current->ParseFromString(**raw)) return Corrupt(ServiceKeyString(service.id()));
+        }
+      }
+      if (current && SameContent(*current, service)) {
+        result.set_outcome(v1::ImportResult::OUTCOME_UNCHANGED);
+        result.set_revision(current->revision());
+        continue;
+      }
+      ++revision;
+      service.set_revision(revision);
+      service.set_create_revision(current ? current->create_revision() : revision);
+      *service.mutable_update_time() = timestamp;
+      result.set_outcome(current ? v1::ImportResult::OUTCOME_UPDATED
+                                 : v1::ImportResult::OUTCOME_CREATED);
+      result.set_revision(revision);
+      const std::string bytes = service.SerializeAsString();
+      batch.Put(cf_, ServiceKeyString(service.id()), bytes);
+      if (!current) batch.Delete(cf_, TombstoneKey(service.id()));
+      v1::ChangeEvent event;
+      event.set_revision(revision);
+      event.set_type(v1::ChangeEvent::TYPE_SERVICE_PUT);
+      event.set_service_id(service.id());
+      *event.mutable_service() = service;
+      AppendLog(&batch, event);
+      pending[service.id()] = &service;
+      changed.push_back(&service);
+    }
+    if (changed.empty()) return results;
+    if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
+    for (const v1::Service* service : changed) index_.Put(*service);
+    last_revision = revision;
+  }
+  if (auto s = SyncTo(last_revision); !s.ok()) return s;
+  return results;
+}
+
+absl::StatusOr<DirectoryStore::ServicePage> DirectoryStore::ListServices(
+    const ServiceIndex::Query& query, const std::string& after, int limit) const {
+  ServicePage page;
+  page.revision = durable_revision();
+  const std::vector<std::string> ids = index_.Find(query, after, limit, &page.more);
+  if (ids.empty()) return page;
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const auto& id : ids) keys.push_back(ServiceKeyString(id));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->MultiGet(rocksdb::ReadOptions(), cf_, keys.size(), slices.data(), values.data(),
+                statuses.data());
+  page.services.reserve(ids.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;  // deleted since the index was read
+    if (!statuses[i].ok()) return FromRocksStatus(statuses[i], "reading services");
+    v1::Service& service = page.services.emplace_back();
+    if (!service.ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
+      return Corrupt(keys[i]);
+    }
+  }
+  return page;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Change log and snapshots
+
+absl::StatusOr<std::vector<v1::ChangeEvent>> DirectoryStore::ReadChanges(int64_t after,
+                                                                         int limit) const {
+  std::vector<v1::ChangeEvent> out;
+  const int64_t durable = durable_revision();
+  if (after >= durable) return out;
+  rocksdb::ReadOptions read;
+  const std::string upper = LogKey(durable + 1);
+  rocksdb::Slice upper_slice(upper);
+  read.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, cf_));
+  for (it->Seek(LogKey(after + 1)); it->Valid() && static_cast<int>(out.size()) < limit;
+       it->Next()) {
+    v1::ChangeEvent& event = out.emplace_back();
+    if (!event.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return Corrupt(it->key().ToString());
+    }
+  }
+  if (auto s = FromRocksStatus(it->status(), "reading the change log"); !s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<DirectoryStore::Snapshot>> DirectoryStore::StartSnapshot() {
+  std::unique_ptr<Snapshot> snapshot(new Snapshot());
+  snapshot->db_ = db_;
+  int64_t revision;
+  {
+    // No commit can run between reading the revision and taking the RocksDB snapshot.
+    std::lock_guard lock(write_mu_);
+    snapshot->snapshot_ = db_->GetSnapshot();
+    revision = assigned_;
+  }
+  snapshot->revision_ = revision;
+  // Serve only durable state: wait for (or perform) the sync covering the snapshot.
+  if (auto s = SyncTo(revision); !s.ok()) return s;
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot->snapshot_;
+  snapshot->it_.reset(db_->NewIterator(read, cf_));
+  snapshot->it_->Seek("o/");
+  return snapshot;
+}
+
+DirectoryStore::Snapshot::~Snapshot() {
+  it_.reset();
+  if (snapshot_ != nullptr) db_->ReleaseSnapshot(snapshot_);
+}
+
+absl::StatusOr<std::vector<v1::ChangeEvent>> DirectoryStore::Snapshot::Next(int limit) {
+  static constexpr const char* kPrefixes[3] = {"o/", "c/", "s/"};
+  std::vector<v1::ChangeEvent> out;
+  while (phase_ < 3 && static_cast<int>(out.size()) < limit) {
+    if (!it_->Valid() || !it_->key().starts_with(kPrefixes[phase_])) {
+      if (auto s = FromRocksStatus(it_->status(), "reading the snapshot"); !s.ok()) return s;
+      ++phase_;
+      if (phase_ < 3) it_->Seek(kPrefixes[phase_]);
+      continue;
+    }
+    v1::ChangeEvent& event = out.emplace_back();
+    const rocksdb::Slice value = it_->value();
+    bool parsed = false;
+    switch (phase_) {
+      case 0:
+        event.set_type(v1::ChangeEvent::TYPE_ORGANIZATION_PUT);
+        parsed = event.mutable_organization()->ParseFromArray(value.data(),
+                                                              static_cast<int>(value.size()));
+        event.set_revision(event.organization().revision());
+        break;
+      case 1:
+        event.set_type(v1::ChangeEvent::TYPE_API_CLIENT_PUT);
+        parsed =
+            event.mutable_api_client()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+        event.set_revision(event.api_client().revision());
+        break;
+      default:
+        event.set_type(v1::ChangeEvent::TYPE_SERVICE_PUT);
+        parsed =
+            event.mutable_service()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+        event.set_revision(event.service().revision());
+        event.set_service_id(event.service().id());
+        break;
+    }
+    if (!parsed) return Corrupt(it_->key().ToString());
+    it_->Next();
+  }
+  return out;
+}
+
+}  // namespace aurora::directory

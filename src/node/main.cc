@@ -1,0 +1,213 @@
+// aurora: the Aurora Network node. Subcommands: serve, import, version (DESIGN.md §10).
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "directory/catalogue_format.h"
+#include "node/import_client.h"
+#include "node/node.h"
+#include "node/options.h"
+
+#ifndef AURORA_VERSION
+#define AURORA_VERSION "0.0.0"
+#endif
+
+namespace aurora::node {
+namespace {
+
+constexpr char kTopHelp[] =
+    "Usage: aurora <command> [options]\n\n"
+    "Aurora Network node: the service directory of an AuroraAI network over gRPC.\n\n"
+    "Commands:\n"
+    "  serve     run a node (gRPC, health, reflection, /metrics)\n"
+    "  import    import catalogue files into a running node's directory\n"
+    "  version   print the version\n\n"
+    "Run 'aurora <command> --help' for the options of a command.\n";
+
+int Fail(const absl::Status& status) {
+  std::cerr << "aurora: " << status.message() << "\n";
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+int Serve(const std::vector<std::string>& args) {
+  CommandLine cli(
+      "serve", "[options]",
+      "Runs a node: the chosen components behind one gRPC server with health (one status per "
+      "component), server reflection and Prometheus metrics; RocksDB in --data-dir. SIGTERM or "
+      "SIGINT: NOT_SERVING, drain, finish running calls, close RocksDB.",
+      {
+          {"data-dir", "DIR", "./aurora-data", "where the node keeps its RocksDB and files"},
+          {"grpc-listen", "HOST:PORT", "127.0.0.1:50051", "gRPC address (port 0: any free port)"},
+          {"http-listen", "HOST:PORT", "127.0.0.1:8080",
+           "HTTP/JSON gateway address (used by the gateway component once it is part of the build)"},
+          {"metrics-listen", "HOST:PORT", "127.0.0.1:9464",
+           "Prometheus /metrics address; \"off\" to disable"},
+          {"components", "LIST", "all", "comma-separated components to run (this build: directory)"},
+          {"demo", "PATH", "", "load the demo catalogue PATH/services.ndjson into an empty data dir "
+                               "and write <data-dir>/demo-credentials.json",
+           std::string("../shared/data")},
+          {"codelists", "DIR", "", "official code lists (default: <demo PATH>/codelists, else "
+                                   "../shared/data/codelists)"},
+          {"drain-seconds", "N", "5", "seconds NOT_SERVING before the server stops accepting calls"},
+          {"grace-seconds", "N", "10", "seconds running calls get to finish on shutdown"},
+          {"secret-hash-iterations", "N", "600000", "PBKDF2 iterations for API client secrets"},
+          {"block-cache-mb", "N", "128", "RocksDB block cache size"},
+          {"log-level", "LEVEL", "info", "debug, info, warning or error"},
+      });
+  auto parsed = cli.Parse(args);
+  if (!parsed.ok()) return Fail(parsed.status());
+  if (!parsed->has_value()) {
+    std::cout << cli.Help();
+    return 0;
+  }
+  const ParsedOptions& o = **parsed;
+  if (!o.positional().empty()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("aurora serve: unexpected argument \"", o.positional().front(), "\"")));
+  }
+  LogLevel level;
+  if (!ParseLogLevel(o.Get("log-level"), &level)) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--log-level: expected debug, info, warning or error, got \"",
+                     o.Get("log-level"), "\"")));
+  }
+  SetLogLevel(level);
+  NodeConfig config;
+  config.data_dir = o.Get("data-dir");
+  config.grpc_listen = o.Get("grpc-listen");
+  config.metrics_listen = o.Get("metrics-listen") == "off" ? "" : o.Get("metrics-listen");
+  auto components = ParseComponents(o.Get("components"));
+  if (!components.ok()) return Fail(components.status());
+  config.components = *components;
+  if (o.Has("demo")) config.demo_data_dir = o.Get("demo");
+  config.codelists_dir = !o.Get("codelists").empty() ? o.Get("codelists")
+                         : o.Has("demo")            ? o.Get("demo") + "/codelists"
+                                                    : "../shared/data/codelists";
+  for (auto [name, target] : {std::pair{"drain-seconds", &config.drain},
+                              std::pair{"grace-seconds", &config.grace}}) {
+    auto seconds = o.GetInt(name, 0, 3600);
+    if (!seconds.ok()) return Fail(seconds.status());
+    *target = absl::Seconds(*seconds);
+  }
+  auto iterations = o.GetInt("secret-hash-iterations", 1000, 10000000);
+  if (!iterations.ok()) return Fail(iterations.status());
+  config.secret_hash_iterations = *iterations;
+  auto cache = o.GetInt("block-cache-mb", 1, 65536);
+  if (!cache.ok()) return Fail(cache.status());
+  config.block_cache_bytes = static_cast<size_t>(*cache) << 20;
+
+  // Block the stop signals in every thread; this one waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto node = Node::Start(config);
+  if (!node.ok()) {
+    LogError("node", "start failed", {{"error", std::string(node.status().message())}});
+    return Fail(node.status());
+  }
+  int signal = 0;
+  sigwait(&signals, &signal);
+  LogInfo("node", "stop signal received", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  (*node)->Stop();
+  return 0;
+}
+
+int Import(const std::vector<std::string>& args) {
+  CommandLine cli(
+      "import", "FILE... [options]",
+      "Imports catalogue files into the directory of a running node: registers the organisations "
+      "the records name, then streams the services (created, updated, unchanged or rejected, "
+      "with the reason). Formats: ndjson (../shared/data/services.ndjson) and ptv (raw PTV Open "
+      "API records; servicechannels.ndjson and organizations.ndjson beside the file are used).",
+      {
+          {"format", "ndjson|ptv", "ndjson", "format of the files"},
+          {"grpc-target", "HOST:PORT", "127.0.0.1:50051", "the node's gRPC address"},
+          {"codelists", "DIR", "../shared/data/codelists",
+           "code lists used to map old PTV URIs to codes"},
+          {"batch", "N", "500", "services per import message (1..1000)"},
+          {"timeout-seconds", "N", "600", "deadline of the whole import"},
+      });
+  auto parsed = cli.Parse(args);
+  if (!parsed.ok()) return Fail(parsed.status());
+  if (!parsed->has_value()) {
+    std::cout << cli.Help();
+    return 0;
+  }
+  const ParsedOptions& o = **parsed;
+  if (o.positional().empty()) {
+    return Fail(absl::InvalidArgumentError("aurora import: give at least one FILE (see --help)"));
+  }
+  auto format = directory::ParseCatalogueFormat(o.Get("format"));
+  if (!format.ok()) return Fail(format.status());
+  auto batch = o.GetInt("batch", 1, 1000);
+  if (!batch.ok()) return Fail(batch.status());
+  auto timeout = o.GetInt("timeout-seconds", 1, 86400);
+  if (!timeout.ok()) return Fail(timeout.status());
+  auto codes = directory::CodeLists::LoadFromDirectory(o.Get("codelists"));
+  if (!codes.ok()) return Fail(codes.status());
+
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel(o.Get("grpc-target"), grpc::InsecureChannelCredentials(),
+                                           channel_args);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+    return Fail(absl::UnavailableError(
+        absl::StrCat("--grpc-target: no node answers at ", o.Get("grpc-target"))));
+  }
+  auto stub = directory::v1::Directory::NewStub(channel);
+  ImportOptions options;
+  options.format = *format;
+  options.batch_size = *batch;
+  const bool terminal = isatty(STDERR_FILENO);
+  if (terminal) {
+    options.progress = [](int64_t done, int64_t total) {
+      std::cerr << ProgressBar(done, total) << std::flush;
+    };
+  }
+  auto summary = ImportCatalogueFiles(stub.get(), o.positional(), *codes, options);
+  if (terminal) std::cerr << "\n";
+  if (!summary.ok()) return Fail(summary.status());
+  std::cout << "records read: " << summary->records << " (unreadable lines: " << summary->unreadable
+            << ")\norganisations registered: " << summary->organizations_registered
+            << "\nservices created: " << summary->created << ", updated: " << summary->updated
+            << ", unchanged: " << summary->unchanged << ", rejected: " << summary->rejected
+            << "\ndirectory revision: " << summary->revision << "\n";
+  const size_t shown = std::min<size_t>(summary->problems.size(), 50);
+  for (size_t i = 0; i < shown; ++i) std::cout << "  " << summary->problems[i] << "\n";
+  if (summary->problems.size() > shown) {
+    std::cout << "  ... and " << summary->problems.size() - shown << " more\n";
+  }
+  return summary->rejected + summary->unreadable > 0 ? 3 : 0;
+}
+
+}  // namespace
+}  // namespace aurora::node
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << aurora::node::kTopHelp;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "serve") return aurora::node::Serve(args);
+  if (command == "import") return aurora::node::Import(args);
+  if (command == "version" || command == "--version") {
+    std::cout << "aurora " << AURORA_VERSION << " (gRPC " << grpc::Version() << ")\n";
+    return 0;
+  }
+  std::cerr << "aurora: unknown command \"" << command << "\"\n\n" << aurora::node::kTopHelp;
+  return 2;
+}

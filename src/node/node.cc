@@ -1,0 +1,212 @@
+#include "node/node.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/log.h"
+#include "common/text.h"
+#include "node/import_client.h"
+
+namespace aurora::node {
+namespace {
+
+namespace v1 = aurora::directory::v1;
+
+constexpr char kDemoCredentialsFile[] = "demo-credentials.json";
+// Fixed so that the demo organisation has the same id in every demo node.
+constexpr char kDemoOrganizationId[] = "2b7d2c4e-8f3a-5d61-9c0e-4a1f6b3d7e25";
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& content,
+                                  mode_t mode) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot create ", tmp));
+  const bool ok = ::write(fd, content.data(), content.size()) ==
+                      static_cast<ssize_t>(content.size()) &&
+                  ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::set<std::string>> ParseComponents(const std::string& list) {
+  if (list == "all" || list.empty()) return AvailableComponents();
+  std::set<std::string> out;
+  for (absl::string_view part : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    const std::string name(part);
+    if (!AvailableComponents().contains(name)) {
+      std::string available;
+      for (const auto& c : AvailableComponents()) absl::StrAppend(&available, c, " ");
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--components: unknown or not built component \"", name, "\"; this build has: ",
+          available, "(or \"all\")"));
+    }
+    out.insert(name);
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeConfig& config) {
+  std::unique_ptr<Node> node(new Node(config));
+  if (auto s = node->StartImpl(); !s.ok()) {
+    node->Stop();
+    return s;
+  }
+  return node;
+}
+
+absl::Status Node::StartImpl() {
+  auto codes = directory::CodeLists::LoadFromDirectory(config_.codelists_dir);
+  if (!codes.ok()) {
+    return absl::Status(codes.status().code(),
+                        absl::StrCat("--codelists: ", codes.status().message()));
+  }
+  codes_ = std::make_unique<directory::CodeLists>(std::move(*codes));
+
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("--data-dir: cannot create ", config_.data_dir, ": ", ec.message()));
+  }
+  DatabaseOptions db_options;
+  db_options.block_cache_bytes = config_.block_cache_bytes;
+  auto database = Database::Open(config_.data_dir + "/rocksdb",
+                                 {directory::kDirectoryColumnFamily}, db_options);
+  if (!database.ok()) return database.status();
+  database_ = std::move(*database);
+  metrics_.AddDatabase(database_.get());
+
+  if (config_.components.contains("directory")) {
+    directory::DirectoryStoreOptions store_options;
+    store_options.secret_hash_iterations = config_.secret_hash_iterations;
+    auto store = directory::DirectoryStore::Open(database_.get(), codes_.get(), store_options);
+    if (!store.ok()) return store.status();
+    directory_store_ = std::move(*store);
+    directory_service_ =
+        std::make_unique<directory::DirectoryService>(directory_store_.get(), codes_.get());
+    server_.AddService(directory_service_.get(), v1::Directory::service_full_name());
+    auto* store_ptr = directory_store_.get();
+    metrics_.AddGaugeCallback("aurora_directory_revision",
+                              "The directory's newest durable revision",
+                              [store_ptr] { return static_cast<double>(store_ptr->durable_revision()); });
+    metrics_.AddGaugeCallback("aurora_directory_services", "Live services in the directory",
+                              [store_ptr] { return static_cast<double>(store_ptr->index().size()); });
+  }
+
+  if (auto s = server_.Start(config_.grpc_listen, &metrics_); !s.ok()) return s;
+  if (!config_.metrics_listen.empty()) {
+    if (auto s = metrics_.StartExposer(config_.metrics_listen); !s.ok()) return s;
+  }
+  if (!config_.demo_data_dir.empty() && directory_store_ != nullptr) {
+    if (auto s = LoadDemo(); !s.ok()) return s;
+  }
+  server_.SetServing(true);
+  std::string components;
+  for (const auto& c : config_.components) absl::StrAppend(&components, components.empty() ? "" : ",", c);
+  LogInfo("node", "serving",
+          {{"grpc_port", absl::StrCat(server_.port())},
+           {"metrics_port", absl::StrCat(metrics_.exposer_port())},
+           {"components", components},
+           {"data_dir", config_.data_dir},
+           {"revision", absl::StrCat(directory_store_ ? directory_store_->durable_revision() : 0)}});
+  return absl::OkStatus();
+}
+
+absl::Status Node::LoadDemo() {
+  auto stub = v1::Directory::NewStub(server_.InProcessChannel());
+  if (directory_store_->durable_revision() == 0) {
+    const std::string file = config_.demo_data_dir + "/services.ndjson";
+    LogInfo("node", "loading the demo catalogue", {{"file", file}});
+    ImportOptions options;
+    auto summary = ImportCatalogueFiles(stub.get(), {file}, *codes_, options);
+    if (!summary.ok()) {
+      return absl::Status(summary.status().code(),
+                          absl::StrCat("--demo: importing ", file, ": ", summary.status().message()));
+    }
+    LogInfo("node", "demo catalogue loaded",
+            {{"records", absl::StrCat(summary->records)},
+             {"created", absl::StrCat(summary->created)},
+             {"rejected", absl::StrCat(summary->rejected)},
+             {"organizations", absl::StrCat(summary->organizations_registered)},
+             {"revision", absl::StrCat(summary->revision)}});
+    for (const auto& problem : summary->problems) LogWarning("node", "demo record not loaded", {{"problem", problem}});
+  } else {
+    LogInfo("node", "the data dir is not empty; the demo catalogue is not loaded again",
+            {{"revision", absl::StrCat(directory_store_->durable_revision())}});
+  }
+
+  const std::string credentials_path = config_.data_dir + "/" + kDemoCredentialsFile;
+  if (std::filesystem::exists(credentials_path)) return absl::OkStatus();
+  {
+    grpc::ClientContext context;
+    v1::RegisterOrganizationRequest request;
+    request.mutable_organization()->set_id(kDemoOrganizationId);
+    request.mutable_organization()->mutable_name()->set_fi("Aurora-demo-organisaatio");
+    request.mutable_organization()->mutable_name()->set_sv("Aurora demoorganisation");
+    request.mutable_organization()->mutable_name()->set_en("Aurora demo organisation");
+    v1::Organization organization;
+    grpc::Status status = stub->RegisterOrganization(&context, request, &organization);
+    if (!status.ok() && status.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
+      return absl::InternalError(absl::StrCat("--demo: registering the demo organisation: ",
+                                              status.error_message()));
+    }
+  }
+  grpc::ClientContext context;
+  v1::RegisterApiClientRequest request;
+  request.set_organization_id(kDemoOrganizationId);
+  request.set_display_name("Demo client");
+  v1::ApiClientCredentials credentials;
+  grpc::Status status = stub->RegisterApiClient(&context, request, &credentials);
+  if (!status.ok()) {
+    return absl::InternalError(
+        absl::StrCat("--demo: registering the demo API client: ", status.error_message()));
+  }
+  const std::string json = absl::StrCat(
+      "{\"client_id\": ", JsonQuote(credentials.client().client_id()),
+      ", \"client_secret\": ", JsonQuote(credentials.client_secret()),
+      ", \"organization_id\": ", JsonQuote(kDemoOrganizationId), "}\n");
+  if (auto s = WriteFileAtomically(credentials_path, json, 0600); !s.ok()) return s;
+  LogInfo("node", "demo API client registered",
+          {{"client_id", credentials.client().client_id()}, {"credentials_file", credentials_path}});
+  return absl::OkStatus();
+}
+
+void Node::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  LogInfo("node", "shutting down: NOT_SERVING, draining",
+          {{"drain_seconds", absl::StrCat(absl::ToDoubleSeconds(config_.drain))}});
+  server_.SetServing(false);
+  if (server_.server() != nullptr && config_.drain > absl::ZeroDuration()) {
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(config_.drain));
+  }
+  if (directory_service_) directory_service_->Shutdown();
+  server_.Shutdown(config_.grace);
+  metrics_.StopExposer();
+  directory_service_.reset();
+  directory_store_.reset();
+  if (database_) {
+    if (auto s = database_->Close(); !s.ok()) {
+      LogError("node", "closing RocksDB failed", {{"error", std::string(s.message())}});
+    }
+    database_.reset();
+  }
+  LogInfo("node", "stopped");
+}
+
+Node::~Node() { Stop(); }
+
+}  // namespace aurora::node
