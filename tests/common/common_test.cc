@@ -1,0 +1,111 @@
+// Unit tests of src/common: text checks, UUIDs, secrets, the executor and the option-free pieces.
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <set>
+
+#include "common/executor.h"
+#include "common/log.h"
+#include "common/secret_hash.h"
+#include "common/text.h"
+
+namespace aurora {
+
+TEST_CASE("Utf8Length counts code points and rejects invalid UTF-8", "[common][text]") {
+  CHECK(Utf8Length("") == 0u);
+  CHECK(Utf8Length("abc") == 3u);
+  CHECK(Utf8Length("äiti") == 4u);
+  CHECK(Utf8Length("\xF0\x9F\x98\x80") == 1u);  // U+1F600
+  CHECK_FALSE(Utf8Length("\xC3\x28"));           // bad continuation
+  CHECK_FALSE(Utf8Length("\xC0\xAF"));           // overlong '/'
+  CHECK_FALSE(Utf8Length("\xED\xA0\x80"));       // surrogate
+  CHECK_FALSE(Utf8Length("\xF4\x90\x80\x80"));   // above U+10FFFF
+  CHECK_FALSE(Utf8Length("\xE2\x82"));           // truncated
+}
+
+TEST_CASE("control characters", "[common][text]") {
+  CHECK(HasControlCharacters("a\x01", true));
+  CHECK(HasControlCharacters("a\nb", false));
+  CHECK_FALSE(HasControlCharacters("a\nb\tc", true));
+  CHECK(HasControlCharacters("a\x7F", true));
+}
+
+TEST_CASE("UUIDs: canonical form, random v4, name-based v5", "[common][uuid]") {
+  CHECK(IsCanonicalUuid("003b61aa-139f-4e26-a83d-2b36b24d0aea"));
+  CHECK_FALSE(IsCanonicalUuid("003B61AA-139F-4E26-A83D-2B36B24D0AEA"));
+  CHECK_FALSE(IsCanonicalUuid("003b61aa139f4e26a83d2b36b24d0aea"));
+  CHECK_FALSE(IsCanonicalUuid("003b61aa-139f-4e26-a83d-2b36b24d0ae"));
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    const std::string id = NewRandomUuid();
+    CHECK(IsCanonicalUuid(id));
+    CHECK(id[14] == '4');
+    seen.insert(id);
+  }
+  CHECK(seen.size() == 100);
+  // RFC 4122 appendix B example, corrected by the errata: DNS namespace, "www.example.com".
+  CHECK(NameBasedUuid("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "www.example.com") ==
+        "2ed6657d-e927-568b-95e1-2665a8aea6a2");
+}
+
+TEST_CASE("QuoteForMessage shows values safely", "[common][text]") {
+  CHECK(QuoteForMessage("abc") == "\"abc\"");
+  CHECK(QuoteForMessage("a\"b") == "\"a\\\"b\"");
+  CHECK(QuoteForMessage("\xC3\x28") == "\"\\xc3(\"");
+  CHECK(QuoteForMessage(std::string(100, 'x'), 10) == "\"xxxxxxxxxx...\"");
+  CHECK(QuoteForMessage("äää", 3) == "\"ää...\"");
+}
+
+TEST_CASE("secrets: random, hashed with a salt, verified in constant time", "[common][secret]") {
+  const std::string secret = NewSecret();
+  CHECK(secret.size() == 43);
+  CHECK(NewSecret() != secret);
+  const std::string hash = HashSecret(secret, 1000);
+  CHECK(hash.rfind("pbkdf2-sha256$1000$", 0) == 0);
+  CHECK(hash.find(secret) == std::string::npos);
+  CHECK(HashSecret(secret, 1000) != hash);  // salted
+  CHECK(VerifySecret(secret, hash));
+  CHECK_FALSE(VerifySecret(secret + "x", hash));
+  CHECK_FALSE(VerifySecret(secret, "pbkdf2-sha256$1000$bad"));
+  CHECK_FALSE(VerifySecret(secret, "md5$1$a$b"));
+  const std::string bytes("\x01\x02\xff\xfe\x00z", 6);
+  auto decoded = Base64UrlDecode(Base64UrlEncode(bytes));
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == bytes);
+  CHECK_FALSE(Base64UrlDecode("a+b/").ok());
+}
+
+TEST_CASE("executor runs everything it accepted and refuses work beyond its queue",
+          "[common][executor]") {
+  std::atomic<int> ran{0};
+  {
+    Executor executor("test", 2, 1000);
+    for (int i = 0; i < 500; ++i) REQUIRE(executor.Submit([&] { ++ran; }));
+    executor.Shutdown();
+    CHECK_FALSE(executor.Submit([&] { ++ran; }));
+  }
+  CHECK(ran.load() == 500);
+
+  // A full queue refuses: block the only worker, fill the queue.
+  std::mutex gate;
+  gate.lock();
+  Executor small("small", 1, 2);
+  REQUIRE(small.Submit([&] { std::lock_guard l(gate); }));
+  // The worker may or may not have taken the first task yet: at most 3 accepted in total.
+  int accepted = 1;
+  for (int i = 0; i < 5; ++i) accepted += small.Submit([] {}) ? 1 : 0;
+  CHECK(accepted <= 3);
+  CHECK(accepted >= 2);
+  gate.unlock();
+}
+
+TEST_CASE("JSON quoting for log lines", "[common][log]") {
+  CHECK(JsonQuote("a\"b\\c\n\x01") == "\"a\\\"b\\\\c\\n\\u0001\"");
+  LogLevel level;
+  CHECK(ParseLogLevel("warning", &level));
+  CHECK(level == LogLevel::kWarning);
+  CHECK_FALSE(ParseLogLevel("loud", &level));
+}
+
+}  // namespace aurora
