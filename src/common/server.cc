@@ -3,9 +3,68 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
 #include "absl/strings/str_cat.h"
 
 namespace aurora {
+namespace {
+
+namespace pb = google::protobuf;
+
+// gRPC 1.51's callback API answers a request it cannot parse with a bare UNIMPLEMENTED. For a
+// method the server does implement, that is the caller's malformed input (usually a string that
+// is not UTF-8: protobuf strings must be): rewrite it to INVALID_ARGUMENT naming the request type
+// and the likely cause. The raw bytes are not available to interceptors, so the field cannot be
+// named here; the gateway and in-process callers get the field path from validation.
+class MalformedRequestInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit MalformedRequestInterceptor(grpc::experimental::ServerRpcInfo* info)
+      : method_(info->method() != nullptr ? info->method() : "") {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
+          status.error_message().empty()) {
+        if (const pb::MethodDescriptor* method = FindMethod()) {
+          methods->ModifySendStatus(grpc::Status(
+              grpc::StatusCode::INVALID_ARGUMENT,
+              absl::StrCat("request: not a valid ", method->input_type()->full_name(),
+                           " (a string field is not valid UTF-8, or the bytes are not this "
+                           "message)")));
+        }
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const pb::MethodDescriptor* FindMethod() const {
+    // "/pkg.Service/Method" -> "pkg.Service.Method"
+    if (method_.size() < 3 || method_[0] != '/') return nullptr;
+    std::string name = method_.substr(1);
+    const size_t slash = name.rfind('/');
+    if (slash == std::string::npos) return nullptr;
+    name[slash] = '.';
+    return pb::DescriptorPool::generated_pool()->FindMethodByName(name);
+  }
+
+  std::string method_;
+};
+
+class MalformedRequestInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new MalformedRequestInterceptor(info);
+  }
+};
+
+}  // namespace
 
 GrpcServer::GrpcServer(GrpcServerOptions options) : options_(options) {}
 
@@ -27,11 +86,11 @@ absl::Status GrpcServer::Start(const std::string& address, Metrics* metrics) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 3600 * 1000);
   for (auto& [service, name] : services_) builder.RegisterService(service);
-  if (metrics != nullptr) {
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(metrics->NewInterceptorFactory());
-    builder.experimental().SetInterceptorCreators(std::move(creators));
-  }
+  // The status rewrite runs first so that metrics count the status the caller receives.
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
+  if (metrics != nullptr) creators.push_back(metrics->NewInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
     server_.reset();

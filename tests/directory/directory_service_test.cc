@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/secret_hash.h"
 #include "common/text.h"
@@ -440,12 +442,39 @@ TEST_CASE("services: bad input is rejected naming the field, and nothing is writ
   CHECK(server.store().durable_revision() == revision);
 
   SECTION("text that is not UTF-8 is rejected and writes nothing") {
-    // The C++ protobuf runtime refuses to parse a proto3 string that is not UTF-8, so such a
-    // request is rejected before validation; the validator rejects it too for in-process callers.
+    v1::CreateServiceRequest request;
+    *request.mutable_service() = MakeService("", org);
+    request.mutable_service()->mutable_name()->set_fi("Nimi AB\xC3\xA4");
+    // Replace the valid "ä" with an invalid sequence in the serialized bytes, as a client that
+    // does not check UTF-8 would send it.
+    std::string bytes = request.SerializeAsString();
+    const size_t at = bytes.find("AB\xC3\xA4");
+    REQUIRE(at != std::string::npos);
+    bytes[at + 3] = '\x28';
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer payload(&slice, 1);
+    grpc::GenericStub generic(server.channel());
+    grpc::ClientContext context;
+    grpc::ByteBuffer reply;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    grpc::Status status;
+    generic.UnaryCall(&context, "/aurora.directory.v1.Directory/CreateService",
+                      grpc::StubOptions(), &payload, &reply, [&](grpc::Status s) {
+                        std::lock_guard lock(mu);
+                        status = s;
+                        done = true;
+                        cv.notify_all();
+                      });
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done; });
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(),
+               Catch::Contains("aurora.directory.v1.CreateServiceRequest") && Catch::Contains("UTF-8"));
+    // In-process callers get the field path from validation.
     v1::Service service = MakeService("", org);
     service.mutable_name()->set_fi("Nimi \xC3\x28");
-    grpc::Status status = CreateService(stub, service);
-    CHECK_FALSE(status.ok());
     auto direct = directory::ValidateService(service, Codes(), false);
     CHECK(direct.code() == absl::StatusCode::kInvalidArgument);
     CHECK_THAT(std::string(direct.message()),
