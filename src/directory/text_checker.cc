@@ -776,6 +776,20 @@ void CheckChannel(const ServiceChannel& channel, int index, FindingList& finding
                    absl::StrCat("The e-mail address ", QuoteForMessage(email), " ", *problem, "."));
     }
   }
+  for (int j = 0; j < channel.addresses_size(); ++j) {
+    const std::string& code = channel.addresses(j).postal_code();
+    const bool five_digits =
+        code.size() == 5 && std::all_of(code.begin(), code.end(), [](char c) {
+          return c >= '0' && c <= '9';
+        });
+    if (!code.empty() && !five_digits) {
+      findings.Add({18, index, 8, j}, absl::StrCat(base, ".addresses[", j, "].postal_code"),
+                   TextFinding::SEVERITY_ERROR, "malformed_postal_code",
+                   absl::StrCat("The postal code ", QuoteForMessage(code),
+                                " is not a Finnish postal code of 5 digits (put a PO box in the "
+                                "street field)."));
+    }
+  }
 }
 
 }  // namespace

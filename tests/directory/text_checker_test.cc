@@ -833,3 +833,21 @@ TEST_CASE("the real catalogue: findings agree with independent counts and are no
   CHECK(max_findings <= 40);
 }
 }  // namespace
+
+TEST_CASE("malformed_postal_code: a postal code that is not 5 digits", "[text_checker]") {
+  v1::Service service;
+  service.mutable_name()->set_fi("Neuvola");
+  auto* channel = service.add_channels();
+  channel->add_addresses()->set_postal_code("00100");
+  channel->add_addresses()->set_postal_code("PL 58235, 00099");
+  channel->add_addresses();  // empty: not reported
+  int found = 0;
+  for (const auto& f : aurora::directory::CheckServiceText(service)) {
+    if (f.code() != "malformed_postal_code") continue;
+    ++found;
+    CHECK(f.field() == "channels[0].addresses[1].postal_code");
+    CHECK(f.severity() == v1::TextFinding::SEVERITY_ERROR);
+    CHECK_THAT(f.message(), Catch::Contains("\"PL 58235, 00099\""));
+  }
+  CHECK(found == 1);
+}
