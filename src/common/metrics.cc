@@ -6,6 +6,8 @@
 
 #include <chrono>
 
+#include <google/protobuf/descriptor.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/database.h"
 
@@ -252,10 +254,21 @@ void Metrics::AddDatabase(const Database* database) {
 
 Metrics::MethodMetrics& Metrics::ForMethod(const std::string& full_method, const char* type) {
   std::lock_guard lock(mu_);
-  auto& slot = methods_[full_method];
+  auto found = methods_.find(full_method);
+  if (found != methods_.end()) return *found->second;
+  // Only methods this binary knows get their own series; any other name a client sends is
+  // counted under "unknown", so callers cannot grow the label space.
+  auto [service, method] = SplitMethod(full_method);
+  std::string key = full_method;
+  if (google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+          absl::StrCat(service, ".", method)) == nullptr) {
+    service = "unknown";
+    method = "unknown";
+    key = "unknown";
+  }
+  auto& slot = methods_[key];
   if (!slot) {
     slot = std::make_unique<MethodMetrics>();
-    auto [service, method] = SplitMethod(full_method);
     const prometheus::Labels labels = {
         {"grpc_type", type}, {"grpc_service", service}, {"grpc_method", method}};
     slot->started = &started_.Add(labels);

@@ -1079,6 +1079,43 @@ TEST_CASE("health per component and per-RPC metrics", "[directory][ops]") {
   CHECK(handled["NotFound"] == 1);
   CHECK(handled["InvalidArgument"] == 0);
   CHECK(histogram_count == 3);
+
+  // A method name the server does not know is counted as "unknown", never as its own series.
+  grpc::GenericStub generic(server.channel());
+  for (const char* name : {"/aurora.directory.v1.Directory/NoSuchMethod", "/x.Y/random123"}) {
+    grpc::ClientContext context;
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1), reply;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    grpc::Status status;
+    generic.UnaryCall(&context, name, grpc::StubOptions(), &request, &reply, [&](grpc::Status s) {
+      std::lock_guard lock(mu);
+      status = s;
+      done = true;
+      cv.notify_all();
+    });
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done; });
+    CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
+  }
+  double unknown = 0;
+  for (const auto& family : server.metrics().registry().Collect()) {
+    for (const auto& metric : family.metric) {
+      for (const auto& l : metric.label) {
+        CHECK(l.value.find("random123") == std::string::npos);
+        CHECK(l.value.find("NoSuchMethod") == std::string::npos);
+        if (family.name == "grpc_server_handled_total" && l.name == "grpc_method" &&
+            l.value == "unknown") {
+          for (const auto& l2 : metric.label) {
+            if (l2.name == "grpc_code" && l2.value == "Unimplemented") unknown = metric.counter.value;
+          }
+        }
+      }
+    }
+  }
+  CHECK(unknown == 2);
 }
 
 }  // namespace aurora::testing
