@@ -47,10 +47,12 @@ absl::StatusOr<ImportSummary> ImportCatalogueFiles(v1::Directory::StubInterface*
     }
   }
   summary.records = static_cast<int64_t>(services.size());
+  const auto deadline = std::chrono::system_clock::now() + options.timeout;
 
   for (const auto& [id, organization] : organizations) {
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    context.set_deadline(
+        std::min(deadline, std::chrono::system_clock::now() + std::chrono::seconds(30)));
     v1::RegisterOrganizationRequest request;
     *request.mutable_organization() = organization;
     v1::Organization response;
@@ -64,6 +66,7 @@ absl::StatusOr<ImportSummary> ImportCatalogueFiles(v1::Directory::StubInterface*
   }
 
   grpc::ClientContext context;
+  context.set_deadline(deadline);
   v1::ImportServicesResponse response;
   std::unique_ptr<grpc::ClientWriterInterface<v1::ImportServicesRequest>> writer(
       stub->ImportServices(&context, &response));

@@ -3,6 +3,7 @@
 // registers the organisations they name, and streams the services to Directory.ImportServices
 // in batches, reporting progress. Not thread-safe; one import at a time per object.
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,6 +28,8 @@ struct ImportSummary {
 struct ImportOptions {
   directory::CatalogueFormat format = directory::CatalogueFormat::kNdjson;
   int batch_size = 500;
+  // Deadline of the whole import (each organisation registration gets at most 30 s of it).
+  std::chrono::seconds timeout{600};
   // Called after each batch with (records sent, records total).
   std::function<void(int64_t, int64_t)> progress;
 };

@@ -169,6 +169,7 @@ int Import(const std::vector<std::string>& args) {
   ImportOptions options;
   options.format = *format;
   options.batch_size = *batch;
+  options.timeout = std::chrono::seconds(*timeout);
   const bool terminal = isatty(STDERR_FILENO);
   if (terminal) {
     options.progress = [](int64_t done, int64_t total) {

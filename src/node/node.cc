@@ -150,8 +150,10 @@ absl::Status Node::LoadDemo() {
 
   const std::string credentials_path = config_.data_dir + "/" + kDemoCredentialsFile;
   if (std::filesystem::exists(credentials_path)) return absl::OkStatus();
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(30);
   {
     grpc::ClientContext context;
+    context.set_deadline(deadline);
     v1::RegisterOrganizationRequest request;
     request.mutable_organization()->set_id(kDemoOrganizationId);
     request.mutable_organization()->mutable_name()->set_fi("Aurora-demo-organisaatio");
@@ -165,6 +167,7 @@ absl::Status Node::LoadDemo() {
     }
   }
   grpc::ClientContext context;
+  context.set_deadline(deadline);
   v1::RegisterApiClientRequest request;
   request.set_organization_id(kDemoOrganizationId);
   request.set_display_name("Demo client");
