@@ -75,10 +75,10 @@ std::string JsonQuote(std::string_view text) {
 
 void Log(LogLevel level, std::string_view component, std::string_view message, LogFields fields) {
   if (static_cast<int>(level) < g_min_level.load(std::memory_order_relaxed)) return;
-  std::string line = absl::StrFormat(
-      "{\"time\":\"%s\",\"level\":\"%s\",\"component\":%s,\"message\":%s",
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), LevelName(level),
-      JsonQuote(component), JsonQuote(message));
+  std::string line =
+      absl::StrFormat("{\"time\":\"%s\",\"level\":\"%s\",\"component\":%s,\"message\":%s",
+                      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+                      LevelName(level), JsonQuote(component), JsonQuote(message));
   for (const auto& [key, value] : fields) {
     line += absl::StrFormat(",%s:%s", JsonQuote(key), JsonQuote(value));
   }

@@ -30,8 +30,7 @@ inline void LogWarning(std::string_view component, std::string_view message,
                        LogFields fields = {}) {
   Log(LogLevel::kWarning, component, message, fields);
 }
-inline void LogError(std::string_view component, std::string_view message,
-                     LogFields fields = {}) {
+inline void LogError(std::string_view component, std::string_view message, LogFields fields = {}) {
   Log(LogLevel::kError, component, message, fields);
 }
 

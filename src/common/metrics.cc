@@ -1,12 +1,11 @@
 #include "common/metrics.h"
 
+#include <google/protobuf/descriptor.h>
 #include <prometheus/metric_family.h>
 #include <rocksdb/db.h>
 #include <rocksdb/statistics.h>
 
 #include <chrono>
-
-#include <google/protobuf/descriptor.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/database.h"
@@ -14,23 +13,11 @@
 namespace aurora {
 namespace {
 
-const char* const kGrpcCodes[] = {"OK",
-                                  "Canceled",
-                                  "Unknown",
-                                  "InvalidArgument",
-                                  "DeadlineExceeded",
-                                  "NotFound",
-                                  "AlreadyExists",
-                                  "PermissionDenied",
-                                  "ResourceExhausted",
-                                  "FailedPrecondition",
-                                  "Aborted",
-                                  "OutOfRange",
-                                  "Unimplemented",
-                                  "Internal",
-                                  "Unavailable",
-                                  "DataLoss",
-                                  "Unauthenticated"};
+const char* const kGrpcCodes[] = {
+    "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+    "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+    "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+    "DataLoss", "Unauthenticated"};
 
 // "/pkg.Service/Method" -> {"pkg.Service", "Method"}.
 std::pair<std::string, std::string> SplitMethod(const std::string& full) {
@@ -189,8 +176,8 @@ class RocksDbCollector final : public prometheus::Collectable {
 };
 
 std::vector<double> LatencyBuckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-          2.5,    5,       10};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 }  // namespace

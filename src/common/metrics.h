@@ -7,6 +7,7 @@
 // Thread-safe. Label children are created once per (method, code) and cached, so the per-call
 // cost is a hash lookup and two atomic adds.
 
+#include <grpcpp/support/server_interceptor.h>
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
@@ -18,8 +19,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <grpcpp/support/server_interceptor.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"

@@ -21,7 +21,8 @@ constexpr size_t kHashBytes = 32;
 std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-    throw std::runtime_error("RAND_bytes failed: the system random number generator is unavailable");
+    throw std::runtime_error(
+        "RAND_bytes failed: the system random number generator is unavailable");
   }
   return out;
 }
@@ -71,12 +72,18 @@ absl::StatusOr<std::string> Base64UrlDecode(std::string_view text) {
   int bits = 0;
   for (char c : text) {
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '-') v = 62;
-    else if (c == '_') v = 63;
-    else return absl::InvalidArgumentError("not base64url");
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '-')
+      v = 62;
+    else if (c == '_')
+      v = 63;
+    else
+      return absl::InvalidArgumentError("not base64url");
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -99,8 +106,8 @@ std::string HashSecret(std::string_view secret, int iterations) {
 bool VerifySecret(std::string_view secret, std::string_view encoded) {
   std::vector<absl::string_view> parts = absl::StrSplit(Sv(encoded), '$');
   int iterations = 0;
-  if (parts.size() != 4 || parts[0] != "pbkdf2-sha256" || !absl::SimpleAtoi(parts[1], &iterations) ||
-      iterations < 1) {
+  if (parts.size() != 4 || parts[0] != "pbkdf2-sha256" ||
+      !absl::SimpleAtoi(parts[1], &iterations) || iterations < 1) {
     return false;
   }
   auto salt = Base64UrlDecode(StdSv(parts[2]));

@@ -93,7 +93,8 @@ int HexValue(char c) {
 std::string NewRandomUuid() {
   std::array<unsigned char, 16> b;
   if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) {
-    throw std::runtime_error("RAND_bytes failed: the system random number generator is unavailable");
+    throw std::runtime_error(
+        "RAND_bytes failed: the system random number generator is unavailable");
   }
   b[6] = (b[6] & 0x0F) | 0x40;
   b[8] = (b[8] & 0x3F) | 0x80;

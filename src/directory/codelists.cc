@@ -51,12 +51,14 @@ absl::Status LoadAreaCodes(const std::string& path, std::map<std::string, AreaCo
   if (!doc.ok()) return doc.status();
   auto codes = doc->find("codes");
   if (codes == doc->end() || !codes->is_array()) {
-    return absl::InvalidArgumentError(absl::StrCat("code list file ", path, " has no \"codes\" array"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("code list file ", path, " has no \"codes\" array"));
   }
   for (const json& entry : *codes) {
     AreaCode code{StringOr(entry, "code"), TextFrom(entry)};
     if (code.code.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("code list file ", path, ": entry without code"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("code list file ", path, ": entry without code"));
     }
     (*out)[code.code] = std::move(code);
   }
@@ -68,7 +70,8 @@ absl::Status LoadHierarchical(const std::string& path, std::vector<HierarchicalC
   auto doc = ReadJson(path);
   if (!doc.ok()) return doc.status();
   if (!doc->is_array()) {
-    return absl::InvalidArgumentError(absl::StrCat("code list file ", path, " is not a JSON array"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("code list file ", path, " is not a JSON array"));
   }
   for (const json& entry : *doc) {
     HierarchicalCode code;
@@ -80,7 +83,8 @@ absl::Status LoadHierarchical(const std::string& path, std::vector<HierarchicalC
       code.name = TextFrom(*name);
     }
     if (code.code.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("code list file ", path, ": entry without code"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("code list file ", path, ": entry without code"));
     }
     out->push_back(std::move(code));
   }
@@ -148,7 +152,9 @@ const AreaCode* FindIn(const std::map<std::string, AreaCode>& map, std::string_v
 }
 }  // namespace
 
-const AreaCode* CodeLists::FindRegion(std::string_view code) const { return FindIn(regions_, code); }
+const AreaCode* CodeLists::FindRegion(std::string_view code) const {
+  return FindIn(regions_, code);
+}
 const AreaCode* CodeLists::FindHospitalDistrict(std::string_view code) const {
   return FindIn(hospital_districts_, code);
 }

@@ -28,9 +28,9 @@ struct Municipality {
 
 // One entry of a hierarchical code list (service classes, target groups, life events).
 struct HierarchicalCode {
-  std::string code;    // "P5.7"
-  std::string parent;  // "P5", or empty for a main class
-  std::string uri;     // http://uri.suomi.fi/codelist/ptv/...
+  std::string code;     // "P5.7"
+  std::string parent;   // "P5", or empty for a main class
+  std::string uri;      // http://uri.suomi.fi/codelist/ptv/...
   std::string old_uri;  // http://urn.fi/URN:NBN:fi:au:ptvl:... (older PTV API versions)
   aurora::common::v1::LocalizedText name;
 };

@@ -38,8 +38,8 @@ std::string EncodePageToken(const std::string& last_key, uint64_t fingerprint) {
 absl::StatusOr<std::string> DecodePageToken(const std::string& token, uint64_t fingerprint,
                                             std::string_view field) {
   if (token.empty()) return std::string();
-  const auto invalid = absl::InvalidArgumentError(
-      absl::StrCat(Sv(field), ": not a page token issued for this request: ", QuoteForMessage(token)));
+  const auto invalid = absl::InvalidArgumentError(absl::StrCat(
+      Sv(field), ": not a page token issued for this request: ", QuoteForMessage(token)));
   auto raw = Base64UrlDecode(token);
   if (!raw.ok()) return invalid;
   std::vector<std::string> parts = absl::StrSplit(*raw, '|');
@@ -107,7 +107,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchResponse> {
   }
 
   DirectoryService* service_;
-  int64_t cursor_;                                       // last revision sent
+  int64_t cursor_;                                      // last revision sent
   std::unique_ptr<DirectoryStore::Snapshot> snapshot_;  // while sending the snapshot
   v1::WatchResponse response_;
   // Guarded by service_->watch_mu_.
@@ -173,8 +173,7 @@ void DirectoryService::Fill(WatchReactor* reactor) {
   bool again = false;
   {
     std::lock_guard lock(watch_mu_);
-    if (!reactor->cancelled_ && !shutting_down_ &&
-        store_->durable_revision() <= reactor->cursor_) {
+    if (!reactor->cancelled_ && !shutting_down_ && store_->durable_revision() <= reactor->cursor_) {
       reactor->state_ = WatchReactor::State::kWaiting;
       waiting_.push_back(reactor);
       return;
@@ -382,9 +381,8 @@ void DirectoryService::Shutdown() {
 grpc::ServerUnaryReactor* DirectoryService::RunBlocking(grpc::CallbackServerContext* context,
                                                         std::function<absl::Status()> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (!executor_.Submit([reactor, work = std::move(work)] {
-        reactor->Finish(ToGrpcStatus(work()));
-      })) {
+  if (!executor_.Submit(
+          [reactor, work = std::move(work)] { reactor->Finish(ToGrpcStatus(work())); })) {
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "the directory is overloaded; retry later"));
   }
@@ -406,11 +404,8 @@ grpc::ServerUnaryReactor* DirectoryService::RegisterOrganization(
   if (auto s = ValidateOrganization(request->organization(), *codes_); !s.ok()) {
     return FinishNow(context, s);
   }
-  return RunBlocking(context, [this, request, response]() -> absl::Status {
-    auto organization = store_->RegisterOrganization(request->organization());
-    if (!organization.ok()) return organization.status();
-    *response = std::move(*organization);
-    return absl::OkStatus();
+  return RunBlockingInto(context, response, [this, request] {
+    return store_->RegisterOrganization(request->organization());
   });
 }
 
@@ -434,7 +429,8 @@ grpc::ServerUnaryReactor* DirectoryService::ListOrganizations(
   bool more = false;
   auto organizations = store_->ListOrganizations(*after, *size, &more);
   if (!organizations.ok()) return FinishNow(context, organizations.status());
-  for (auto& organization : *organizations) *response->add_organizations() = std::move(organization);
+  for (auto& organization : *organizations)
+    *response->add_organizations() = std::move(organization);
   if (more && response->organizations_size() > 0) {
     response->set_next_page_token(EncodePageToken(
         response->organizations(response->organizations_size() - 1).id(), fingerprint));
@@ -448,12 +444,8 @@ grpc::ServerUnaryReactor* DirectoryService::RegisterApiClient(
   absl::Status s = ValidateUuid(request->organization_id(), "organization_id");
   if (s.ok()) s = ValidateDisplayName(request->display_name(), "display_name");
   if (!s.ok()) return FinishNow(context, s);
-  return RunBlocking(context, [this, request, response]() -> absl::Status {
-    auto credentials =
-        store_->RegisterApiClient(request->organization_id(), request->display_name());
-    if (!credentials.ok()) return credentials.status();
-    *response = std::move(*credentials);
-    return absl::OkStatus();
+  return RunBlockingInto(context, response, [this, request] {
+    return store_->RegisterApiClient(request->organization_id(), request->display_name());
   });
 }
 
@@ -463,18 +455,14 @@ grpc::ServerUnaryReactor* DirectoryService::RotateApiClientSecret(
   absl::Status s = ValidateUuid(request->organization_id(), "organization_id");
   if (s.ok()) s = ValidateUuid(request->client_id(), "client_id");
   if (!s.ok()) return FinishNow(context, s);
-  return RunBlocking(context, [this, request, response]() -> absl::Status {
-    auto credentials =
-        store_->RotateApiClientSecret(request->organization_id(), request->client_id());
-    if (!credentials.ok()) return credentials.status();
-    *response = std::move(*credentials);
-    return absl::OkStatus();
+  return RunBlockingInto(context, response, [this, request] {
+    return store_->RotateApiClientSecret(request->organization_id(), request->client_id());
   });
 }
 
-grpc::ServerUnaryReactor* DirectoryService::ListApiClients(
-    grpc::CallbackServerContext* context, const v1::ListApiClientsRequest* request,
-    v1::ListApiClientsResponse* response) {
+grpc::ServerUnaryReactor* DirectoryService::ListApiClients(grpc::CallbackServerContext* context,
+                                                           const v1::ListApiClientsRequest* request,
+                                                           v1::ListApiClientsResponse* response) {
   if (auto s = ValidateUuid(request->organization_id(), "organization_id"); !s.ok()) {
     return FinishNow(context, s);
   }
@@ -488,8 +476,8 @@ grpc::ServerUnaryReactor* DirectoryService::ListApiClients(
   if (!clients.ok()) return FinishNow(context, clients.status());
   for (auto& client : *clients) *response->add_clients() = std::move(client);
   if (more && response->clients_size() > 0) {
-    response->set_next_page_token(EncodePageToken(
-        response->clients(response->clients_size() - 1).client_id(), fingerprint));
+    response->set_next_page_token(
+        EncodePageToken(response->clients(response->clients_size() - 1).client_id(), fingerprint));
   }
   return FinishNow(context, absl::OkStatus());
 }
@@ -500,11 +488,8 @@ grpc::ServerUnaryReactor* DirectoryService::RevokeApiClient(
   absl::Status s = ValidateUuid(request->organization_id(), "organization_id");
   if (s.ok()) s = ValidateUuid(request->client_id(), "client_id");
   if (!s.ok()) return FinishNow(context, s);
-  return RunBlocking(context, [this, request, response]() -> absl::Status {
-    auto client = store_->RevokeApiClient(request->organization_id(), request->client_id());
-    if (!client.ok()) return client.status();
-    *response = std::move(*client);
-    return absl::OkStatus();
+  return RunBlockingInto(context, response, [this, request] {
+    return store_->RevokeApiClient(request->organization_id(), request->client_id());
   });
 }
 
@@ -514,12 +499,8 @@ grpc::ServerUnaryReactor* DirectoryService::CreateService(grpc::CallbackServerCo
   if (auto s = ValidateService(request->service(), *codes_, /*id_required=*/false); !s.ok()) {
     return FinishNow(context, s);
   }
-  return RunBlocking(context, [this, request, response]() -> absl::Status {
-    auto service = store_->CreateService(request->service());
-    if (!service.ok()) return service.status();
-    *response = std::move(*service);
-    return absl::OkStatus();
-  });
+  return RunBlockingInto(context, response,
+                         [this, request] { return store_->CreateService(request->service()); });
 }
 
 grpc::ServerUnaryReactor* DirectoryService::UpdateService(grpc::CallbackServerContext* context,
@@ -527,16 +508,12 @@ grpc::ServerUnaryReactor* DirectoryService::UpdateService(grpc::CallbackServerCo
                                                           v1::Service* response) {
   absl::Status s = ValidateService(request->service(), *codes_, /*id_required=*/true);
   if (s.ok() && request->expected_revision() < 1) {
-    s = absl::InvalidArgumentError(
-        absl::StrCat("expected_revision: required (the revision you read), got ",
-                     request->expected_revision()));
+    s = absl::InvalidArgumentError(absl::StrCat(
+        "expected_revision: required (the revision you read), got ", request->expected_revision()));
   }
   if (!s.ok()) return FinishNow(context, s);
-  return RunBlocking(context, [this, request, response]() -> absl::Status {
-    auto service = store_->UpdateService(request->service(), request->expected_revision());
-    if (!service.ok()) return service.status();
-    *response = std::move(*service);
-    return absl::OkStatus();
+  return RunBlockingInto(context, response, [this, request] {
+    return store_->UpdateService(request->service(), request->expected_revision());
   });
 }
 
@@ -593,8 +570,8 @@ grpc::ServerUnaryReactor* DirectoryService::CheckServiceText(
     v1::CheckServiceTextResponse* response) {
   const bool by_id = !request->service_id().empty();
   if (by_id == request->has_service()) {
-    return FinishNow(context, absl::InvalidArgumentError(
-                                  "service_id, service: give exactly one of the two"));
+    return FinishNow(
+        context, absl::InvalidArgumentError("service_id, service: give exactly one of the two"));
   }
   v1::Service service;
   if (by_id) {

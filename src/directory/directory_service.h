@@ -89,6 +89,18 @@ class DirectoryService final : public v1::Directory::CallbackService {
   // Runs `work` on the executor and finishes the call with its status.
   grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* context,
                                         std::function<absl::Status()> work);
+  // Runs `work` (returning absl::StatusOr<Response>) on the executor; on success moves the value
+  // into *response; finishes the call with the status.
+  template <typename Response, typename Work>
+  grpc::ServerUnaryReactor* RunBlockingInto(grpc::CallbackServerContext* context,
+                                            Response* response, Work work) {
+    return RunBlocking(context, [response, work = std::move(work)]() -> absl::Status {
+      auto result = work();
+      if (!result.ok()) return result.status();
+      *response = std::move(*result);
+      return absl::OkStatus();
+    });
+  }
   // Watch bookkeeping, all under watch_mu_.
   void OnRevision();
   void ScheduleFill(WatchReactor* reactor);

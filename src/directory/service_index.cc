@@ -184,11 +184,10 @@ ServiceIndex::Query ServiceIndex::Compile(const v1::ListServicesRequest& request
     }
     dims.push_back(std::move(terms));
   }
-  for (auto [list, prefix] : {std::pair{&request.service_classes(), "c:"},
-                              std::pair{&request.target_groups(), "t:"},
-                              std::pair{&request.life_events(), "e:"},
-                              std::pair{&request.organization_ids(), "o:"},
-                              std::pair{&request.languages(), "l:"}}) {
+  for (auto [list, prefix] :
+       {std::pair{&request.service_classes(), "c:"}, std::pair{&request.target_groups(), "t:"},
+        std::pair{&request.life_events(), "e:"}, std::pair{&request.organization_ids(), "o:"},
+        std::pair{&request.languages(), "l:"}}) {
     if (list->empty()) continue;
     std::vector<std::string> terms;
     for (const auto& code : *list) terms.push_back(absl::StrCat(prefix, code));

@@ -44,8 +44,8 @@ google::protobuf::Timestamp Now() {
 }
 
 absl::Status Corrupt(const std::string& key) {
-  return absl::DataLossError(absl::StrCat("directory record ", QuoteForMessage(key),
-                                          " cannot be parsed"));
+  return absl::DataLossError(
+      absl::StrCat("directory record ", QuoteForMessage(key), " cannot be parsed"));
 }
 
 // Service content without the output-only fields, for "unchanged" detection.
@@ -228,15 +228,21 @@ absl::StatusOr<v1::Organization> DirectoryStore::RegisterOrganization(
   return organization;
 }
 
-absl::StatusOr<v1::Organization> DirectoryStore::GetOrganization(const std::string& id) const {
-  auto raw = GetRaw(OrgKey(id));
+template <typename Record>
+absl::StatusOr<Record> DirectoryStore::GetRecord(const std::string& key, std::string_view what,
+                                                 const std::string& id) const {
+  auto raw = GetRaw(key);
   if (!raw.ok()) return raw.status();
   if (!raw->has_value()) {
-    return absl::NotFoundError(absl::StrCat("id: no organisation ", QuoteForMessage(id)));
+    return absl::NotFoundError(absl::StrCat("id: no ", Sv(what), " ", QuoteForMessage(id)));
   }
-  v1::Organization organization;
-  if (!organization.ParseFromString(**raw)) return Corrupt(OrgKey(id));
-  return organization;
+  Record record;
+  if (!record.ParseFromString(**raw)) return Corrupt(key);
+  return record;
+}
+
+absl::StatusOr<v1::Organization> DirectoryStore::GetOrganization(const std::string& id) const {
+  return GetRecord<v1::Organization>(OrgKey(id), "organisation", id);
 }
 
 absl::StatusOr<std::vector<v1::Organization>> DirectoryStore::ListOrganizations(
@@ -244,21 +250,20 @@ absl::StatusOr<std::vector<v1::Organization>> DirectoryStore::ListOrganizations(
   std::vector<v1::Organization> out;
   *more = false;
   absl::Status parse_status;
-  auto s = ScanPrefix(db_, cf_, "o/", after, nullptr,
-                      [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
-                        if (static_cast<int>(out.size()) == limit) {
-                          *more = true;
-                          return false;
-                        }
-                        v1::Organization organization;
-                        if (!organization.ParseFromArray(value.data(),
-                                                         static_cast<int>(value.size()))) {
-                          parse_status = Corrupt(key.ToString());
-                          return false;
-                        }
-                        out.push_back(std::move(organization));
-                        return true;
-                      });
+  auto s = ScanPrefix(
+      db_, cf_, "o/", after, nullptr, [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+        if (static_cast<int>(out.size()) == limit) {
+          *more = true;
+          return false;
+        }
+        v1::Organization organization;
+        if (!organization.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          parse_status = Corrupt(key.ToString());
+          return false;
+        }
+        out.push_back(std::move(organization));
+        return true;
+      });
   if (!s.ok()) return s;
   if (!parse_status.ok()) return parse_status;
   return out;
@@ -267,16 +272,16 @@ absl::StatusOr<std::vector<v1::Organization>> DirectoryStore::ListOrganizations(
 // ---------------------------------------------------------------------------------------------
 // API clients
 
-absl::StatusOr<v1::ApiClient> DirectoryStore::LoadClientLocked(
-    const std::string& organization_id, const std::string& client_id) const {
+absl::StatusOr<v1::ApiClient> DirectoryStore::LoadClientLocked(const std::string& organization_id,
+                                                               const std::string& client_id) const {
   auto raw = GetRaw(ClientKey(client_id));
   if (!raw.ok()) return raw.status();
   v1::ApiClient client;
   if (raw->has_value() && !client.ParseFromString(**raw)) return Corrupt(ClientKey(client_id));
   if (!raw->has_value() || client.organization_id() != organization_id) {
     return absl::NotFoundError(absl::StrCat("client_id: organisation ",
-                                            QuoteForMessage(organization_id),
-                                            " has no API client ", QuoteForMessage(client_id)));
+                                            QuoteForMessage(organization_id), " has no API client ",
+                                            QuoteForMessage(client_id)));
   }
   return client;
 }
@@ -299,8 +304,8 @@ absl::StatusOr<v1::ApiClientCredentials> DirectoryStore::RegisterApiClient(
   {
     std::lock_guard lock(write_mu_);
     if (!organization_ids_.contains(organization_id)) {
-      return absl::NotFoundError(absl::StrCat("organization_id: no organisation ",
-                                              QuoteForMessage(organization_id)));
+      return absl::NotFoundError(
+          absl::StrCat("organization_id: no organisation ", QuoteForMessage(organization_id)));
     }
     revision = assigned_ + 1;
     client.set_revision(revision);
@@ -330,8 +335,9 @@ absl::StatusOr<v1::ApiClientCredentials> DirectoryStore::RotateApiClientSecret(
     auto client = LoadClientLocked(organization_id, client_id);
     if (!client.ok()) return client.status();
     if (client->state() == v1::ApiClient::STATE_REVOKED) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "client_id: API client ", QuoteForMessage(client_id), " is revoked and cannot be rotated"));
+      return absl::FailedPreconditionError(absl::StrCat("client_id: API client ",
+                                                        QuoteForMessage(client_id),
+                                                        " is revoked and cannot be rotated"));
     }
     revision = assigned_ + 1;
     client->set_secret_version(client->secret_version() + 1);
@@ -355,8 +361,8 @@ absl::StatusOr<v1::ApiClientCredentials> DirectoryStore::RotateApiClientSecret(
 absl::StatusOr<std::vector<v1::ApiClient>> DirectoryStore::ListApiClients(
     const std::string& organization_id, const std::string& after, int limit, bool* more) const {
   if (auto org = GetOrganization(organization_id); !org.ok()) {
-    return absl::NotFoundError(absl::StrCat("organization_id: no organisation ",
-                                            QuoteForMessage(organization_id)));
+    return absl::NotFoundError(
+        absl::StrCat("organization_id: no organisation ", QuoteForMessage(organization_id)));
   }
   std::vector<std::string> ids;
   *more = false;
@@ -500,14 +506,7 @@ absl::StatusOr<v1::Service> DirectoryStore::UpdateService(v1::Service service,
 }
 
 absl::StatusOr<v1::Service> DirectoryStore::GetService(const std::string& id) const {
-  auto raw = GetRaw(ServiceKeyString(id));
-  if (!raw.ok()) return raw.status();
-  if (!raw->has_value()) {
-    return absl::NotFoundError(absl::StrCat("id: no service ", QuoteForMessage(id)));
-  }
-  v1::Service service;
-  if (!service.ParseFromString(**raw)) return Corrupt(ServiceKeyString(id));
-  return service;
+  return GetRecord<v1::Service>(ServiceKeyString(id), "service", id);
 }
 
 absl::StatusOr<int64_t> DirectoryStore::DeleteService(const std::string& id,
@@ -704,8 +703,8 @@ absl::StatusOr<std::vector<v1::ChangeEvent>> DirectoryStore::Snapshot::Next(int 
         break;
       case 1:
         event.set_type(v1::ChangeEvent::TYPE_API_CLIENT_PUT);
-        parsed =
-            event.mutable_api_client()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+        parsed = event.mutable_api_client()->ParseFromArray(value.data(),
+                                                            static_cast<int>(value.size()));
         event.set_revision(event.api_client().revision());
         break;
       default:

@@ -76,8 +76,8 @@ class DirectoryStore {
   // API clients.
   absl::StatusOr<v1::ApiClientCredentials> RegisterApiClient(const std::string& organization_id,
                                                              const std::string& display_name);
-  absl::StatusOr<v1::ApiClientCredentials> RotateApiClientSecret(
-      const std::string& organization_id, const std::string& client_id);
+  absl::StatusOr<v1::ApiClientCredentials> RotateApiClientSecret(const std::string& organization_id,
+                                                                 const std::string& client_id);
   absl::StatusOr<std::vector<v1::ApiClient>> ListApiClients(const std::string& organization_id,
                                                             const std::string& after, int limit,
                                                             bool* more) const;
@@ -138,6 +138,10 @@ class DirectoryStore {
   // Makes every revision up to `revision` durable (group commit) and notifies listeners.
   absl::Status SyncTo(int64_t revision);
   absl::StatusOr<std::optional<std::string>> GetRaw(const std::string& key) const;
+  // Reads and parses one record; NOT_FOUND "id: no <what> <id>" when absent.
+  template <typename Record>
+  absl::StatusOr<Record> GetRecord(const std::string& key, std::string_view what,
+                                   const std::string& id) const;
   void AppendLog(rocksdb::WriteBatch* batch, const v1::ChangeEvent& event);
   absl::StatusOr<v1::ApiClient> LoadClientLocked(const std::string& organization_id,
                                                  const std::string& client_id) const;
@@ -149,8 +153,8 @@ class DirectoryStore {
   DirectoryStoreOptions options_;
   ServiceIndex index_;
 
-  std::mutex write_mu_;                               // serialises mutations
-  int64_t assigned_ = 0;                              // guarded by write_mu_
+  std::mutex write_mu_;                                // serialises mutations
+  int64_t assigned_ = 0;                               // guarded by write_mu_
   absl::flat_hash_set<std::string> organization_ids_;  // guarded by write_mu_
 
   std::mutex sync_mu_;  // one WAL sync at a time

@@ -32,8 +32,8 @@ absl::Status ValidateString(std::string_view value, std::string_view field, size
 
 absl::Status ValidateText(const LocalizedText& text, std::string_view field, size_t max,
                           bool allow_newlines) {
-  for (auto [lang, value] : {std::pair{"fi", &text.fi()}, std::pair{"sv", &text.sv()},
-                             std::pair{"en", &text.en()}}) {
+  for (auto [lang, value] :
+       {std::pair{"fi", &text.fi()}, std::pair{"sv", &text.sv()}, std::pair{"en", &text.en()}}) {
     if (auto s = ValidateString(*value, absl::StrCat(Sv(field), ".", lang), max, allow_newlines);
         !s.ok()) {
       return s;
@@ -54,8 +54,8 @@ absl::Status ValidateRequiredName(const LocalizedText& name, std::string_view fi
   if (IsBlank(name.fi()) && IsBlank(name.sv()) && IsBlank(name.en())) {
     return Invalid(field, "is required in at least one of fi, sv, en");
   }
-  for (auto [lang, value] : {std::pair{"fi", &name.fi()}, std::pair{"sv", &name.sv()},
-                             std::pair{"en", &name.en()}}) {
+  for (auto [lang, value] :
+       {std::pair{"fi", &name.fi()}, std::pair{"sv", &name.sv()}, std::pair{"en", &name.en()}}) {
     if (!value->empty() && IsBlank(*value)) {
       return Invalid(absl::StrCat(Sv(field), ".", lang), "is only whitespace");
     }
@@ -72,8 +72,7 @@ absl::Status ValidateCount(const List& list, std::string_view field, int max) {
 }
 
 absl::Status ValidateCodes(const google::protobuf::RepeatedPtrField<std::string>& list,
-                           CodeKind kind, const CodeLists& codes, std::string_view field,
-                           int max) {
+                           CodeKind kind, const CodeLists& codes, std::string_view field, int max) {
   if (auto s = ValidateCount(list, field, max); !s.ok()) return s;
   std::set<std::string_view> seen;
   for (int i = 0; i < list.size(); ++i) {
@@ -112,8 +111,9 @@ absl::Status ValidateLanguages(const google::protobuf::RepeatedPtrField<std::str
   for (int i = 0; i < list.size(); ++i) {
     const std::string path = absl::StrCat(Sv(field), "[", i, "]");
     if (!IsLanguageCode(list[i])) {
-      return Invalid(path, absl::StrCat("not an ISO 639 language code of 2 or 3 lowercase letters: ",
-                                        QuoteForMessage(list[i])));
+      return Invalid(path,
+                     absl::StrCat("not an ISO 639 language code of 2 or 3 lowercase letters: ",
+                                  QuoteForMessage(list[i])));
     }
     if (!seen.insert(list[i]).second) {
       return Invalid(path, absl::StrCat("duplicate language ", QuoteForMessage(list[i])));
@@ -149,8 +149,8 @@ absl::Status ValidateChannel(const v1::ServiceChannel& channel, const CodeLists&
       !s.ok()) {
     return s;
   }
-  if (auto s = ValidateText(channel.summary(), absl::StrCat(Sv(path), ".summary"), kMaxSummaryLength,
-                            true);
+  if (auto s = ValidateText(channel.summary(), absl::StrCat(Sv(path), ".summary"),
+                            kMaxSummaryLength, true);
       !s.ok()) {
     return s;
   }
@@ -159,10 +159,12 @@ absl::Status ValidateChannel(const v1::ServiceChannel& channel, const CodeLists&
   for (int i = 0; i < channel.urls_size(); ++i) {
     if (auto s = ValidateUrl(channel.urls(i), absl::StrCat(urls, "[", i, "]")); !s.ok()) return s;
   }
-  if (auto s = ValidateStrings(channel.phones(), absl::StrCat(Sv(path), ".phones"), 50, 100); !s.ok()) {
+  if (auto s = ValidateStrings(channel.phones(), absl::StrCat(Sv(path), ".phones"), 50, 100);
+      !s.ok()) {
     return s;
   }
-  if (auto s = ValidateStrings(channel.emails(), absl::StrCat(Sv(path), ".emails"), 50, 100); !s.ok()) {
+  if (auto s = ValidateStrings(channel.emails(), absl::StrCat(Sv(path), ".emails"), 50, 100);
+      !s.ok()) {
     return s;
   }
   const std::string addresses = absl::StrCat(Sv(path), ".addresses");
@@ -227,7 +229,8 @@ absl::Status ValidateOrganization(const v1::Organization& organization, const Co
   if (auto s = ValidateOptionalUuid(organization.id(), absl::StrCat(Sv(path), ".id")); !s.ok()) {
     return s;
   }
-  if (auto s = ValidateRequiredName(organization.name(), absl::StrCat(Sv(path), ".name")); !s.ok()) {
+  if (auto s = ValidateRequiredName(organization.name(), absl::StrCat(Sv(path), ".name"));
+      !s.ok()) {
     return s;
   }
   if (!organization.business_id().empty() && !IsValidBusinessId(organization.business_id())) {
@@ -271,7 +274,8 @@ absl::Status ValidateService(const v1::Service& service, const CodeLists& codes,
       !s.ok()) {
     return s;
   }
-  if (auto s = ValidateText(service.summary(), field("summary"), kMaxSummaryLength, true); !s.ok()) {
+  if (auto s = ValidateText(service.summary(), field("summary"), kMaxSummaryLength, true);
+      !s.ok()) {
     return s;
   }
   for (auto [name, text] : {std::pair{"description", &service.description()},
@@ -303,7 +307,8 @@ absl::Status ValidateService(const v1::Service& service, const CodeLists& codes,
     const std::string tp = absl::StrCat(field("ontology_terms"), "[", i, "]");
     if (auto s = ValidateString(term.uri(), tp + ".uri", 500, false); !s.ok()) return s;
     if (term.uri().rfind("http://", 0) != 0 && term.uri().rfind("https://", 0) != 0) {
-      return Invalid(tp + ".uri", absl::StrCat("not an http(s) URI: ", QuoteForMessage(term.uri())));
+      return Invalid(tp + ".uri",
+                     absl::StrCat("not an http(s) URI: ", QuoteForMessage(term.uri())));
     }
     if (auto s = ValidateString(term.fi(), tp + ".fi", kMaxNameLength, false); !s.ok()) return s;
   }
@@ -356,8 +361,8 @@ absl::Status ValidateService(const v1::Service& service, const CodeLists& codes,
   if (!v1::FundingType_IsValid(service.funding_type())) {
     return Invalid(field("funding_type"), absl::StrCat("unknown value ", service.funding_type()));
   }
-  if (auto s = ValidateOptionalUuid(service.general_description_id(),
-                                    field("general_description_id"));
+  if (auto s =
+          ValidateOptionalUuid(service.general_description_id(), field("general_description_id"));
       !s.ok()) {
     return s;
   }
@@ -373,8 +378,8 @@ absl::Status ValidateService(const v1::Service& service, const CodeLists& codes,
                                       aurora::common::v1::LifeArea_Name(service.life_areas(i))));
     }
   }
-  if (auto s = ValidateString(service.external_ref().source(), field("external_ref.source"), 100,
-                              false);
+  if (auto s =
+          ValidateString(service.external_ref().source(), field("external_ref.source"), 100, false);
       !s.ok()) {
     return s;
   }
@@ -447,7 +452,8 @@ absl::Status ValidateListServicesRequest(const v1::ListServicesRequest& request,
     if (auto s = ValidateCodes(*list, kind, codes, name, 100); !s.ok()) return s;
   }
   for (int i = 0; i < request.organization_ids_size(); ++i) {
-    if (auto s = ValidateUuid(request.organization_ids(i), absl::StrCat("organization_ids[", i, "]"));
+    if (auto s =
+            ValidateUuid(request.organization_ids(i), absl::StrCat("organization_ids[", i, "]"));
         !s.ok()) {
       return s;
     }

@@ -37,7 +37,8 @@ absl::StatusOr<ImportSummary> ImportCatalogueFiles(v1::Directory::StubInterface*
     auto read = directory::ReadCatalogueFile(file, options.format, codes);
     if (!read.ok()) return read.status();
     summary.unreadable += static_cast<int64_t>(read->errors.size());
-    for (const auto& error : read->errors) summary.problems.push_back(absl::StrCat(file, ":", error));
+    for (const auto& error : read->errors)
+      summary.problems.push_back(absl::StrCat(file, ":", error));
     for (auto& record : read->records) {
       if (!record.organization.id().empty()) {
         organizations.try_emplace(record.organization.id(), record.organization);
@@ -60,8 +61,7 @@ absl::StatusOr<ImportSummary> ImportCatalogueFiles(v1::Directory::StubInterface*
     if (status.ok()) {
       ++summary.organizations_registered;
     } else if (status.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
-      summary.problems.push_back(
-          absl::StrCat("organisation ", id, ": ", status.error_message()));
+      summary.problems.push_back(absl::StrCat("organisation ", id, ": ", status.error_message()));
     }
   }
 
@@ -90,9 +90,9 @@ absl::StatusOr<ImportSummary> ImportCatalogueFiles(v1::Directory::StubInterface*
   for (const auto& result : response.results()) {
     if (result.outcome() != v1::ImportResult::OUTCOME_REJECTED) continue;
     const auto index = static_cast<size_t>(result.index());
-    const std::string where =
-        index < sources.size() ? absl::StrCat(sources[index].file, ":", sources[index].line)
-                               : absl::StrCat("record ", index);
+    const std::string where = index < sources.size()
+                                  ? absl::StrCat(sources[index].file, ":", sources[index].line)
+                                  : absl::StrCat("record ", index);
     summary.problems.push_back(absl::StrCat(where, ": ", result.error()));
   }
   return summary;

@@ -17,11 +17,11 @@
 namespace aurora::node {
 
 struct ImportSummary {
-  int64_t records = 0;            // read from the files
-  int64_t unreadable = 0;         // lines that were not records at all
+  int64_t records = 0;     // read from the files
+  int64_t unreadable = 0;  // lines that were not records at all
   int64_t organizations_registered = 0;
   int64_t created = 0, updated = 0, unchanged = 0, rejected = 0;
-  int64_t revision = 0;           // directory revision after the import
+  int64_t revision = 0;               // directory revision after the import
   std::vector<std::string> problems;  // "file:line: why" for unreadable and rejected records
 };
 

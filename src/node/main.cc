@@ -47,16 +47,21 @@ int Serve(const std::vector<std::string>& args) {
           {"data-dir", "DIR", "./aurora-data", "where the node keeps its RocksDB and files"},
           {"grpc-listen", "HOST:PORT", "127.0.0.1:50051", "gRPC address (port 0: any free port)"},
           {"http-listen", "HOST:PORT", "127.0.0.1:8080",
-           "HTTP/JSON gateway address (used by the gateway component once it is part of the build)"},
+           "HTTP/JSON gateway address (used by the gateway component once it is part of the "
+           "build)"},
           {"metrics-listen", "HOST:PORT", "127.0.0.1:9464",
            "Prometheus /metrics address; \"off\" to disable"},
-          {"components", "LIST", "all", "comma-separated components to run (this build: directory)"},
-          {"demo", "PATH", "", "load the demo catalogue PATH/services.ndjson into an empty data dir "
-                               "and write <data-dir>/demo-credentials.json",
+          {"components", "LIST", "all",
+           "comma-separated components to run (this build: directory)"},
+          {"demo", "PATH", "",
+           "load the demo catalogue PATH/services.ndjson into an empty data dir "
+           "and write <data-dir>/demo-credentials.json",
            std::string("../shared/data")},
-          {"codelists", "DIR", "", "official code lists (default: <demo PATH>/codelists, else "
-                                   "../shared/data/codelists)"},
-          {"drain-seconds", "N", "5", "seconds NOT_SERVING before the server stops accepting calls"},
+          {"codelists", "DIR", "",
+           "official code lists (default: <demo PATH>/codelists, else "
+           "../shared/data/codelists)"},
+          {"drain-seconds", "N", "5",
+           "seconds NOT_SERVING before the server stops accepting calls"},
           {"grace-seconds", "N", "10", "seconds running calls get to finish on shutdown"},
           {"secret-hash-iterations", "N", "600000", "PBKDF2 iterations for API client secrets"},
           {"block-cache-mb", "N", "128", "RocksDB block cache size"},
@@ -75,9 +80,8 @@ int Serve(const std::vector<std::string>& args) {
   }
   LogLevel level;
   if (!ParseLogLevel(o.Get("log-level"), &level)) {
-    return Fail(absl::InvalidArgumentError(
-        absl::StrCat("--log-level: expected debug, info, warning or error, got \"",
-                     o.Get("log-level"), "\"")));
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--log-level: expected debug, info, warning or error, got \"", o.Get("log-level"), "\"")));
   }
   SetLogLevel(level);
   NodeConfig config;
@@ -89,10 +93,10 @@ int Serve(const std::vector<std::string>& args) {
   config.components = *components;
   if (o.Has("demo")) config.demo_data_dir = o.Get("demo");
   config.codelists_dir = !o.Get("codelists").empty() ? o.Get("codelists")
-                         : o.Has("demo")            ? o.Get("demo") + "/codelists"
-                                                    : "../shared/data/codelists";
-  for (auto [name, target] : {std::pair{"drain-seconds", &config.drain},
-                              std::pair{"grace-seconds", &config.grace}}) {
+                         : o.Has("demo")             ? o.Get("demo") + "/codelists"
+                                                     : "../shared/data/codelists";
+  for (auto [name, target] :
+       {std::pair{"drain-seconds", &config.drain}, std::pair{"grace-seconds", &config.grace}}) {
     auto seconds = o.GetInt(name, 0, 3600);
     if (!seconds.ok()) return Fail(seconds.status());
     *target = absl::Seconds(*seconds);

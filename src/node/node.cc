@@ -24,14 +24,13 @@ constexpr char kDemoCredentialsFile[] = "demo-credentials.json";
 // Fixed so that the demo organisation has the same id in every demo node.
 constexpr char kDemoOrganizationId[] = "2b7d2c4e-8f3a-5d61-9c0e-4a1f6b3d7e25";
 
-absl::Status WriteFileAtomically(const std::string& path, const std::string& content,
-                                  mode_t mode) {
+absl::Status WriteFileAtomically(const std::string& path, const std::string& content, mode_t mode) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
   if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot create ", tmp));
-  const bool ok = ::write(fd, content.data(), content.size()) ==
-                      static_cast<ssize_t>(content.size()) &&
-                  ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
+  const bool ok =
+      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+      ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
     return absl::UnavailableError(absl::StrCat("cannot write ", path));
@@ -49,9 +48,9 @@ absl::StatusOr<std::set<std::string>> ParseComponents(const std::string& list) {
     if (!AvailableComponents().contains(name)) {
       std::string available;
       for (const auto& c : AvailableComponents()) absl::StrAppend(&available, c, " ");
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--components: unknown or not built component \"", name, "\"; this build has: ",
-          available, "(or \"all\")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--components: unknown or not built component \"", name,
+                       "\"; this build has: ", available, "(or \"all\")"));
     }
     out.insert(name);
   }
@@ -83,8 +82,8 @@ absl::Status Node::StartImpl() {
   }
   DatabaseOptions db_options;
   db_options.block_cache_bytes = config_.block_cache_bytes;
-  auto database = Database::Open(config_.data_dir + "/rocksdb",
-                                 {directory::kDirectoryColumnFamily}, db_options);
+  auto database = Database::Open(config_.data_dir + "/rocksdb", {directory::kDirectoryColumnFamily},
+                                 db_options);
   if (!database.ok()) return database.status();
   database_ = std::move(*database);
   metrics_.AddDatabase(database_.get());
@@ -99,11 +98,12 @@ absl::Status Node::StartImpl() {
         std::make_unique<directory::DirectoryService>(directory_store_.get(), codes_.get());
     server_.AddService(directory_service_.get(), v1::Directory::service_full_name());
     auto* store_ptr = directory_store_.get();
-    metrics_.AddGaugeCallback("aurora_directory_revision",
-                              "The directory's newest durable revision",
-                              [store_ptr] { return static_cast<double>(store_ptr->durable_revision()); });
-    metrics_.AddGaugeCallback("aurora_directory_services", "Live services in the directory",
-                              [store_ptr] { return static_cast<double>(store_ptr->index().size()); });
+    metrics_.AddGaugeCallback(
+        "aurora_directory_revision", "The directory's newest durable revision",
+        [store_ptr] { return static_cast<double>(store_ptr->durable_revision()); });
+    metrics_.AddGaugeCallback(
+        "aurora_directory_services", "Live services in the directory",
+        [store_ptr] { return static_cast<double>(store_ptr->index().size()); });
   }
 
   if (auto s = server_.Start(config_.grpc_listen, &metrics_); !s.ok()) return s;
@@ -115,13 +115,15 @@ absl::Status Node::StartImpl() {
   }
   server_.SetServing(true);
   std::string components;
-  for (const auto& c : config_.components) absl::StrAppend(&components, components.empty() ? "" : ",", c);
-  LogInfo("node", "serving",
-          {{"grpc_port", absl::StrCat(server_.port())},
-           {"metrics_port", absl::StrCat(metrics_.exposer_port())},
-           {"components", components},
-           {"data_dir", config_.data_dir},
-           {"revision", absl::StrCat(directory_store_ ? directory_store_->durable_revision() : 0)}});
+  for (const auto& c : config_.components)
+    absl::StrAppend(&components, components.empty() ? "" : ",", c);
+  LogInfo(
+      "node", "serving",
+      {{"grpc_port", absl::StrCat(server_.port())},
+       {"metrics_port", absl::StrCat(metrics_.exposer_port())},
+       {"components", components},
+       {"data_dir", config_.data_dir},
+       {"revision", absl::StrCat(directory_store_ ? directory_store_->durable_revision() : 0)}});
   return absl::OkStatus();
 }
 
@@ -133,8 +135,8 @@ absl::Status Node::LoadDemo() {
     ImportOptions options;
     auto summary = ImportCatalogueFiles(stub.get(), {file}, *codes_, options);
     if (!summary.ok()) {
-      return absl::Status(summary.status().code(),
-                          absl::StrCat("--demo: importing ", file, ": ", summary.status().message()));
+      return absl::Status(summary.status().code(), absl::StrCat("--demo: importing ", file, ": ",
+                                                                summary.status().message()));
     }
     LogInfo("node", "demo catalogue loaded",
             {{"records", absl::StrCat(summary->records)},
@@ -142,7 +144,8 @@ absl::Status Node::LoadDemo() {
              {"rejected", absl::StrCat(summary->rejected)},
              {"organizations", absl::StrCat(summary->organizations_registered)},
              {"revision", absl::StrCat(summary->revision)}});
-    for (const auto& problem : summary->problems) LogWarning("node", "demo record not loaded", {{"problem", problem}});
+    for (const auto& problem : summary->problems)
+      LogWarning("node", "demo record not loaded", {{"problem", problem}});
   } else {
     LogInfo("node", "the data dir is not empty; the demo catalogue is not loaded again",
             {{"revision", absl::StrCat(directory_store_->durable_revision())}});
@@ -162,8 +165,8 @@ absl::Status Node::LoadDemo() {
     v1::Organization organization;
     grpc::Status status = stub->RegisterOrganization(&context, request, &organization);
     if (!status.ok() && status.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
-      return absl::InternalError(absl::StrCat("--demo: registering the demo organisation: ",
-                                              status.error_message()));
+      return absl::InternalError(
+          absl::StrCat("--demo: registering the demo organisation: ", status.error_message()));
     }
   }
   grpc::ClientContext context;
@@ -177,13 +180,14 @@ absl::Status Node::LoadDemo() {
     return absl::InternalError(
         absl::StrCat("--demo: registering the demo API client: ", status.error_message()));
   }
-  const std::string json = absl::StrCat(
-      "{\"client_id\": ", JsonQuote(credentials.client().client_id()),
-      ", \"client_secret\": ", JsonQuote(credentials.client_secret()),
-      ", \"organization_id\": ", JsonQuote(kDemoOrganizationId), "}\n");
+  const std::string json =
+      absl::StrCat("{\"client_id\": ", JsonQuote(credentials.client().client_id()),
+                   ", \"client_secret\": ", JsonQuote(credentials.client_secret()),
+                   ", \"organization_id\": ", JsonQuote(kDemoOrganizationId), "}\n");
   if (auto s = WriteFileAtomically(credentials_path, json, 0600); !s.ok()) return s;
-  LogInfo("node", "demo API client registered",
-          {{"client_id", credentials.client().client_id()}, {"credentials_file", credentials_path}});
+  LogInfo(
+      "node", "demo API client registered",
+      {{"client_id", credentials.client().client_id()}, {"credentials_file", credentials_path}});
   return absl::OkStatus();
 }
 

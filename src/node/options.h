@@ -33,7 +33,7 @@ class ParsedOptions {
  public:
   // The effective value (flag, environment or default).
   const std::string& Get(const std::string& name) const;
-  bool Has(const std::string& name) const;  // given by flag or environment
+  bool Has(const std::string& name) const;   // given by flag or environment
   bool Flag(const std::string& name) const;  // boolean flag
   absl::StatusOr<int> GetInt(const std::string& name, int min, int max) const;
   const std::vector<std::string>& positional() const { return positional_; }

@@ -1,8 +1,7 @@
 // Unit tests of src/common: text checks, UUIDs, secrets, the executor and the option-free pieces.
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <set>
 
 #include "common/executor.h"
@@ -17,11 +16,11 @@ TEST_CASE("Utf8Length counts code points and rejects invalid UTF-8", "[common][t
   CHECK(Utf8Length("abc") == 3u);
   CHECK(Utf8Length("äiti") == 4u);
   CHECK(Utf8Length("\xF0\x9F\x98\x80") == 1u);  // U+1F600
-  CHECK_FALSE(Utf8Length("\xC3\x28"));           // bad continuation
-  CHECK_FALSE(Utf8Length("\xC0\xAF"));           // overlong '/'
-  CHECK_FALSE(Utf8Length("\xED\xA0\x80"));       // surrogate
-  CHECK_FALSE(Utf8Length("\xF4\x90\x80\x80"));   // above U+10FFFF
-  CHECK_FALSE(Utf8Length("\xE2\x82"));           // truncated
+  CHECK_FALSE(Utf8Length("\xC3\x28"));          // bad continuation
+  CHECK_FALSE(Utf8Length("\xC0\xAF"));          // overlong '/'
+  CHECK_FALSE(Utf8Length("\xED\xA0\x80"));      // surrogate
+  CHECK_FALSE(Utf8Length("\xF4\x90\x80\x80"));  // above U+10FFFF
+  CHECK_FALSE(Utf8Length("\xE2\x82"));          // truncated
 }
 
 TEST_CASE("control characters", "[common][text]") {

@@ -1,15 +1,14 @@
 // Service tests: the real Directory gRPC server in-process on 127.0.0.1:0, RocksDB in a temp dir,
 // called through the generated stub over TCP.
 
-#include <catch2/catch.hpp>
+#include <grpcpp/generic/generic_stub.h>
 
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <map>
 #include <set>
 #include <thread>
-
-#include <grpcpp/generic/generic_stub.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/secret_hash.h"
@@ -39,8 +38,8 @@ grpc::Status GetService(v1::Directory::Stub& stub, const std::string& id, v1::Se
   return stub.GetService(&context, request, out);
 }
 
-grpc::Status UpdateService(v1::Directory::Stub& stub, const v1::Service& service,
-                           int64_t expected, v1::Service* out = nullptr) {
+grpc::Status UpdateService(v1::Directory::Stub& stub, const v1::Service& service, int64_t expected,
+                           v1::Service* out = nullptr) {
   grpc::ClientContext context;
   v1::UpdateServiceRequest request;
   *request.mutable_service() = service;
@@ -56,7 +55,8 @@ std::map<std::string, std::string> DumpStore(DirectoryServer& server) {
   std::map<std::string, std::string> out;
   std::unique_ptr<rocksdb::Iterator> it(server.database().db()->NewIterator(
       rocksdb::ReadOptions(), server.database().family(directory::kDirectoryColumnFamily)));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) out[it->key().ToString()] = it->value().ToString();
+  for (it->SeekToFirst(); it->Valid(); it->Next())
+    out[it->key().ToString()] = it->value().ToString();
   return out;
 }
 
@@ -101,7 +101,8 @@ TEST_CASE("organisations: register, get, list with paging", "[directory][organiz
 
   SECTION("list pages through all organisations in id order") {
     std::set<std::string> registered = {oulu.id()};
-    for (int i = 0; i < 11; ++i) registered.insert(RegisterOrganization(stub, absl::StrCat("Org ", i)));
+    for (int i = 0; i < 11; ++i)
+      registered.insert(RegisterOrganization(stub, absl::StrCat("Org ", i)));
     std::vector<std::string> listed;
     v1::ListOrganizationsRequest list;
     list.mutable_page()->set_page_size(5);
@@ -130,7 +131,8 @@ TEST_CASE("organisations: register, get, list with paging", "[directory][organiz
     for (const Case& c : std::vector<Case>{
              {[](auto* o) { o->set_business_id("0187690-2"); }, "organization.business_id"},
              {[](auto* o) { o->set_id("NOT-A-UUID"); }, "organization.id"},
-             {[](auto* o) { o->set_id("3D1759A2-E47A-4947-9A31-CAB1C1E2512B"); }, "organization.id"},
+             {[](auto* o) { o->set_id("3D1759A2-E47A-4947-9A31-CAB1C1E2512B"); },
+              "organization.id"},
              {[](auto* o) { o->clear_name(); }, "organization.name"},
              {[](auto* o) { o->mutable_name()->set_fi("   "); }, "organization.name"},
              {[](auto* o) { o->set_municipality_code("999"); }, "organization.municipality_code"},
@@ -404,9 +406,8 @@ TEST_CASE("services: bad input is rejected naming the field, and nothing is writ
       {"bad life area",
        [](auto* s) { s->add_life_areas(aurora::common::v1::LIFE_AREA_UNSPECIFIED); },
        "service.life_areas[0]", "0"},
-      {"bad channel id",
-       [](auto* s) { s->add_channels()->set_id("channel"); }, "service.channels[0].id",
-       "\"channel\""},
+      {"bad channel id", [](auto* s) { s->add_channels()->set_id("channel"); },
+       "service.channels[0].id", "\"channel\""},
       {"unknown address municipality",
        [](auto* s) { s->add_channels()->add_addresses()->set_municipality_code("000"); },
        "service.channels[0].addresses[0].municipality_code", "\"000\""},
@@ -429,8 +430,7 @@ TEST_CASE("services: bad input is rejected naming the field, and nothing is writ
     DYNAMIC_SECTION("update: " << c.what) {
       v1::Service service = existing;
       c.mutate(&service);
-      if (service.id().empty() || service.id() == existing.id() ||
-          c.field != "service.id") {
+      if (service.id().empty() || service.id() == existing.id() || c.field != "service.id") {
         grpc::Status status = UpdateService(stub, service, existing.revision());
         INFO(status.error_message());
         CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
@@ -460,8 +460,8 @@ TEST_CASE("services: bad input is rejected naming the field, and nothing is writ
     std::condition_variable cv;
     bool done = false;
     grpc::Status status;
-    generic.UnaryCall(&context, "/aurora.directory.v1.Directory/CreateService",
-                      grpc::StubOptions(), &payload, &reply, [&](grpc::Status s) {
+    generic.UnaryCall(&context, "/aurora.directory.v1.Directory/CreateService", grpc::StubOptions(),
+                      &payload, &reply, [&](grpc::Status s) {
                         std::lock_guard lock(mu);
                         status = s;
                         done = true;
@@ -470,8 +470,9 @@ TEST_CASE("services: bad input is rejected naming the field, and nothing is writ
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return done; });
     CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-    CHECK_THAT(status.error_message(),
-               Catch::Contains("aurora.directory.v1.CreateServiceRequest") && Catch::Contains("UTF-8"));
+    CHECK_THAT(
+        status.error_message(),
+        Catch::Contains("aurora.directory.v1.CreateServiceRequest") && Catch::Contains("UTF-8"));
     // In-process callers get the field path from validation.
     v1::Service service = MakeService("", org);
     service.mutable_name()->set_fi("Nimi \xC3\x28");
@@ -597,8 +598,11 @@ TEST_CASE("list: every filter matches an independent evaluation over the demo ca
     Case c{"region 14 (South Ostrobothnia) expanded through municipalities", {}, nullptr};
     c.request.mutable_area()->add_region_codes("15");
     c.request.mutable_area()->set_include_national_services(false);
-    const auto in_region = municipalities_where([](const auto& m) { return m.region_code == "15"; });
-    c.pred = [&, in_region](const v1::Service& s) { return available_in(s, in_region, false, false); };
+    const auto in_region =
+        municipalities_where([](const auto& m) { return m.region_code == "15"; });
+    c.pred = [&, in_region](const v1::Service& s) {
+      return available_in(s, in_region, false, false);
+    };
     cases.push_back(c);
   }
   {
@@ -615,7 +619,8 @@ TEST_CASE("list: every filter matches an independent evaluation over the demo ca
     Case c{"wellbeing county 90 (Helsinki) or municipality 905 (Vaasa)", {}, nullptr};
     c.request.mutable_area()->add_wellbeing_service_county_codes("90");
     c.request.mutable_area()->add_municipality_codes("905");
-    auto in_area = municipalities_where([](const auto& m) { return m.wellbeing_county_code == "90"; });
+    auto in_area =
+        municipalities_where([](const auto& m) { return m.wellbeing_county_code == "90"; });
     in_area.insert("905");
     c.pred = [&, in_area](const v1::Service& s) { return available_in(s, in_area, true, false); };
     cases.push_back(c);
@@ -926,7 +931,8 @@ TEST_CASE("watch: snapshot then live changes; resume after a revision", "[direct
     }
     for (auto& w : writers) w.join();
     REQUIRE(revisions.size() == 34);
-    for (size_t i = 0; i < revisions.size(); ++i) CHECK(revisions[i] == static_cast<int64_t>(i) + 4);
+    for (size_t i = 0; i < revisions.size(); ++i)
+      CHECK(revisions[i] == static_cast<int64_t>(i) + 4);
     context.TryCancel();
     while (reader->Read(&response)) {
     }
@@ -1109,7 +1115,8 @@ TEST_CASE("health per component and per-RPC metrics", "[directory][ops]") {
         if (family.name == "grpc_server_handled_total" && l.name == "grpc_method" &&
             l.value == "unknown") {
           for (const auto& l2 : metric.label) {
-            if (l2.name == "grpc_code" && l2.value == "Unimplemented") unknown = metric.counter.value;
+            if (l2.name == "grpc_code" && l2.value == "Unimplemented")
+              unknown = metric.counter.value;
           }
         }
       }

@@ -1,8 +1,7 @@
 #include "directory_test_support.h"
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <map>
 #include <random>
 
