@@ -3,6 +3,8 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include <deque>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -49,6 +51,23 @@ absl::StatusOr<std::string> DecodePageToken(const std::string& token, uint64_t f
     return invalid;
   }
   return parts[1];
+}
+
+void AppendVarint(std::string* out, uint64_t value) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>(value | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+void AppendLengthDelimited(std::string* out, int field, std::string_view bytes) {
+  AppendVarint(out, static_cast<uint64_t>(field) << 3 | 2);
+  AppendVarint(out, bytes.size());
+  out->append(bytes);
+}
+void AppendVarintField(std::string* out, int field, uint64_t value) {
+  AppendVarint(out, static_cast<uint64_t>(field) << 3);
+  AppendVarint(out, value);
 }
 
 template <typename Request>
@@ -246,42 +265,105 @@ grpc::ServerWriteReactor<v1::WatchResponse>* DirectoryService::Watch(
 // ---------------------------------------------------------------------------------------------
 // Import
 
+// Reads the next message while the previous batch is being stored (at most kMaxQueued messages
+// wait, so a fast client is held back by flow control, not by memory), and stores batches one at a
+// time, in stream order, on the executor.
 class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesRequest> {
  public:
   ImportReactor(DirectoryService* service, v1::ImportServicesResponse* response)
       : service_(service), response_(response) {
+    reading_ = true;
     StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // the client half-closed: the import is complete
-      response_->set_revision(service_->store_->durable_revision());
-      Finish(grpc::Status::OK);
-      return;
+    {
+      std::lock_guard lock(mu_);
+      reading_ = false;
+      if (!ok) {
+        read_done_ = true;  // the client half-closed (or went away)
+      } else if (request_.services_size() > 1000) {
+        FailLocked(absl::InvalidArgumentError(absl::StrCat(
+            "services: at most 1000 services per message, got ", request_.services_size())));
+      } else {
+        if (first_) {
+          report_rejected_only_ = request_.report_rejected_only();
+          first_ = false;
+        }
+        queue_.push_back(std::move(request_));
+        request_.Clear();
+      }
     }
-    if (first_) {
-      report_rejected_only_ = request_.report_rejected_only();
-      first_ = false;
-    }
-    if (request_.services_size() > 1000) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("services: at most 1000 services per message, got ",
-                                       request_.services_size())));
-      return;
-    }
-    if (!service_->executor_.Submit([this] { ProcessBatch(); })) {
-      Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          "the directory is overloaded; retry the import later"));
-    }
+    Advance();
   }
 
   void OnDone() override { delete this; }
 
  private:
+  static constexpr size_t kMaxQueued = 2;
+
+  void FailLocked(absl::Status status) {
+    if (failure_.ok()) failure_ = std::move(status);
+    queue_.clear();
+  }
+
+  // Starts the next read, the next batch, or the finish, whichever is due. Runs gRPC operations
+  // outside the lock: Finish may lead to OnDone deleting this object.
+  void Advance() {
+    bool read = false, process = false, finish = false;
+    grpc::Status status;
+    {
+      std::lock_guard lock(mu_);
+      if (finished_) return;
+      if (!failure_.ok()) {
+        if (!processing_ && !reading_) {
+          finished_ = finish = true;
+          status = ToGrpcStatus(failure_);
+        }
+      } else {
+        if (!read_done_ && !reading_ && queue_.size() < kMaxQueued) reading_ = read = true;
+        if (!processing_ && !queue_.empty()) processing_ = process = true;
+        if (read_done_ && queue_.empty() && !processing_ && !reading_) {
+          finished_ = finish = true;
+          response_->set_revision(service_->store_->durable_revision());
+        }
+      }
+    }
+    if (read) StartRead(&request_);
+    if (process && !service_->executor_.Submit([this] { ProcessBatch(); })) {
+      {
+        std::lock_guard lock(mu_);
+        processing_ = false;
+        FailLocked(
+            absl::ResourceExhaustedError("the directory is overloaded; retry the import later"));
+      }
+      Advance();
+      return;
+    }
+    if (finish) Finish(status);
+  }
+
   void ProcessBatch() {
+    v1::ImportServicesRequest batch;
+    {
+      std::lock_guard lock(mu_);
+      batch = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    absl::Status status = Store(&batch);
+    {
+      std::lock_guard lock(mu_);
+      processing_ = false;
+      if (!status.ok()) FailLocked(std::move(status));
+    }
+    Advance();
+  }
+
+  // Validates and stores one message's services and adds their results to the response.
+  absl::Status Store(v1::ImportServicesRequest* batch) {
     std::vector<ImportRecord> accepted;
     std::vector<v1::ImportResult> rejected;
-    for (auto& service : *request_.mutable_services()) {
+    for (auto& service : *batch->mutable_services()) {
       const int64_t index = next_index_++;
       if (auto s = ValidateService(service, *service_->codes_, /*id_required=*/false); !s.ok()) {
         v1::ImportResult& result = rejected.emplace_back();
@@ -294,10 +376,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesReq
       accepted.push_back(ImportRecord{index, std::move(service)});
     }
     auto results = service_->store_->ImportBatch(std::move(accepted));
-    if (!results.ok()) {
-      Finish(ToGrpcStatus(results.status()));
-      return;
-    }
+    if (!results.ok()) return results.status();
     // Merge in stream order.
     std::vector<v1::ImportResult> all = std::move(*results);
     all.insert(all.end(), std::make_move_iterator(rejected.begin()),
@@ -324,16 +403,20 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesReq
         *response_->add_results() = std::move(result);
       }
     }
-    request_.Clear();
-    StartRead(&request_);
+    return absl::OkStatus();
   }
 
   DirectoryService* service_;
-  v1::ImportServicesResponse* response_;
-  v1::ImportServicesRequest request_;
+  v1::ImportServicesResponse* response_;  // written by one batch at a time
+  v1::ImportServicesRequest request_;     // the read in flight
+  int64_t next_index_ = 0;                // used by one batch at a time
+  bool report_rejected_only_ = false;     // set by the first read, before any batch runs
+
+  std::mutex mu_;
+  std::deque<v1::ImportServicesRequest> queue_;
   bool first_ = true;
-  bool report_rejected_only_ = false;
-  int64_t next_index_ = 0;
+  bool reading_ = false, read_done_ = false, processing_ = false, finished_ = false;
+  absl::Status failure_;
 };
 
 grpc::ServerReadReactor<v1::ImportServicesRequest>* DirectoryService::ImportServices(
@@ -544,24 +627,52 @@ grpc::ServerUnaryReactor* DirectoryService::DeleteService(grpc::CallbackServerCo
 }
 
 grpc::ServerUnaryReactor* DirectoryService::ListServices(grpc::CallbackServerContext* context,
-                                                         const v1::ListServicesRequest* request,
-                                                         v1::ListServicesResponse* response) {
-  if (auto s = ValidateListServicesRequest(*request, *codes_); !s.ok()) {
+                                                         const grpc::ByteBuffer* request_bytes,
+                                                         grpc::ByteBuffer* response) {
+  v1::ListServicesRequest request;
+  {
+    std::vector<grpc::Slice> slices;
+    std::string raw;
+    if (request_bytes->Dump(&slices).ok()) {
+      for (const auto& slice : slices) {
+        raw.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+      }
+    }
+    if (!request.ParseFromString(raw)) {
+      return FinishNow(context, absl::InvalidArgumentError(
+                                    "request: not a valid aurora.directory.v1.ListServicesRequest "
+                                    "(a string field is not valid UTF-8, or the bytes are not this "
+                                    "message)"));
+    }
+  }
+  if (auto s = ValidateListServicesRequest(request, *codes_); !s.ok()) {
     return FinishNow(context, s);
   }
-  const int size = *ValidatePageSize(request->page());
-  const uint64_t fingerprint = FingerprintWithoutPage(*request);
-  auto after = DecodePageToken(request->page().page_token(), fingerprint, "page.page_token");
+  const int size = *ValidatePageSize(request.page());
+  const uint64_t fingerprint = FingerprintWithoutPage(request);
+  auto after = DecodePageToken(request.page().page_token(), fingerprint, "page.page_token");
   if (!after.ok()) return FinishNow(context, after.status());
-  const ServiceIndex::Query query = store_->index().Compile(*request);
-  auto page = store_->ListServices(query, *after, size);
-  if (!page.ok()) return FinishNow(context, page.status());
-  response->set_revision(page->revision);
-  for (auto& service : page->services) *response->add_services() = std::move(service);
-  if (page->more && response->services_size() > 0) {
-    response->set_next_page_token(
-        EncodePageToken(response->services(response->services_size() - 1).id(), fingerprint));
+  const ServiceIndex::Query query = store_->index().Compile(request);
+  const DirectoryStore::ServicePage page = store_->ListServices(query, *after, size);
+
+  // ListServicesResponse in wire format: services (1), next_page_token (2), revision (3).
+  size_t total = 32;
+  for (const auto& hit : page.hits) total += hit.bytes->size() + 8;
+  std::string out;
+  out.reserve(total);
+  for (const auto& hit : page.hits) {
+    AppendLengthDelimited(&out, v1::ListServicesResponse::kServicesFieldNumber, *hit.bytes);
   }
+  if (page.more && !page.hits.empty()) {
+    AppendLengthDelimited(&out, v1::ListServicesResponse::kNextPageTokenFieldNumber,
+                          EncodePageToken(FormatServiceKey(page.hits.back().key), fingerprint));
+  }
+  if (page.revision != 0) {
+    AppendVarintField(&out, v1::ListServicesResponse::kRevisionFieldNumber,
+                      static_cast<uint64_t>(page.revision));
+  }
+  grpc::Slice slice(std::move(out));
+  *response = grpc::ByteBuffer(&slice, 1);
   return FinishNow(context, absl::OkStatus());
 }
 

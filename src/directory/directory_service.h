@@ -30,7 +30,10 @@ struct DirectoryServiceOptions {
 
 class WatchReactor;
 
-class DirectoryService final : public v1::Directory::CallbackService {
+// ListServices is a raw method: its response is assembled from the serialized services the index
+// holds, without parsing and re-serializing them.
+class DirectoryService final
+    : public v1::Directory::WithRawCallbackMethod_ListServices<v1::Directory::CallbackService> {
  public:
   DirectoryService(DirectoryStore* store, const CodeLists* codes,
                    DirectoryServiceOptions options = {});
@@ -72,8 +75,8 @@ class DirectoryService final : public v1::Directory::CallbackService {
                                           const v1::DeleteServiceRequest* request,
                                           v1::DeleteServiceResponse* response) override;
   grpc::ServerUnaryReactor* ListServices(grpc::CallbackServerContext* context,
-                                         const v1::ListServicesRequest* request,
-                                         v1::ListServicesResponse* response) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
   grpc::ServerReadReactor<v1::ImportServicesRequest>* ImportServices(
       grpc::CallbackServerContext* context, v1::ImportServicesResponse* response) override;
   grpc::ServerWriteReactor<v1::WatchResponse>* Watch(grpc::CallbackServerContext* context,

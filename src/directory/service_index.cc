@@ -41,53 +41,84 @@ bool ParseServiceKey(std::string_view uuid, ServiceKey* key) {
 }
 
 std::string FormatServiceKey(const ServiceKey& key) {
-  const std::string hex = absl::StrFormat("%016x%016x", key[0], key[1]);
-  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
-                      hex.substr(16, 4), "-", hex.substr(20, 12));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  size_t pos = 0;
+  for (int nibble = 0; nibble < 32; ++nibble) {
+    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+    const uint64_t part = key[nibble / 16];
+    out[pos++] = kHex[(part >> (60 - 4 * (nibble % 16))) & 0xF];
+  }
+  return out;
 }
 
-std::vector<std::string> ServiceIndex::TermsOf(const v1::Service& s) const {
+const std::vector<uint32_t>& ServiceIndex::CodeTermsLocked(char prefix, const std::string& code) {
+  std::string key(1, prefix);
+  key += code;
+  auto found = code_terms_.find(key);
+  if (found != code_terms_.end()) return found->second;
   std::vector<std::string> terms;
-  switch (s.area_type()) {
-    case v1::AREA_TYPE_NATIONWIDE:
-      terms.emplace_back(kNationwide);
+  const auto with_ancestors = [&](CodeKind kind) {
+    for (const auto& c : codes_->WithAncestors(kind, code))
+      terms.push_back(std::string(1, prefix) + ":" + c);
+  };
+  switch (prefix) {
+    case 'm':
+      terms.push_back("m:" + code);
+      if (const Municipality* m = codes_->FindMunicipality(code)) {
+        terms.push_back("r:" + m->region_code);
+        terms.push_back("h:" + m->hospital_district_code);
+        terms.push_back("w:" + m->wellbeing_county_code);
+      }
       break;
-    case v1::AREA_TYPE_NATIONWIDE_EXCEPT_ALAND_ISLANDS:
-      terms.emplace_back(kNationwideExceptAland);
+    case 'c':
+      with_ancestors(CodeKind::kServiceClass);
+      break;
+    case 't':
+      with_ancestors(CodeKind::kTargetGroup);
+      break;
+    case 'e':
+      with_ancestors(CodeKind::kLifeEvent);
       break;
     default:
-      terms.emplace_back(kLimited);
+      terms.push_back(std::string(1, prefix) + ":" + code);
       break;
   }
-  for (const auto& code : s.municipality_codes()) {
-    terms.push_back(absl::StrCat("m:", code));
-    if (const Municipality* m = codes_->FindMunicipality(code)) {
-      terms.push_back(absl::StrCat("r:", m->region_code));
-      terms.push_back(absl::StrCat("h:", m->hospital_district_code));
-      terms.push_back(absl::StrCat("w:", m->wellbeing_county_code));
-    }
+  std::vector<uint32_t> ids;
+  ids.reserve(terms.size());
+  for (const auto& term : terms) ids.push_back(InternLocked(term));
+  return code_terms_.emplace(std::move(key), std::move(ids)).first->second;
+}
+
+std::vector<uint32_t> ServiceIndex::TermIdsLocked(const v1::Service& s) {
+  std::vector<uint32_t> ids;
+  const auto add = [&](char prefix, const std::string& code) {
+    const auto& terms = CodeTermsLocked(prefix, code);
+    ids.insert(ids.end(), terms.begin(), terms.end());
+  };
+  switch (s.area_type()) {
+    case v1::AREA_TYPE_NATIONWIDE:
+      ids.push_back(InternLocked(kNationwide));
+      break;
+    case v1::AREA_TYPE_NATIONWIDE_EXCEPT_ALAND_ISLANDS:
+      ids.push_back(InternLocked(kNationwideExceptAland));
+      break;
+    default:
+      ids.push_back(InternLocked(kLimited));
+      break;
   }
-  for (const auto& code : s.service_classes()) {
-    for (const auto& c : codes_->WithAncestors(CodeKind::kServiceClass, code)) {
-      terms.push_back(absl::StrCat("c:", c));
-    }
-  }
-  for (const auto& code : s.target_groups()) {
-    for (const auto& c : codes_->WithAncestors(CodeKind::kTargetGroup, code)) {
-      terms.push_back(absl::StrCat("t:", c));
-    }
-  }
-  for (const auto& code : s.life_events()) {
-    for (const auto& c : codes_->WithAncestors(CodeKind::kLifeEvent, code)) {
-      terms.push_back(absl::StrCat("e:", c));
-    }
-  }
-  if (!s.organization_id().empty()) terms.push_back(absl::StrCat("o:", s.organization_id()));
-  for (const auto& lang : s.languages()) terms.push_back(absl::StrCat("l:", lang));
+  for (const auto& code : s.municipality_codes()) add('m', code);
+  for (const auto& code : s.service_classes()) add('c', code);
+  for (const auto& code : s.target_groups()) add('t', code);
+  for (const auto& code : s.life_events()) add('e', code);
+  if (!s.organization_id().empty()) add('o', s.organization_id());
+  for (const auto& lang : s.languages()) add('l', lang);
   if (s.funding_type() != v1::FUNDING_TYPE_UNSPECIFIED) {
-    terms.push_back(absl::StrCat("f:", static_cast<int>(s.funding_type())));
+    add('f', std::to_string(static_cast<int>(s.funding_type())));
   }
-  return terms;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
 }
 
 uint32_t ServiceIndex::InternLocked(const std::string& term) {
@@ -108,18 +139,15 @@ void ServiceIndex::RemoveLocked(const ServiceKey& key) {
   entries_.erase(it);
 }
 
-void ServiceIndex::Put(const v1::Service& service) {
+void ServiceIndex::Put(const v1::Service& service, Bytes bytes) {
   ServiceKey key;
   if (!ParseServiceKey(service.id(), &key)) return;
-  const std::vector<std::string> terms = TermsOf(service);
   std::unique_lock lock(mu_);
   RemoveLocked(key);
   Entry entry;
-  entry.terms.reserve(terms.size());
-  for (const auto& term : terms) entry.terms.push_back(InternLocked(term));
-  std::sort(entry.terms.begin(), entry.terms.end());
-  entry.terms.erase(std::unique(entry.terms.begin(), entry.terms.end()), entry.terms.end());
+  entry.terms = TermIdsLocked(service);
   for (uint32_t term : entry.terms) postings_[term].insert(key);
+  entry.stored = Stored{std::move(bytes), service.revision(), service.create_revision()};
   entries_.emplace(key, std::move(entry));
 }
 
@@ -134,12 +162,22 @@ void ServiceIndex::Clear() {
   std::unique_lock lock(mu_);
   entries_.clear();
   term_ids_.clear();
+  code_terms_.clear();
   postings_.clear();
 }
 
 size_t ServiceIndex::size() const {
   std::shared_lock lock(mu_);
   return entries_.size();
+}
+
+std::optional<ServiceIndex::Stored> ServiceIndex::Get(std::string_view service_id) const {
+  ServiceKey key;
+  if (!ParseServiceKey(service_id, &key)) return std::nullopt;
+  std::shared_lock lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.stored;
 }
 
 ServiceIndex::Query ServiceIndex::Compile(const v1::ListServicesRequest& request) const {
@@ -215,10 +253,10 @@ ServiceIndex::Query ServiceIndex::Compile(const v1::ListServicesRequest& request
   return query;
 }
 
-std::vector<std::string> ServiceIndex::Find(const Query& query, std::string_view after,
-                                            size_t limit, bool* more) const {
+std::vector<ServiceIndex::Hit> ServiceIndex::Find(const Query& query, std::string_view after,
+                                                  size_t limit, bool* more) const {
   *more = false;
-  std::vector<std::string> out;
+  std::vector<Hit> out;
   if (query.matches_nothing || limit == 0) return out;
   ServiceKey cursor{0, 0};
   const bool has_cursor = !after.empty() && ParseServiceKey(after, &cursor);
@@ -252,7 +290,7 @@ std::vector<std::string> ServiceIndex::Find(const Query& query, std::string_view
         *more = true;
         break;
       }
-      out.push_back(FormatServiceKey(it->first));
+      out.push_back(Hit{it->first, it->second.stored.bytes});
     }
     return out;
   }
@@ -290,7 +328,7 @@ std::vector<std::string> ServiceIndex::Find(const Query& query, std::string_view
       *more = true;
       break;
     }
-    out.push_back(FormatServiceKey(key));
+    out.push_back(Hit{key, entry->second.stored.bytes});
   }
   return out;
 }

@@ -23,7 +23,6 @@ std::string OrgClientKey(std::string_view org, std::string_view client) {
   return absl::StrCat("x/", Sv(org), "/", Sv(client));
 }
 std::string ServiceKeyString(std::string_view id) { return absl::StrCat("s/", Sv(id)); }
-std::string TombstoneKey(std::string_view id) { return absl::StrCat("t/", Sv(id)); }
 std::string LogKey(int64_t revision) {
   std::string key = "l/";
   for (int shift = 56; shift >= 0; shift -= 8) {
@@ -37,6 +36,44 @@ int64_t RevisionFromLogKey(const rocksdb::Slice& key) {
     value = (value << 8) | static_cast<unsigned char>(key[i]);
   }
   return static_cast<int64_t>(value);
+}
+
+std::string EncodeRevision(int64_t revision) { return LogKey(revision).substr(2); }
+int64_t DecodeRevision(const rocksdb::Slice& value) {
+  uint64_t out = 0;
+  for (size_t i = 0; i < value.size() && i < 8; ++i) {
+    out = (out << 8) | static_cast<unsigned char>(value[i]);
+  }
+  return static_cast<int64_t>(out);
+}
+
+// Protobuf wire encoding of the fields the store writes without re-serialising a Service.
+void PutVarint(std::string* out, uint64_t value) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>(value | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+void PutBytesField(std::string* out, int field, std::string_view bytes) {
+  PutVarint(out, static_cast<uint64_t>(field) << 3 | 2);
+  PutVarint(out, bytes.size());
+  out->append(bytes);
+}
+void PutVarintField(std::string* out, int field, uint64_t value) {
+  PutVarint(out, static_cast<uint64_t>(field) << 3);
+  PutVarint(out, value);
+}
+
+// A ChangeEvent{revision, TYPE_SERVICE_PUT, service, service_id} around already serialized bytes.
+std::string EncodeServicePut(int64_t revision, const std::string& id, std::string_view service) {
+  std::string out;
+  out.reserve(service.size() + id.size() + 24);
+  PutVarintField(&out, v1::ChangeEvent::kRevisionFieldNumber, static_cast<uint64_t>(revision));
+  PutVarintField(&out, v1::ChangeEvent::kTypeFieldNumber, v1::ChangeEvent::TYPE_SERVICE_PUT);
+  PutBytesField(&out, v1::ChangeEvent::kServiceFieldNumber, service);
+  PutBytesField(&out, v1::ChangeEvent::kServiceIdFieldNumber, id);
+  return out;
 }
 
 google::protobuf::Timestamp Now() {
@@ -122,24 +159,38 @@ absl::Status DirectoryStore::Load() {
   }
   durable_.store(assigned_);
 
-  absl::Status parse_status;
   auto s = ScanPrefix(db_, cf_, "o/", "", nullptr, [&](const rocksdb::Slice& key, auto) {
     organization_ids_.insert(key.ToString().substr(2));
     return true;
   });
   if (!s.ok()) return s;
-  s = ScanPrefix(db_, cf_, "s/", "", nullptr,
-                 [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
-                   v1::Service service;
-                   if (!service.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-                     parse_status = Corrupt(key.ToString());
-                     return false;
-                   }
-                   index_.Put(service);
-                   return true;
-                 });
+  // Live services: s/<id> names the revision whose log entry holds the body.
+  std::vector<std::string> log_keys;
+  s = ScanPrefix(db_, cf_, "s/", "", nullptr, [&](const rocksdb::Slice&, const rocksdb::Slice& value) {
+    log_keys.push_back(LogKey(DecodeRevision(value)));
+    return true;
+  });
   if (!s.ok()) return s;
-  return parse_status;
+  constexpr size_t kChunk = 1024;
+  for (size_t start = 0; start < log_keys.size(); start += kChunk) {
+    const size_t n = std::min(kChunk, log_keys.size() - start);
+    std::vector<rocksdb::Slice> keys(log_keys.begin() + static_cast<std::ptrdiff_t>(start),
+                                     log_keys.begin() + static_cast<std::ptrdiff_t>(start + n));
+    std::vector<rocksdb::PinnableSlice> values(n);
+    std::vector<rocksdb::Status> statuses(n);
+    db_->MultiGet(rocksdb::ReadOptions(), cf_, n, keys.data(), values.data(), statuses.data());
+    for (size_t i = 0; i < n; ++i) {
+      if (!statuses[i].ok()) return FromRocksStatus(statuses[i], "reading a service's log entry");
+      v1::ChangeEvent event;
+      if (!event.ParseFromArray(values[i].data(), static_cast<int>(values[i].size())) ||
+          event.type() != v1::ChangeEvent::TYPE_SERVICE_PUT) {
+        return Corrupt(keys[i].ToString());
+      }
+      auto bytes = std::make_shared<const std::string>(event.service().SerializeAsString());
+      index_.Put(event.service(), std::move(bytes));
+    }
+  }
+  return absl::OkStatus();
 }
 
 int DirectoryStore::AddRevisionListener(std::function<void(int64_t)> listener) {
@@ -433,19 +484,33 @@ absl::StatusOr<v1::ApiClient> DirectoryStore::VerifyApiClient(const std::string&
 // ---------------------------------------------------------------------------------------------
 // Services
 
+// Writes the service (with revision, create_revision and update_time set) as the change-log entry
+// of `revision`, points s/<id> at it, and returns the serialized service.
+std::shared_ptr<const std::string> DirectoryStore::PutServiceLocked(rocksdb::WriteBatch* batch,
+                                                                    const v1::Service& service) {
+  auto bytes = std::make_shared<const std::string>(service.SerializeAsString());
+  batch->Put(cf_, LogKey(service.revision()),
+             EncodeServicePut(service.revision(), service.id(), *bytes));
+  batch->Put(cf_, ServiceKeyString(service.id()), EncodeRevision(service.revision()));
+  return bytes;
+}
+
+absl::Status DirectoryStore::CheckOrganizationLocked(const v1::Service& service) const {
+  if (!service.organization_id().empty() &&
+      !organization_ids_.contains(service.organization_id())) {
+    return absl::InvalidArgumentError(absl::StrCat("service.organization_id: no organisation ",
+                                                   QuoteForMessage(service.organization_id())));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::Service> DirectoryStore::CreateService(v1::Service service) {
   if (service.id().empty()) service.set_id(NewRandomUuid());
   int64_t revision;
   {
     std::lock_guard lock(write_mu_);
-    if (!service.organization_id().empty() &&
-        !organization_ids_.contains(service.organization_id())) {
-      return absl::InvalidArgumentError(absl::StrCat("service.organization_id: no organisation ",
-                                                     QuoteForMessage(service.organization_id())));
-    }
-    auto existing = GetRaw(ServiceKeyString(service.id()));
-    if (!existing.ok()) return existing.status();
-    if (existing->has_value()) {
+    if (auto s = CheckOrganizationLocked(service); !s.ok()) return s;
+    if (index_.Get(service.id())) {
       return absl::AlreadyExistsError(
           absl::StrCat("service.id: service ", QuoteForMessage(service.id()), " already exists"));
     }
@@ -454,16 +519,9 @@ absl::StatusOr<v1::Service> DirectoryStore::CreateService(v1::Service service) {
     service.set_create_revision(revision);
     *service.mutable_update_time() = Now();
     rocksdb::WriteBatch batch;
-    batch.Put(cf_, ServiceKeyString(service.id()), service.SerializeAsString());
-    batch.Delete(cf_, TombstoneKey(service.id()));
-    v1::ChangeEvent event;
-    event.set_revision(revision);
-    event.set_type(v1::ChangeEvent::TYPE_SERVICE_PUT);
-    event.set_service_id(service.id());
-    *event.mutable_service() = service;
-    AppendLog(&batch, event);
+    auto bytes = PutServiceLocked(&batch, service);
     if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
-    index_.Put(service);
+    index_.Put(service, std::move(bytes));
   }
   if (auto s = SyncTo(revision); !s.ok()) return s;
   return service;
@@ -474,39 +532,36 @@ absl::StatusOr<v1::Service> DirectoryStore::UpdateService(v1::Service service,
   int64_t revision;
   {
     std::lock_guard lock(write_mu_);
-    if (!service.organization_id().empty() &&
-        !organization_ids_.contains(service.organization_id())) {
-      return absl::InvalidArgumentError(absl::StrCat("service.organization_id: no organisation ",
-                                                     QuoteForMessage(service.organization_id())));
+    if (auto s = CheckOrganizationLocked(service); !s.ok()) return s;
+    auto current = index_.Get(service.id());
+    if (!current) {
+      return absl::NotFoundError(absl::StrCat("service.id: no service ",
+                                              QuoteForMessage(service.id())));
     }
-    auto current = GetService(service.id());
-    if (!current.ok()) return current.status();
-    if (current->revision() != expected_revision) {
+    if (current->revision != expected_revision) {
       return absl::AbortedError(absl::StrCat(
           "expected_revision: service ", QuoteForMessage(service.id()), " is at revision ",
-          current->revision(), ", not ", expected_revision, "; read it again and retry"));
+          current->revision, ", not ", expected_revision, "; read it again and retry"));
     }
     revision = assigned_ + 1;
     service.set_revision(revision);
-    service.set_create_revision(current->create_revision());
+    service.set_create_revision(current->create_revision);
     *service.mutable_update_time() = Now();
     rocksdb::WriteBatch batch;
-    batch.Put(cf_, ServiceKeyString(service.id()), service.SerializeAsString());
-    v1::ChangeEvent event;
-    event.set_revision(revision);
-    event.set_type(v1::ChangeEvent::TYPE_SERVICE_PUT);
-    event.set_service_id(service.id());
-    *event.mutable_service() = service;
-    AppendLog(&batch, event);
+    auto bytes = PutServiceLocked(&batch, service);
     if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
-    index_.Put(service);
+    index_.Put(service, std::move(bytes));
   }
   if (auto s = SyncTo(revision); !s.ok()) return s;
   return service;
 }
 
 absl::StatusOr<v1::Service> DirectoryStore::GetService(const std::string& id) const {
-  return GetRecord<v1::Service>(ServiceKeyString(id), "service", id);
+  auto stored = index_.Get(id);
+  if (!stored) return absl::NotFoundError(absl::StrCat("id: no service ", QuoteForMessage(id)));
+  v1::Service service;
+  if (!service.ParseFromString(*stored->bytes)) return Corrupt(ServiceKeyString(id));
+  return service;
 }
 
 absl::StatusOr<int64_t> DirectoryStore::DeleteService(const std::string& id,
@@ -514,17 +569,16 @@ absl::StatusOr<int64_t> DirectoryStore::DeleteService(const std::string& id,
   int64_t revision;
   {
     std::lock_guard lock(write_mu_);
-    auto current = GetService(id);
-    if (!current.ok()) return current.status();
-    if (expected_revision != 0 && current->revision() != expected_revision) {
+    auto current = index_.Get(id);
+    if (!current) return absl::NotFoundError(absl::StrCat("id: no service ", QuoteForMessage(id)));
+    if (expected_revision != 0 && current->revision != expected_revision) {
       return absl::AbortedError(absl::StrCat("expected_revision: service ", QuoteForMessage(id),
-                                             " is at revision ", current->revision(), ", not ",
+                                             " is at revision ", current->revision, ", not ",
                                              expected_revision));
     }
     revision = assigned_ + 1;
     rocksdb::WriteBatch batch;
     batch.Delete(cf_, ServiceKeyString(id));
-    batch.Put(cf_, TombstoneKey(id), absl::StrCat(revision));
     v1::ChangeEvent event;
     event.set_revision(revision);
     event.set_type(v1::ChangeEvent::TYPE_SERVICE_DELETE);
@@ -545,9 +599,10 @@ absl::StatusOr<std::vector<v1::ImportResult>> DirectoryStore::ImportBatch(
     std::lock_guard lock(write_mu_);
     rocksdb::WriteBatch batch;
     int64_t revision = assigned_;
-    std::vector<const v1::Service*> changed;
-    // A record may repeat an id earlier in the same batch: the later one sees the earlier one.
-    absl::flat_hash_map<std::string, const v1::Service*> pending;
+    // The live state of every id this batch touches: the index, overlaid by earlier records of
+    // the same batch.
+    absl::flat_hash_map<std::string, ServiceIndex::Stored> pending;
+    std::vector<std::pair<const v1::Service*, ServiceIndex::Bytes>> changed;
     const auto timestamp = Now();
     for (size_t i = 0; i < records.size(); ++i) {
       v1::Service& service = records[i].service;
@@ -555,80 +610,52 @@ absl::StatusOr<std::vector<v1::ImportResult>> DirectoryStore::ImportBatch(
       result.set_index(records[i].index);
       if (service.id().empty()) service.set_id(NewRandomUuid());
       result.set_service_id(service.id());
-      if (!service.organization_id().empty() &&
-          !organization_ids_.contains(service.organization_id())) {
+      if (auto s = CheckOrganizationLocked(service); !s.ok()) {
         result.set_outcome(v1::ImportResult::OUTCOME_REJECTED);
-        result.set_error(absl::StrCat("service.organization_id: no organisation ",
-                                      QuoteForMessage(service.organization_id())));
+        result.set_error(std::string(s.message()));
         continue;
       }
-      std::optional<v1::Service> current;
+      std::optional<ServiceIndex::Stored> current;
       if (auto it = pending.find(service.id()); it != pending.end()) {
-        current = *it->second;
+        current = it->second;
       } else {
-        auto raw = GetRaw(ServiceKeyString(service.id()));
-        if (!raw.ok()) return raw.status();
-        if (raw->has_value()) {
-          current.emplace();
-          if (!current->ParseFromString(**raw)) return Corrupt(ServiceKeyString(service.id()));
-        }
+        current = index_.Get(service.id());
       }
-      if (current && SameContent(*current, service)) {
-        result.set_outcome(v1::ImportResult::OUTCOME_UNCHANGED);
-        result.set_revision(current->revision());
-        continue;
+      if (current) {
+        v1::Service stored;
+        if (!stored.ParseFromString(*current->bytes)) return Corrupt(ServiceKeyString(service.id()));
+        if (SameContent(stored, service)) {
+          result.set_outcome(v1::ImportResult::OUTCOME_UNCHANGED);
+          result.set_revision(current->revision);
+          continue;
+        }
       }
       ++revision;
       service.set_revision(revision);
-      service.set_create_revision(current ? current->create_revision() : revision);
+      service.set_create_revision(current ? current->create_revision : revision);
       *service.mutable_update_time() = timestamp;
       result.set_outcome(current ? v1::ImportResult::OUTCOME_UPDATED
                                  : v1::ImportResult::OUTCOME_CREATED);
       result.set_revision(revision);
-      const std::string bytes = service.SerializeAsString();
-      batch.Put(cf_, ServiceKeyString(service.id()), bytes);
-      if (!current) batch.Delete(cf_, TombstoneKey(service.id()));
-      v1::ChangeEvent event;
-      event.set_revision(revision);
-      event.set_type(v1::ChangeEvent::TYPE_SERVICE_PUT);
-      event.set_service_id(service.id());
-      *event.mutable_service() = service;
-      AppendLog(&batch, event);
-      pending[service.id()] = &service;
-      changed.push_back(&service);
+      auto bytes = PutServiceLocked(&batch, service);
+      pending[service.id()] = ServiceIndex::Stored{bytes, revision, service.create_revision()};
+      changed.emplace_back(&service, std::move(bytes));
     }
     if (changed.empty()) return results;
     if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
-    for (const v1::Service* service : changed) index_.Put(*service);
+    for (auto& [service, bytes] : changed) index_.Put(*service, std::move(bytes));
     last_revision = revision;
   }
   if (auto s = SyncTo(last_revision); !s.ok()) return s;
   return results;
 }
 
-absl::StatusOr<DirectoryStore::ServicePage> DirectoryStore::ListServices(
-    const ServiceIndex::Query& query, const std::string& after, int limit) const {
+DirectoryStore::ServicePage DirectoryStore::ListServices(const ServiceIndex::Query& query,
+                                                         const std::string& after,
+                                                         int limit) const {
   ServicePage page;
   page.revision = durable_revision();
-  const std::vector<std::string> ids = index_.Find(query, after, limit, &page.more);
-  if (ids.empty()) return page;
-  std::vector<std::string> keys;
-  keys.reserve(ids.size());
-  for (const auto& id : ids) keys.push_back(ServiceKeyString(id));
-  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-  std::vector<rocksdb::PinnableSlice> values(keys.size());
-  std::vector<rocksdb::Status> statuses(keys.size());
-  db_->MultiGet(rocksdb::ReadOptions(), cf_, keys.size(), slices.data(), values.data(),
-                statuses.data());
-  page.services.reserve(ids.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (statuses[i].IsNotFound()) continue;  // deleted since the index was read
-    if (!statuses[i].ok()) return FromRocksStatus(statuses[i], "reading services");
-    v1::Service& service = page.services.emplace_back();
-    if (!service.ParseFromArray(values[i].data(), static_cast<int>(values[i].size()))) {
-      return Corrupt(keys[i]);
-    }
-  }
+  page.hits = index_.Find(query, after, static_cast<size_t>(limit), &page.more);
   return page;
 }
 
@@ -659,6 +686,7 @@ absl::StatusOr<std::vector<v1::ChangeEvent>> DirectoryStore::ReadChanges(int64_t
 absl::StatusOr<std::unique_ptr<DirectoryStore::Snapshot>> DirectoryStore::StartSnapshot() {
   std::unique_ptr<Snapshot> snapshot(new Snapshot());
   snapshot->db_ = db_;
+  snapshot->cf_ = cf_;
   int64_t revision;
   {
     // No commit can run between reading the revision and taking the RocksDB snapshot.
@@ -707,13 +735,19 @@ absl::StatusOr<std::vector<v1::ChangeEvent>> DirectoryStore::Snapshot::Next(int 
                                                             static_cast<int>(value.size()));
         event.set_revision(event.api_client().revision());
         break;
-      default:
-        event.set_type(v1::ChangeEvent::TYPE_SERVICE_PUT);
-        parsed =
-            event.mutable_service()->ParseFromArray(value.data(), static_cast<int>(value.size()));
-        event.set_revision(event.service().revision());
-        event.set_service_id(event.service().id());
+      default: {
+        // s/<id> names the log entry that holds the service; read it in the same snapshot.
+        rocksdb::ReadOptions read;
+        read.snapshot = snapshot_;
+        std::string entry;
+        const std::string log_key = LogKey(DecodeRevision(value));
+        if (auto st = db_->Get(read, cf_, log_key, &entry); !st.ok()) {
+          return FromRocksStatus(st, "reading a service's log entry");
+        }
+        parsed = event.ParseFromString(entry) &&
+                 event.type() == v1::ChangeEvent::TYPE_SERVICE_PUT;
         break;
+      }
     }
     if (!parsed) return Corrupt(it_->key().ToString());
     it_->Next();

@@ -8,9 +8,13 @@
 //   c/<client id>     ApiClient (public view)
 //   k/<client id>     secret hash "pbkdf2-sha256$..." (never leaves the store)
 //   x/<org id>/<client id>  ""                    the clients of an organisation
-//   s/<id>            Service (live)
-//   t/<id>            tombstone: revision of the deletion (decimal)
-//   l/<rev>           ChangeEvent                 the change log, one entry per revision
+//   s/<id>            <rev> of the live service's last change; its body is in l/<rev>
+//   l/<rev>           ChangeEvent                 the change log, one entry per revision; a
+//                                                 service's body is written only here, and a
+//                                                 deletion's entry is its tombstone
+//
+// Live services are also held in memory, serialized, by the ServiceIndex (rebuilt at start-up
+// from s/ and l/), so reads and list pages never touch RocksDB.
 //
 // Revisions. Mutations are serialised by one mutex that assigns the next revision and writes the
 // entity and its log entry in one atomic batch; the write-ahead log is then synced before the call
@@ -98,14 +102,15 @@ class DirectoryStore {
   // input order; records naming an unknown organisation are rejected.
   absl::StatusOr<std::vector<v1::ImportResult>> ImportBatch(std::vector<ImportRecord> records);
 
-  // Services matching `query` after the id `after`, in id order, and the revision read at.
+  // Services matching `query` after the id `after`, in id order (serialized), and the revision
+  // read at.
   struct ServicePage {
-    std::vector<v1::Service> services;
+    std::vector<ServiceIndex::Hit> hits;
     bool more = false;
     int64_t revision = 0;
   };
-  absl::StatusOr<ServicePage> ListServices(const ServiceIndex::Query& query,
-                                           const std::string& after, int limit) const;
+  ServicePage ListServices(const ServiceIndex::Query& query, const std::string& after,
+                           int limit) const;
   const ServiceIndex& index() const { return index_; }
 
   // Change log entries with after < revision <= durable_revision(), at most `limit`.
@@ -123,6 +128,7 @@ class DirectoryStore {
     friend class DirectoryStore;
     Snapshot() = default;
     rocksdb::DB* db_ = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_ = nullptr;
     const rocksdb::Snapshot* snapshot_ = nullptr;
     std::unique_ptr<rocksdb::Iterator> it_;
     int phase_ = 0;  // 0 organisations, 1 clients, 2 services, 3 done
@@ -143,6 +149,9 @@ class DirectoryStore {
   absl::StatusOr<Record> GetRecord(const std::string& key, std::string_view what,
                                    const std::string& id) const;
   void AppendLog(rocksdb::WriteBatch* batch, const v1::ChangeEvent& event);
+  std::shared_ptr<const std::string> PutServiceLocked(rocksdb::WriteBatch* batch,
+                                                      const v1::Service& service);
+  absl::Status CheckOrganizationLocked(const v1::Service& service) const;
   absl::StatusOr<v1::ApiClient> LoadClientLocked(const std::string& organization_id,
                                                  const std::string& client_id) const;
 
