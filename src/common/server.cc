@@ -3,7 +3,6 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -74,7 +73,6 @@ void GrpcServer::AddService(grpc::Service* service, const std::string& health_na
 }
 
 absl::Status GrpcServer::Start(const std::string& address, Metrics* metrics) {
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
@@ -84,6 +82,7 @@ absl::Status GrpcServer::Start(const std::string& address, Metrics* metrics) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 3600 * 1000);
+  builder.RegisterService(&health_);
   for (auto& [service, name] : services_) builder.RegisterService(service);
   // The status rewrite runs first so that metrics count the status the caller receives.
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
@@ -102,10 +101,8 @@ absl::Status GrpcServer::Start(const std::string& address, Metrics* metrics) {
 
 void GrpcServer::SetServing(bool serving) {
   if (!server_ || shut_down_) return;
-  auto* health = server_->GetHealthCheckService();
-  if (health == nullptr) return;
-  health->SetServingStatus("", serving);
-  for (auto& [service, name] : services_) health->SetServingStatus(name, serving);
+  health_.SetStatus("", serving);
+  for (auto& [service, name] : services_) health_.SetStatus(name, serving);
 }
 
 std::shared_ptr<grpc::Channel> GrpcServer::InProcessChannel() {
@@ -117,7 +114,7 @@ std::shared_ptr<grpc::Channel> GrpcServer::InProcessChannel() {
 void GrpcServer::Shutdown(absl::Duration grace) {
   if (!server_ || shut_down_) return;
   shut_down_ = true;
-  if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
+  health_.Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   server_->Wait();
 }

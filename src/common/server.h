@@ -1,6 +1,6 @@
 #pragma once
-// GrpcServer: the node's gRPC server with what every component gets for free: the standard
-// health service (one status per component service plus the overall "" status), server
+// GrpcServer: the node's gRPC server with what every component gets for free: the health service
+// (grpc.health.v1; one status per component service plus the overall "" status), server
 // reflection, the metrics interceptor, message size limits and keepalive policy, and an
 // in-process channel for components and the gateway in the same process.
 //
@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/health.h"
 #include "common/metrics.h"
 
 namespace aurora {
@@ -56,6 +57,7 @@ class GrpcServer {
 
  private:
   GrpcServerOptions options_;
+  HealthService health_;  // declared before server_: outlives it
   std::vector<std::pair<grpc::Service*, std::string>> services_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

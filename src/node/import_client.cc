@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "common/status.h"
 
 namespace aurora::node {
@@ -37,8 +38,12 @@ absl::StatusOr<ImportSummary> ImportCatalogueFiles(v1::Directory::StubInterface*
     auto read = directory::ReadCatalogueFile(file, options.format, codes);
     if (!read.ok()) return read.status();
     summary.unreadable += static_cast<int64_t>(read->errors.size());
-    for (const auto& error : read->errors)
-      summary.problems.push_back(absl::StrCat(file, ":", error));
+    for (const auto& error : read->errors) {
+      // "line N: why" -> "file:N: why", the form rejected records are reported in too.
+      absl::string_view rest(error);
+      absl::ConsumePrefix(&rest, "line ");
+      summary.problems.push_back(absl::StrCat(file, ":", rest));
+    }
     for (auto& record : read->records) {
       if (!record.organization.id().empty()) {
         organizations.try_emplace(record.organization.id(), record.organization);

@@ -33,7 +33,9 @@ constexpr char kTopHelp[] =
     "Run 'aurora <command> --help' for the options of a command.\n";
 
 int Fail(const absl::Status& status) {
-  std::cerr << "aurora: " << status.message() << "\n";
+  const std::string_view message(status.message().data(), status.message().size());
+  // Messages from the command line already say "aurora <command>: ".
+  std::cerr << (message.rfind("aurora", 0) == 0 ? "" : "aurora: ") << message << "\n";
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
 }
 

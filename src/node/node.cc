@@ -21,6 +21,7 @@ namespace {
 namespace v1 = aurora::directory::v1;
 
 constexpr char kDemoCredentialsFile[] = "demo-credentials.json";
+constexpr char kDemoPendingFile[] = "demo-import.pending";
 // Fixed so that the demo organisation has the same id in every demo node.
 constexpr char kDemoOrganizationId[] = "2b7d2c4e-8f3a-5d61-9c0e-4a1f6b3d7e25";
 
@@ -129,7 +130,13 @@ absl::Status Node::StartImpl() {
 
 absl::Status Node::LoadDemo() {
   auto stub = v1::Directory::NewStub(server_.InProcessChannel());
-  if (directory_store_->durable_revision() == 0) {
+  // The demo catalogue goes into an empty directory. A marker file covers a node stopped during
+  // that first import: the next start completes it (the import is idempotent).
+  const std::string pending = config_.data_dir + "/" + kDemoPendingFile;
+  if (directory_store_->durable_revision() == 0 || std::filesystem::exists(pending)) {
+    if (auto s = WriteFileAtomically(pending, "loading the demo catalogue\n", 0600); !s.ok()) {
+      return s;
+    }
     const std::string file = config_.demo_data_dir + "/services.ndjson";
     LogInfo("node", "loading the demo catalogue", {{"file", file}});
     ImportOptions options;
@@ -141,11 +148,15 @@ absl::Status Node::LoadDemo() {
     LogInfo("node", "demo catalogue loaded",
             {{"records", absl::StrCat(summary->records)},
              {"created", absl::StrCat(summary->created)},
+             {"unchanged", absl::StrCat(summary->unchanged)},
              {"rejected", absl::StrCat(summary->rejected)},
              {"organizations", absl::StrCat(summary->organizations_registered)},
              {"revision", absl::StrCat(summary->revision)}});
-    for (const auto& problem : summary->problems)
+    for (const auto& problem : summary->problems) {
       LogWarning("node", "demo record not loaded", {{"problem", problem}});
+    }
+    std::error_code ec;
+    std::filesystem::remove(pending, ec);
   } else {
     LogInfo("node", "the data dir is not empty; the demo catalogue is not loaded again",
             {{"revision", absl::StrCat(directory_store_->durable_revision())}});

@@ -1126,3 +1126,35 @@ TEST_CASE("health per component and per-RPC metrics", "[directory][ops]") {
 }
 
 }  // namespace aurora::testing
+
+namespace aurora::testing {
+
+TEST_CASE("health: unknown names, and Watch streams are told NOT_SERVING and ended at shutdown",
+          "[directory][ops][health]") {
+  DirectoryServer server;
+  auto health = grpc::health::v1::Health::NewStub(server.channel());
+  {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service("no.such.Service");
+    grpc::health::v1::HealthCheckResponse response;
+    CHECK(health->Check(&context, request, &response).error_code() == grpc::StatusCode::NOT_FOUND);
+  }
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckRequest request;  // "" = the node as a whole
+  auto reader = health->Watch(&context, request);
+  grpc::health::v1::HealthCheckResponse response;
+  REQUIRE(reader->Read(&response));
+  CHECK(response.status() == grpc::health::v1::HealthCheckResponse::SERVING);
+
+  std::thread stopper([&] { server.Stop(); });
+  std::vector<int> statuses;
+  while (reader->Read(&response)) statuses.push_back(response.status());
+  grpc::Status status = reader->Finish();
+  stopper.join();
+  CHECK(statuses == std::vector<int>{grpc::health::v1::HealthCheckResponse::NOT_SERVING});
+  // Ended by the server (OK), not cancelled at the shutdown deadline.
+  CHECK(status.ok());
+}
+
+}  // namespace aurora::testing
