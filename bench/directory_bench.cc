@@ -41,6 +41,7 @@
 #include "common/metrics.h"
 #include "common/server.h"
 #include "common/text.h"
+#include "common/wire.h"
 #include "directory/catalogue_format.h"
 #include "directory/codelists.h"
 #include "directory/directory_service.h"
@@ -597,25 +598,18 @@ std::string ListBreakdown(const directory::DirectoryStore& store, const Database
         store.index().Find(query, "", static_cast<size_t>(request.page().page_size()), &more);
     laps.Lap(&find);
     // What the service does: the response's wire bytes from the stored serialized services.
-    std::string wire;
+    std::string bytes_out;
     for (const auto& hit : hits) {
-      wire.push_back(0x0A);  // field 1, length-delimited
-      for (uint64_t n = hit.bytes->size();; n >>= 7) {
-        if (n < 0x80) {
-          wire.push_back(static_cast<char>(n));
-          break;
-        }
-        wire.push_back(static_cast<char>(n | 0x80));
-      }
-      wire.append(*hit.bytes);
+      wire::AppendLengthDelimitedField(&bytes_out, v1::ListServicesResponse::kServicesFieldNumber,
+                                       *hit.bytes);
     }
     laps.Lap(&assemble);
     v1::ListServicesResponse received;
-    (void)received.ParseFromString(wire);
+    (void)received.ParseFromString(bytes_out);
     laps.Lap(&client_parse);
     const size_t found = hits.size();
     results += found;
-    bytes += wire.size();
+    bytes += bytes_out.size();
   }
   const double n = calls;
   const double total = validate + compile + find + assemble + client_parse;
@@ -662,9 +656,9 @@ int PrintImportBreakdown(const std::string& folder, const Catalogue& catalogue, 
     v1::ImportServicesRequest sent;
     for (size_t i = start; i < end; ++i) *sent.add_services() = std::move(services[i]);
     Laps laps;
-    const std::string wire = sent.SerializeAsString();
+    const std::string message_bytes = sent.SerializeAsString();
     v1::ImportServicesRequest received;
-    (void)received.ParseFromString(wire);
+    (void)received.ParseFromString(message_bytes);
     laps.Lap(&receive);
     for (const auto& service : received.services()) {
       (void)directory::ValidateService(service, codes, /*id_required=*/false);

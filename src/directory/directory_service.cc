@@ -11,6 +11,7 @@
 #include "common/secret_hash.h"
 #include "common/status.h"
 #include "common/text.h"
+#include "common/wire.h"
 #include "directory/text_checker.h"
 #include "directory/validation.h"
 
@@ -53,21 +54,10 @@ absl::StatusOr<std::string> DecodePageToken(const std::string& token, uint64_t f
   return parts[1];
 }
 
-void AppendVarint(std::string* out, uint64_t value) {
-  while (value >= 0x80) {
-    out->push_back(static_cast<char>(value | 0x80));
-    value >>= 7;
-  }
-  out->push_back(static_cast<char>(value));
-}
-void AppendLengthDelimited(std::string* out, int field, std::string_view bytes) {
-  AppendVarint(out, static_cast<uint64_t>(field) << 3 | 2);
-  AppendVarint(out, bytes.size());
-  out->append(bytes);
-}
-void AppendVarintField(std::string* out, int field, uint64_t value) {
-  AppendVarint(out, static_cast<uint64_t>(field) << 3);
-  AppendVarint(out, value);
+// organization_id and client_id of a call about one API client.
+absl::Status ValidateClientRef(const std::string& organization_id, const std::string& client_id) {
+  if (auto s = ValidateUuid(organization_id, "organization_id"); !s.ok()) return s;
+  return ValidateUuid(client_id, "client_id");
 }
 
 template <typename Request>
@@ -535,9 +525,9 @@ grpc::ServerUnaryReactor* DirectoryService::RegisterApiClient(
 grpc::ServerUnaryReactor* DirectoryService::RotateApiClientSecret(
     grpc::CallbackServerContext* context, const v1::RotateApiClientSecretRequest* request,
     v1::ApiClientCredentials* response) {
-  absl::Status s = ValidateUuid(request->organization_id(), "organization_id");
-  if (s.ok()) s = ValidateUuid(request->client_id(), "client_id");
-  if (!s.ok()) return FinishNow(context, s);
+  if (auto s = ValidateClientRef(request->organization_id(), request->client_id()); !s.ok()) {
+    return FinishNow(context, s);
+  }
   return RunBlockingInto(context, response, [this, request] {
     return store_->RotateApiClientSecret(request->organization_id(), request->client_id());
   });
@@ -568,9 +558,9 @@ grpc::ServerUnaryReactor* DirectoryService::ListApiClients(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DirectoryService::RevokeApiClient(
     grpc::CallbackServerContext* context, const v1::RevokeApiClientRequest* request,
     v1::ApiClient* response) {
-  absl::Status s = ValidateUuid(request->organization_id(), "organization_id");
-  if (s.ok()) s = ValidateUuid(request->client_id(), "client_id");
-  if (!s.ok()) return FinishNow(context, s);
+  if (auto s = ValidateClientRef(request->organization_id(), request->client_id()); !s.ok()) {
+    return FinishNow(context, s);
+  }
   return RunBlockingInto(context, response, [this, request] {
     return store_->RevokeApiClient(request->organization_id(), request->client_id());
   });
@@ -661,15 +651,17 @@ grpc::ServerUnaryReactor* DirectoryService::ListServices(grpc::CallbackServerCon
   std::string out;
   out.reserve(total);
   for (const auto& hit : page.hits) {
-    AppendLengthDelimited(&out, v1::ListServicesResponse::kServicesFieldNumber, *hit.bytes);
+    wire::AppendLengthDelimitedField(&out, v1::ListServicesResponse::kServicesFieldNumber,
+                                     *hit.bytes);
   }
   if (page.more && !page.hits.empty()) {
-    AppendLengthDelimited(&out, v1::ListServicesResponse::kNextPageTokenFieldNumber,
-                          EncodePageToken(FormatServiceKey(page.hits.back().key), fingerprint));
+    wire::AppendLengthDelimitedField(
+        &out, v1::ListServicesResponse::kNextPageTokenFieldNumber,
+        EncodePageToken(FormatServiceKey(page.hits.back().key), fingerprint));
   }
   if (page.revision != 0) {
-    AppendVarintField(&out, v1::ListServicesResponse::kRevisionFieldNumber,
-                      static_cast<uint64_t>(page.revision));
+    wire::AppendVarintField(&out, v1::ListServicesResponse::kRevisionFieldNumber,
+                            static_cast<uint64_t>(page.revision));
   }
   grpc::Slice slice(std::move(out));
   *response = grpc::ByteBuffer(&slice, 1);

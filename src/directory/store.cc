@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/secret_hash.h"
 #include "common/text.h"
+#include "common/wire.h"
 
 namespace aurora::directory {
 namespace {
@@ -47,32 +48,16 @@ int64_t DecodeRevision(const rocksdb::Slice& value) {
   return static_cast<int64_t>(out);
 }
 
-// Protobuf wire encoding of the fields the store writes without re-serialising a Service.
-void PutVarint(std::string* out, uint64_t value) {
-  while (value >= 0x80) {
-    out->push_back(static_cast<char>(value | 0x80));
-    value >>= 7;
-  }
-  out->push_back(static_cast<char>(value));
-}
-void PutBytesField(std::string* out, int field, std::string_view bytes) {
-  PutVarint(out, static_cast<uint64_t>(field) << 3 | 2);
-  PutVarint(out, bytes.size());
-  out->append(bytes);
-}
-void PutVarintField(std::string* out, int field, uint64_t value) {
-  PutVarint(out, static_cast<uint64_t>(field) << 3);
-  PutVarint(out, value);
-}
-
 // A ChangeEvent{revision, TYPE_SERVICE_PUT, service, service_id} around already serialized bytes.
 std::string EncodeServicePut(int64_t revision, const std::string& id, std::string_view service) {
   std::string out;
   out.reserve(service.size() + id.size() + 24);
-  PutVarintField(&out, v1::ChangeEvent::kRevisionFieldNumber, static_cast<uint64_t>(revision));
-  PutVarintField(&out, v1::ChangeEvent::kTypeFieldNumber, v1::ChangeEvent::TYPE_SERVICE_PUT);
-  PutBytesField(&out, v1::ChangeEvent::kServiceFieldNumber, service);
-  PutBytesField(&out, v1::ChangeEvent::kServiceIdFieldNumber, id);
+  wire::AppendVarintField(&out, v1::ChangeEvent::kRevisionFieldNumber,
+                          static_cast<uint64_t>(revision));
+  wire::AppendVarintField(&out, v1::ChangeEvent::kTypeFieldNumber,
+                          v1::ChangeEvent::TYPE_SERVICE_PUT);
+  wire::AppendLengthDelimitedField(&out, v1::ChangeEvent::kServiceFieldNumber, service);
+  wire::AppendLengthDelimitedField(&out, v1::ChangeEvent::kServiceIdFieldNumber, id);
   return out;
 }
 
@@ -166,10 +151,11 @@ absl::Status DirectoryStore::Load() {
   if (!s.ok()) return s;
   // Live services: s/<id> names the revision whose log entry holds the body.
   std::vector<std::string> log_keys;
-  s = ScanPrefix(db_, cf_, "s/", "", nullptr, [&](const rocksdb::Slice&, const rocksdb::Slice& value) {
-    log_keys.push_back(LogKey(DecodeRevision(value)));
-    return true;
-  });
+  s = ScanPrefix(db_, cf_, "s/", "", nullptr,
+                 [&](const rocksdb::Slice&, const rocksdb::Slice& value) {
+                   log_keys.push_back(LogKey(DecodeRevision(value)));
+                   return true;
+                 });
   if (!s.ok()) return s;
   constexpr size_t kChunk = 1024;
   for (size_t start = 0; start < log_keys.size(); start += kChunk) {
@@ -535,8 +521,8 @@ absl::StatusOr<v1::Service> DirectoryStore::UpdateService(v1::Service service,
     if (auto s = CheckOrganizationLocked(service); !s.ok()) return s;
     auto current = index_.Get(service.id());
     if (!current) {
-      return absl::NotFoundError(absl::StrCat("service.id: no service ",
-                                              QuoteForMessage(service.id())));
+      return absl::NotFoundError(
+          absl::StrCat("service.id: no service ", QuoteForMessage(service.id())));
     }
     if (current->revision != expected_revision) {
       return absl::AbortedError(absl::StrCat(
@@ -623,7 +609,8 @@ absl::StatusOr<std::vector<v1::ImportResult>> DirectoryStore::ImportBatch(
       }
       if (current) {
         v1::Service stored;
-        if (!stored.ParseFromString(*current->bytes)) return Corrupt(ServiceKeyString(service.id()));
+        if (!stored.ParseFromString(*current->bytes))
+          return Corrupt(ServiceKeyString(service.id()));
         if (SameContent(stored, service)) {
           result.set_outcome(v1::ImportResult::OUTCOME_UNCHANGED);
           result.set_revision(current->revision);
@@ -744,8 +731,7 @@ absl::StatusOr<std::vector<v1::ChangeEvent>> DirectoryStore::Snapshot::Next(int 
         if (auto st = db_->Get(read, cf_, log_key, &entry); !st.ok()) {
           return FromRocksStatus(st, "reading a service's log entry");
         }
-        parsed = event.ParseFromString(entry) &&
-                 event.type() == v1::ChangeEvent::TYPE_SERVICE_PUT;
+        parsed = event.ParseFromString(entry) && event.type() == v1::ChangeEvent::TYPE_SERVICE_PUT;
         break;
       }
     }
