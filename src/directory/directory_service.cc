@@ -4,6 +4,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <deque>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -267,21 +268,30 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesReq
   }
 
   void OnReadDone(bool ok) override {
+    // Validation happens here, on the reading side, so that it overlaps with the storing of the
+    // previous batch on the executor.
+    std::optional<Batch> batch;
+    absl::Status invalid;
+    if (ok && request_.services_size() > 1000) {
+      invalid = absl::InvalidArgumentError(absl::StrCat(
+          "services: at most 1000 services per message, got ", request_.services_size()));
+    } else if (ok) {
+      if (first_) {
+        report_rejected_only_ = request_.report_rejected_only();
+        first_ = false;
+      }
+      batch.emplace(Validate(&request_));
+      request_.Clear();
+    }
     {
       std::lock_guard lock(mu_);
       reading_ = false;
       if (!ok) {
         read_done_ = true;  // the client half-closed (or went away)
-      } else if (request_.services_size() > 1000) {
-        FailLocked(absl::InvalidArgumentError(absl::StrCat(
-            "services: at most 1000 services per message, got ", request_.services_size())));
+      } else if (!invalid.ok()) {
+        FailLocked(std::move(invalid));
       } else {
-        if (first_) {
-          report_rejected_only_ = request_.report_rejected_only();
-          first_ = false;
-        }
-        queue_.push_back(std::move(request_));
-        request_.Clear();
+        queue_.push_back(std::move(*batch));
       }
     }
     Advance();
@@ -334,13 +344,13 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesReq
   }
 
   void ProcessBatch() {
-    v1::ImportServicesRequest batch;
+    Batch batch;
     {
       std::lock_guard lock(mu_);
       batch = std::move(queue_.front());
       queue_.pop_front();
     }
-    absl::Status status = Store(&batch);
+    absl::Status status = Store(std::move(batch));
     {
       std::lock_guard lock(mu_);
       processing_ = false;
@@ -349,22 +359,34 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesReq
     Advance();
   }
 
-  // Validates and stores one message's services and adds their results to the response.
-  absl::Status Store(v1::ImportServicesRequest* batch) {
+  // One message's services: the valid ones to store, the others' results.
+  struct Batch {
     std::vector<ImportRecord> accepted;
     std::vector<v1::ImportResult> rejected;
-    for (auto& service : *batch->mutable_services()) {
+  };
+
+  // Runs on the reading side (one read at a time, so next_index_ needs no lock).
+  Batch Validate(v1::ImportServicesRequest* request) {
+    Batch batch;
+    for (auto& service : *request->mutable_services()) {
       const int64_t index = next_index_++;
       if (auto s = ValidateService(service, *service_->codes_, /*id_required=*/false); !s.ok()) {
-        v1::ImportResult& result = rejected.emplace_back();
+        v1::ImportResult& result = batch.rejected.emplace_back();
         result.set_index(index);
         result.set_service_id(service.id());
         result.set_outcome(v1::ImportResult::OUTCOME_REJECTED);
         result.set_error(std::string(s.message()));
         continue;
       }
-      accepted.push_back(ImportRecord{index, std::move(service)});
+      batch.accepted.push_back(ImportRecord{index, std::move(service)});
     }
+    return batch;
+  }
+
+  // Stores one batch and adds its results to the response (one batch at a time, in order).
+  absl::Status Store(Batch batch) {
+    std::vector<ImportRecord> accepted = std::move(batch.accepted);
+    std::vector<v1::ImportResult> rejected = std::move(batch.rejected);
     auto results = service_->store_->ImportBatch(std::move(accepted));
     if (!results.ok()) return results.status();
     // Merge in stream order.
@@ -399,12 +421,12 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesReq
   DirectoryService* service_;
   v1::ImportServicesResponse* response_;  // written by one batch at a time
   v1::ImportServicesRequest request_;     // the read in flight
-  int64_t next_index_ = 0;                // used by one batch at a time
+  int64_t next_index_ = 0;                // used by the reading side only
   bool report_rejected_only_ = false;     // set by the first read, before any batch runs
 
   std::mutex mu_;
-  std::deque<v1::ImportServicesRequest> queue_;
-  bool first_ = true;
+  std::deque<Batch> queue_;
+  bool first_ = true;  // used by the reading side only
   bool reading_ = false, read_done_ = false, processing_ = false, finished_ = false;
   absl::Status failure_;
 };
