@@ -20,8 +20,10 @@
 // entity and its log entry in one atomic batch; the write-ahead log is then synced before the call
 // returns, in groups (a caller whose revision was covered by another caller's sync does not sync
 // again). durable_revision() only advances after a sync, and readers of the change log never see
-// past it, so a watcher can never observe a revision that a crash could take back. Recovery keeps a
-// consistent prefix of the log, so revisions continue without gaps after a crash.
+// past it, so a watcher can never observe a revision that a crash could take back. (Get and List
+// read the in-memory index, which a mutation updates just before its sync; they may show it for
+// that sync's duration, while its writer is not yet acknowledged.) Recovery keeps a consistent
+// prefix of the log, so revisions continue without gaps after a crash.
 //
 // Thread-safe.
 
