@@ -68,6 +68,32 @@ uint64_t FingerprintWithoutPage(const Request& request) {
   return Fingerprint(copy);
 }
 
+// Where a list call starts: its page size, the key to continue after ("" for the first page) and
+// the fingerprint that ties its page tokens to the rest of the request.
+struct PageStart {
+  int size = 0;
+  std::string after;
+  uint64_t fingerprint = 0;
+
+  // The next_page_token for a page that ended at `last_key`; empty on the last page.
+  std::string NextToken(bool more, const std::string& last_key) const {
+    return more ? EncodePageToken(last_key, fingerprint) : std::string();
+  }
+};
+
+template <typename Request>
+absl::StatusOr<PageStart> StartPage(const Request& request) {
+  auto size = ValidatePageSize(request.page());
+  if (!size.ok()) return size.status();
+  PageStart start;
+  start.size = *size;
+  start.fingerprint = FingerprintWithoutPage(request);
+  auto after = DecodePageToken(request.page().page_token(), start.fingerprint, "page.page_token");
+  if (!after.ok()) return after.status();
+  start.after = std::move(*after);
+  return start;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -516,19 +542,16 @@ grpc::ServerUnaryReactor* DirectoryService::GetOrganization(
 grpc::ServerUnaryReactor* DirectoryService::ListOrganizations(
     grpc::CallbackServerContext* context, const v1::ListOrganizationsRequest* request,
     v1::ListOrganizationsResponse* response) {
-  auto size = ValidatePageSize(request->page());
-  if (!size.ok()) return FinishNow(context, size.status());
-  const uint64_t fingerprint = FingerprintWithoutPage(*request);
-  auto after = DecodePageToken(request->page().page_token(), fingerprint, "page.page_token");
-  if (!after.ok()) return FinishNow(context, after.status());
+  auto page = StartPage(*request);
+  if (!page.ok()) return FinishNow(context, page.status());
   bool more = false;
-  auto organizations = store_->ListOrganizations(*after, *size, &more);
+  auto organizations = store_->ListOrganizations(page->after, page->size, &more);
   if (!organizations.ok()) return FinishNow(context, organizations.status());
   for (auto& organization : *organizations)
     *response->add_organizations() = std::move(organization);
-  if (more && response->organizations_size() > 0) {
-    response->set_next_page_token(EncodePageToken(
-        response->organizations(response->organizations_size() - 1).id(), fingerprint));
+  if (response->organizations_size() > 0) {
+    response->set_next_page_token(
+        page->NextToken(more, response->organizations(response->organizations_size() - 1).id()));
   }
   return FinishNow(context, absl::OkStatus());
 }
@@ -561,18 +584,15 @@ grpc::ServerUnaryReactor* DirectoryService::ListApiClients(grpc::CallbackServerC
   if (auto s = ValidateUuid(request->organization_id(), "organization_id"); !s.ok()) {
     return FinishNow(context, s);
   }
-  auto size = ValidatePageSize(request->page());
-  if (!size.ok()) return FinishNow(context, size.status());
-  const uint64_t fingerprint = FingerprintWithoutPage(*request);
-  auto after = DecodePageToken(request->page().page_token(), fingerprint, "page.page_token");
-  if (!after.ok()) return FinishNow(context, after.status());
+  auto page = StartPage(*request);
+  if (!page.ok()) return FinishNow(context, page.status());
   bool more = false;
-  auto clients = store_->ListApiClients(request->organization_id(), *after, *size, &more);
+  auto clients = store_->ListApiClients(request->organization_id(), page->after, page->size, &more);
   if (!clients.ok()) return FinishNow(context, clients.status());
   for (auto& client : *clients) *response->add_clients() = std::move(client);
-  if (more && response->clients_size() > 0) {
+  if (response->clients_size() > 0) {
     response->set_next_page_token(
-        EncodePageToken(response->clients(response->clients_size() - 1).client_id(), fingerprint));
+        page->NextToken(more, response->clients(response->clients_size() - 1).client_id()));
   }
   return FinishNow(context, absl::OkStatus());
 }
@@ -660,12 +680,10 @@ grpc::ServerUnaryReactor* DirectoryService::ListServices(grpc::CallbackServerCon
   if (auto s = ValidateListServicesRequest(request, *codes_); !s.ok()) {
     return FinishNow(context, s);
   }
-  const int size = *ValidatePageSize(request.page());
-  const uint64_t fingerprint = FingerprintWithoutPage(request);
-  auto after = DecodePageToken(request.page().page_token(), fingerprint, "page.page_token");
-  if (!after.ok()) return FinishNow(context, after.status());
+  auto start = StartPage(request);
+  if (!start.ok()) return FinishNow(context, start.status());
   const ServiceIndex::Query query = store_->index().Compile(request);
-  const DirectoryStore::ServicePage page = store_->ListServices(query, *after, size);
+  const DirectoryStore::ServicePage page = store_->ListServices(query, start->after, start->size);
 
   // ListServicesResponse in wire format: services (1), next_page_token (2), revision (3).
   size_t total = 32;
@@ -679,7 +697,7 @@ grpc::ServerUnaryReactor* DirectoryService::ListServices(grpc::CallbackServerCon
   if (page.more && !page.hits.empty()) {
     wire::AppendLengthDelimitedField(
         &out, v1::ListServicesResponse::kNextPageTokenFieldNumber,
-        EncodePageToken(FormatServiceKey(page.hits.back().key), fingerprint));
+        start->NextToken(true, FormatServiceKey(page.hits.back().key)));
   }
   if (page.revision != 0) {
     wire::AppendVarintField(&out, v1::ListServicesResponse::kRevisionFieldNumber,

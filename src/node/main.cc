@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,20 @@ int Fail(const absl::Status& status) {
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
 }
 
+// Parses a subcommand's options. Returns an exit code when the command is already done (--help
+// printed: 0; a bad option reported: 2), nullopt when it should run with *options.
+std::optional<int> ParseOrExit(const CommandLine& cli, const std::vector<std::string>& args,
+                               ParsedOptions* options) {
+  auto parsed = cli.Parse(args);
+  if (!parsed.ok()) return Fail(parsed.status());
+  if (!parsed->has_value()) {
+    std::cout << cli.Help();
+    return 0;
+  }
+  *options = std::move(**parsed);
+  return std::nullopt;
+}
+
 int Serve(const std::vector<std::string>& args) {
   CommandLine cli(
       "serve", "[options]",
@@ -69,13 +84,8 @@ int Serve(const std::vector<std::string>& args) {
           {"block-cache-mb", "N", "128", "RocksDB block cache size"},
           {"log-level", "LEVEL", "info", "debug, info, warning or error"},
       });
-  auto parsed = cli.Parse(args);
-  if (!parsed.ok()) return Fail(parsed.status());
-  if (!parsed->has_value()) {
-    std::cout << cli.Help();
-    return 0;
-  }
-  const ParsedOptions& o = **parsed;
+  ParsedOptions o;
+  if (auto exit_code = ParseOrExit(cli, args, &o)) return *exit_code;
   if (!o.positional().empty()) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("aurora serve: unexpected argument \"", o.positional().front(), "\"")));
@@ -144,13 +154,8 @@ int Import(const std::vector<std::string>& args) {
           {"batch", "N", "500", "services per import message (1..1000)"},
           {"timeout-seconds", "N", "600", "deadline of the whole import"},
       });
-  auto parsed = cli.Parse(args);
-  if (!parsed.ok()) return Fail(parsed.status());
-  if (!parsed->has_value()) {
-    std::cout << cli.Help();
-    return 0;
-  }
-  const ParsedOptions& o = **parsed;
+  ParsedOptions o;
+  if (auto exit_code = ParseOrExit(cli, args, &o)) return *exit_code;
   if (o.positional().empty()) {
     return Fail(absl::InvalidArgumentError("aurora import: give at least one FILE (see --help)"));
   }

@@ -1,7 +1,6 @@
 // Service tests: the real Directory gRPC server in-process on 127.0.0.1:0, RocksDB in a temp dir,
 // called through the generated stub over TCP.
 
-#include <grpcpp/generic/generic_stub.h>
 
 #include <algorithm>
 #include <atomic>
@@ -451,24 +450,8 @@ TEST_CASE("services: bad input is rejected naming the field, and nothing is writ
     const size_t at = bytes.find("AB\xC3\xA4");
     REQUIRE(at != std::string::npos);
     bytes[at + 3] = '\x28';
-    grpc::Slice slice(bytes);
-    grpc::ByteBuffer payload(&slice, 1);
-    grpc::GenericStub generic(server.channel());
-    grpc::ClientContext context;
-    grpc::ByteBuffer reply;
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    grpc::Status status;
-    generic.UnaryCall(&context, "/aurora.directory.v1.Directory/CreateService", grpc::StubOptions(),
-                      &payload, &reply, [&](grpc::Status s) {
-                        std::lock_guard lock(mu);
-                        status = s;
-                        done = true;
-                        cv.notify_all();
-                      });
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return done; });
+    grpc::Status status =
+        RawUnaryCall(server.channel(), "/aurora.directory.v1.Directory/CreateService", bytes);
     CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
     CHECK_THAT(
         status.error_message(),
@@ -1087,23 +1070,8 @@ TEST_CASE("health per component and per-RPC metrics", "[directory][ops]") {
   CHECK(histogram_count == 3);
 
   // A method name the server does not know is counted as "unknown", never as its own series.
-  grpc::GenericStub generic(server.channel());
   for (const char* name : {"/aurora.directory.v1.Directory/NoSuchMethod", "/x.Y/random123"}) {
-    grpc::ClientContext context;
-    grpc::Slice empty("");
-    grpc::ByteBuffer request(&empty, 1), reply;
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    grpc::Status status;
-    generic.UnaryCall(&context, name, grpc::StubOptions(), &request, &reply, [&](grpc::Status s) {
-      std::lock_guard lock(mu);
-      status = s;
-      done = true;
-      cv.notify_all();
-    });
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return done; });
+    const grpc::Status status = RawUnaryCall(server.channel(), name, "");
     CHECK(status.error_code() == grpc::StatusCode::UNIMPLEMENTED);
   }
   double unknown = 0;

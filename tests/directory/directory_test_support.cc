@@ -1,5 +1,7 @@
 #include "directory_test_support.h"
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <map>
@@ -154,6 +156,27 @@ v1::ImportServicesResponse ImportAll(v1::Directory::Stub& stub,
   INFO(status.error_message());
   REQUIRE(status.ok());
   return response;
+}
+
+grpc::Status RawUnaryCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                          const std::string& request_bytes) {
+  grpc::GenericStub generic(channel);
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1), reply;
+  grpc::ClientContext context;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  generic.UnaryCall(&context, method, grpc::StubOptions(), &request, &reply, [&](grpc::Status s) {
+    std::lock_guard lock(mu);
+    status = std::move(s);
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return done; });
+  return status;
 }
 
 std::vector<std::string> ListAllIds(v1::Directory::Stub& stub, v1::ListServicesRequest request) {

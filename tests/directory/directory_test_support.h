@@ -82,6 +82,11 @@ v1::ImportServicesResponse ImportAll(v1::Directory::Stub& stub,
                                      const std::vector<v1::Service>& services,
                                      bool report_rejected_only = false);
 
+// Calls `method` ("/pkg.Service/Method") with raw request bytes through grpc::GenericStub, as a
+// client that does not check what it sends would; returns the status.
+grpc::Status RawUnaryCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                          const std::string& request_bytes);
+
 // All ids matching `request` by following next_page_token; fails the test on a call error.
 std::vector<std::string> ListAllIds(v1::Directory::Stub& stub, v1::ListServicesRequest request);
 
