@@ -9,6 +9,8 @@ find_package(RocksDB CONFIG REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 find_package(nlohmann_json 3.10 CONFIG REQUIRED)
+# Beast/Asio for the gateway's HTTP server: header-only (Boost.System is header-only since 1.69).
+find_package(Boost 1.74 CONFIG REQUIRED COMPONENTS headers)
 if(AURORA_BUILD_TESTS)
   find_package(Catch2 2.13 CONFIG REQUIRED)
 endif()

@@ -33,6 +33,7 @@ class Metrics {
   ~Metrics();
 
   prometheus::Registry& registry() { return *registry_; }
+  const std::shared_ptr<prometheus::Registry>& shared_registry() const { return registry_; }
 
   // Serves GET /metrics on `address` ("127.0.0.1:9464"; port 0 picks a free one).
   absl::Status StartExposer(const std::string& address);

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/caller.h"
 #include "common/secret_hash.h"
 #include "common/status.h"
 #include "common/text.h"
@@ -92,6 +93,24 @@ absl::StatusOr<PageStart> StartPage(const Request& request) {
   if (!after.ok()) return after.status();
   start.after = std::move(*after);
   return start;
+}
+
+// The organisation of an HTTP caller that the gateway authenticated; empty for direct gRPC
+// callers (the node's operators).
+std::string CallerOrganization(const grpc::ServerContextBase& context) {
+  const auto& metadata = context.client_metadata();
+  auto found = metadata.find(kCallerOrganizationMetadata);
+  if (found == metadata.end()) return "";
+  return std::string(found->second.data(), found->second.size());
+}
+
+// PERMISSION_DENIED when an HTTP caller acts for another organisation.
+absl::Status CheckCallerOwns(const std::string& caller, const std::string& organization_id,
+                             std::string_view field) {
+  if (caller.empty() || caller == organization_id) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      Sv(field), ": organisation ", QuoteForMessage(organization_id),
+      " is not the caller's organisation ", QuoteForMessage(caller)));
 }
 
 }  // namespace
@@ -287,8 +306,9 @@ grpc::ServerWriteReactor<v1::WatchResponse>* DirectoryService::Watch(
 // time, in stream order, on the executor.
 class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesRequest> {
  public:
-  ImportReactor(DirectoryService* service, v1::ImportServicesResponse* response)
-      : service_(service), response_(response) {
+  ImportReactor(DirectoryService* service, std::string caller,
+                v1::ImportServicesResponse* response)
+      : service_(service), caller_(std::move(caller)), response_(response) {
     reading_ = true;
     StartRead(&request_);
   }
@@ -396,7 +416,10 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesReq
     Batch batch;
     for (auto& service : *request->mutable_services()) {
       const int64_t index = next_index_++;
-      if (auto s = ValidateService(service, *service_->codes_, /*id_required=*/false); !s.ok()) {
+      absl::Status s = ValidateService(service, *service_->codes_, /*id_required=*/false);
+      if (s.ok()) s = CheckCallerOwns(caller_, service.organization_id(), "organization_id");
+      if (s.ok() && !service.id().empty()) s = service_->CheckCallerOwnsService(caller_, service.id());
+      if (!s.ok()) {
         v1::ImportResult& result = batch.rejected.emplace_back();
         result.set_index(index);
         result.set_service_id(service.id());
@@ -445,6 +468,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesReq
   }
 
   DirectoryService* service_;
+  const std::string caller_;              // the HTTP caller's organisation, or empty
   v1::ImportServicesResponse* response_;  // written by one batch at a time
   v1::ImportServicesRequest request_;     // the read in flight
   int64_t next_index_ = 0;                // used by the reading side only
@@ -458,8 +482,8 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesReq
 };
 
 grpc::ServerReadReactor<v1::ImportServicesRequest>* DirectoryService::ImportServices(
-    grpc::CallbackServerContext* /*context*/, v1::ImportServicesResponse* response) {
-  return new ImportReactor(this, response);
+    grpc::CallbackServerContext* context, v1::ImportServicesResponse* response) {
+  return new ImportReactor(this, CallerOrganization(*context), response);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -519,9 +543,25 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 }
 }  // namespace
 
+absl::Status DirectoryService::CheckCallerOwnsService(const std::string& caller,
+                                                      const std::string& service_id) const {
+  if (caller.empty()) return absl::OkStatus();
+  auto existing = store_->GetService(service_id);
+  if (!existing.ok()) {
+    return existing.status().code() == absl::StatusCode::kNotFound ? absl::OkStatus()
+                                                                   : existing.status();
+  }
+  return CheckCallerOwns(caller, existing->organization_id(), "id (the stored service)");
+}
+
 grpc::ServerUnaryReactor* DirectoryService::RegisterOrganization(
     grpc::CallbackServerContext* context, const v1::RegisterOrganizationRequest* request,
     v1::Organization* response) {
+  if (!CallerOrganization(*context).empty()) {
+    return FinishNow(context, absl::PermissionDeniedError(
+                                  "organisations are registered by the network operator on the "
+                                  "node's gRPC port, not by an API client"));
+  }
   if (auto s = ValidateOrganization(request->organization(), *codes_); !s.ok()) {
     return FinishNow(context, s);
   }
@@ -561,6 +601,10 @@ grpc::ServerUnaryReactor* DirectoryService::RegisterApiClient(
     v1::ApiClientCredentials* response) {
   absl::Status s = ValidateUuid(request->organization_id(), "organization_id");
   if (s.ok()) s = ValidateDisplayName(request->display_name(), "display_name");
+  if (s.ok()) {
+    s = CheckCallerOwns(CallerOrganization(*context), request->organization_id(),
+                        "organization_id");
+  }
   if (!s.ok()) return FinishNow(context, s);
   return RunBlockingInto(context, response, [this, request] {
     return store_->RegisterApiClient(request->organization_id(), request->display_name());
@@ -570,9 +614,12 @@ grpc::ServerUnaryReactor* DirectoryService::RegisterApiClient(
 grpc::ServerUnaryReactor* DirectoryService::RotateApiClientSecret(
     grpc::CallbackServerContext* context, const v1::RotateApiClientSecretRequest* request,
     v1::ApiClientCredentials* response) {
-  if (auto s = ValidateClientRef(request->organization_id(), request->client_id()); !s.ok()) {
-    return FinishNow(context, s);
+  absl::Status s = ValidateClientRef(request->organization_id(), request->client_id());
+  if (s.ok()) {
+    s = CheckCallerOwns(CallerOrganization(*context), request->organization_id(),
+                        "organization_id");
   }
+  if (!s.ok()) return FinishNow(context, s);
   return RunBlockingInto(context, response, [this, request] {
     return store_->RotateApiClientSecret(request->organization_id(), request->client_id());
   });
@@ -581,9 +628,12 @@ grpc::ServerUnaryReactor* DirectoryService::RotateApiClientSecret(
 grpc::ServerUnaryReactor* DirectoryService::ListApiClients(grpc::CallbackServerContext* context,
                                                            const v1::ListApiClientsRequest* request,
                                                            v1::ListApiClientsResponse* response) {
-  if (auto s = ValidateUuid(request->organization_id(), "organization_id"); !s.ok()) {
-    return FinishNow(context, s);
+  absl::Status s = ValidateUuid(request->organization_id(), "organization_id");
+  if (s.ok()) {
+    s = CheckCallerOwns(CallerOrganization(*context), request->organization_id(),
+                        "organization_id");
   }
+  if (!s.ok()) return FinishNow(context, s);
   auto page = StartPage(*request);
   if (!page.ok()) return FinishNow(context, page.status());
   bool more = false;
@@ -600,20 +650,38 @@ grpc::ServerUnaryReactor* DirectoryService::ListApiClients(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DirectoryService::RevokeApiClient(
     grpc::CallbackServerContext* context, const v1::RevokeApiClientRequest* request,
     v1::ApiClient* response) {
-  if (auto s = ValidateClientRef(request->organization_id(), request->client_id()); !s.ok()) {
-    return FinishNow(context, s);
+  absl::Status s = ValidateClientRef(request->organization_id(), request->client_id());
+  if (s.ok()) {
+    s = CheckCallerOwns(CallerOrganization(*context), request->organization_id(),
+                        "organization_id");
   }
+  if (!s.ok()) return FinishNow(context, s);
   return RunBlockingInto(context, response, [this, request] {
     return store_->RevokeApiClient(request->organization_id(), request->client_id());
+  });
+}
+
+grpc::ServerUnaryReactor* DirectoryService::VerifyApiClient(
+    grpc::CallbackServerContext* context, const v1::VerifyApiClientRequest* request,
+    v1::ApiClient* response) {
+  // Bounded inputs before the (deliberately slow) hash.
+  if (request->client_id().size() > 64 || request->client_secret().size() > 256) {
+    return FinishNow(context, absl::UnauthenticatedError("invalid API client credentials"));
+  }
+  return RunBlockingInto(context, response, [this, request] {
+    return store_->VerifyApiClient(request->client_id(), request->client_secret());
   });
 }
 
 grpc::ServerUnaryReactor* DirectoryService::CreateService(grpc::CallbackServerContext* context,
                                                           const v1::CreateServiceRequest* request,
                                                           v1::Service* response) {
-  if (auto s = ValidateService(request->service(), *codes_, /*id_required=*/false); !s.ok()) {
-    return FinishNow(context, s);
+  absl::Status s = ValidateService(request->service(), *codes_, /*id_required=*/false);
+  if (s.ok()) {
+    s = CheckCallerOwns(CallerOrganization(*context), request->service().organization_id(),
+                        "service.organization_id");
   }
+  if (!s.ok()) return FinishNow(context, s);
   return RunBlockingInto(context, response,
                          [this, request] { return store_->CreateService(request->service()); });
 }
@@ -626,6 +694,11 @@ grpc::ServerUnaryReactor* DirectoryService::UpdateService(grpc::CallbackServerCo
     s = absl::InvalidArgumentError(absl::StrCat(
         "expected_revision: required (the revision you read), got ", request->expected_revision()));
   }
+  std::string caller = CallerOrganization(*context);
+  if (s.ok()) {
+    s = CheckCallerOwns(caller, request->service().organization_id(), "service.organization_id");
+  }
+  if (s.ok()) s = CheckCallerOwnsService(caller, request->service().id());
   if (!s.ok()) return FinishNow(context, s);
   return RunBlockingInto(context, response, [this, request] {
     return store_->UpdateService(request->service(), request->expected_revision());
@@ -649,6 +722,7 @@ grpc::ServerUnaryReactor* DirectoryService::DeleteService(grpc::CallbackServerCo
     s = absl::InvalidArgumentError(absl::StrCat("expected_revision: must not be negative, got ",
                                                 request->expected_revision()));
   }
+  if (s.ok()) s = CheckCallerOwnsService(CallerOrganization(*context), request->id());
   if (!s.ok()) return FinishNow(context, s);
   return RunBlocking(context, [this, request, response]() -> absl::Status {
     auto revision = store_->DeleteService(request->id(), request->expected_revision());

@@ -81,6 +81,9 @@ class DirectoryService final
       grpc::CallbackServerContext* context, v1::ImportServicesResponse* response) override;
   grpc::ServerWriteReactor<v1::WatchResponse>* Watch(grpc::CallbackServerContext* context,
                                                      const v1::WatchRequest* request) override;
+  grpc::ServerUnaryReactor* VerifyApiClient(grpc::CallbackServerContext* context,
+                                            const v1::VerifyApiClientRequest* request,
+                                            v1::ApiClient* response) override;
   grpc::ServerUnaryReactor* CheckServiceText(grpc::CallbackServerContext* context,
                                              const v1::CheckServiceTextRequest* request,
                                              v1::CheckServiceTextResponse* response) override;
@@ -88,6 +91,11 @@ class DirectoryService final
  private:
   friend class WatchReactor;
   friend class ImportReactor;
+
+  // OK for direct gRPC callers and for an HTTP caller of `service_id`'s organisation (or when no
+  // such service exists); PERMISSION_DENIED otherwise.
+  absl::Status CheckCallerOwnsService(const std::string& caller,
+                                      const std::string& service_id) const;
 
   // Runs `work` on the executor and finishes the call with its status.
   grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* context,

@@ -1,4 +1,4 @@
-// aurora: the Aurora Network node. Subcommands: serve, import, version (DESIGN.md §10).
+// aurora: the Aurora Network node. Subcommands: serve, gateway, import, version (DESIGN.md §10).
 
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -11,7 +11,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/log.h"
+#include "common/metrics.h"
+#include "gateway/gateway.h"
 #include "directory/catalogue_format.h"
 #include "node/import_client.h"
 #include "node/node.h"
@@ -26,9 +29,10 @@ namespace {
 
 constexpr char kTopHelp[] =
     "Usage: aurora <command> [options]\n\n"
-    "Aurora Network node: the service directory of an AuroraAI network over gRPC.\n\n"
+    "Aurora Network node: the service directory of an AuroraAI network over gRPC and HTTP/JSON.\n\n"
     "Commands:\n"
-    "  serve     run a node (gRPC, health, reflection, /metrics)\n"
+    "  serve     run a node (gRPC, health, reflection, the HTTP/JSON gateway, /metrics)\n"
+    "  gateway   run the HTTP/JSON gateway alone, in front of a node's gRPC address\n"
     "  import    import catalogue files into a running node's directory\n"
     "  version   print the version\n\n"
     "Run 'aurora <command> --help' for the options of a command.\n";
@@ -54,22 +58,83 @@ std::optional<int> ParseOrExit(const CommandLine& cli, const std::vector<std::st
   return std::nullopt;
 }
 
+// The gateway's options, shared by `serve` and `gateway`.
+std::vector<OptionSpec> GatewayOptionSpecs() {
+  return {
+      {"http-cors-origins", "LIST", "",
+       "comma-separated origins allowed to call from browsers (\"*\": any); empty: no CORS"},
+      {"http-io-threads", "N", "2", "the gateway's HTTP I/O threads"},
+      {"http-max-body-kb", "N", "16384", "largest request body (more: 413)"},
+      {"http-timeout-seconds", "N", "10",
+       "deadline of an upstream call when neither the route nor the caller sets one"},
+      {"http-max-timeout-seconds", "N", "300",
+       "cap on the deadline callers ask for with grpc-timeout or X-Request-Timeout"},
+      {"http-idle-seconds", "N", "60", "an idle keep-alive connection is closed after this"},
+      {"http-auth-cache-seconds", "N", "60",
+       "how long a verified API client secret is trusted (a revoked client keeps working for "
+       "at most this long)"},
+  };
+}
+
+absl::Status ApplyGatewayOptions(const ParsedOptions& o, gateway::GatewayOptions* options) {
+  options->version = AURORA_VERSION;
+  options->cors_origins.clear();
+  for (absl::string_view origin :
+       absl::StrSplit(o.Get("http-cors-origins"), ',', absl::SkipWhitespace())) {
+    options->cors_origins.emplace_back(origin);
+  }
+  auto threads = o.GetInt("http-io-threads", 1, 64);
+  if (!threads.ok()) return threads.status();
+  options->http.io_threads = *threads;
+  auto body = o.GetInt("http-max-body-kb", 1, 1 << 20);
+  if (!body.ok()) return body.status();
+  options->http.max_body_bytes = static_cast<size_t>(*body) << 10;
+  auto timeout = o.GetInt("http-timeout-seconds", 1, 3600);
+  if (!timeout.ok()) return timeout.status();
+  options->default_timeout = absl::Seconds(*timeout);
+  auto max_timeout = o.GetInt("http-max-timeout-seconds", 1, 86400);
+  if (!max_timeout.ok()) return max_timeout.status();
+  options->max_timeout = absl::Seconds(*max_timeout);
+  auto idle = o.GetInt("http-idle-seconds", 1, 3600);
+  if (!idle.ok()) return idle.status();
+  options->http.idle_timeout = absl::Seconds(*idle);
+  auto cache = o.GetInt("http-auth-cache-seconds", 0, 3600);
+  if (!cache.ok()) return cache.status();
+  options->auth_cache_ttl = absl::Seconds(*cache);
+  return absl::OkStatus();
+}
+
+std::vector<OptionSpec> WithGatewayOptions(std::vector<OptionSpec> specs) {
+  for (OptionSpec& spec : GatewayOptionSpecs()) specs.push_back(std::move(spec));
+  return specs;
+}
+
+sigset_t BlockStopSignals() {
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
 int Serve(const std::vector<std::string>& args) {
   CommandLine cli(
       "serve", "[options]",
       "Runs a node: the chosen components behind one gRPC server with health (one status per "
-      "component), server reflection and Prometheus metrics; RocksDB in --data-dir. SIGTERM or "
-      "SIGINT: NOT_SERVING, drain, finish running calls, close RocksDB.",
-      {
+      "component), server reflection and Prometheus metrics, and the HTTP/JSON gateway in front "
+      "of them; RocksDB in --data-dir. SIGTERM or SIGINT: NOT_SERVING, drain, finish running "
+      "calls, close RocksDB.",
+      WithGatewayOptions({
           {"data-dir", "DIR", "./aurora-data", "where the node keeps its RocksDB and files"},
           {"grpc-listen", "HOST:PORT", "127.0.0.1:50051", "gRPC address (port 0: any free port)"},
           {"http-listen", "HOST:PORT", "127.0.0.1:8080",
-           "HTTP/JSON gateway address (used by the gateway component once it is part of the "
-           "build)"},
+           "HTTP/JSON gateway address (port 0: any free port)"},
           {"metrics-listen", "HOST:PORT", "127.0.0.1:9464",
            "Prometheus /metrics address; \"off\" to disable"},
           {"components", "LIST", "all",
-           "comma-separated components to run (this build: directory)"},
+           "comma-separated components to run (this build: directory, gateway)"},
           {"demo", "PATH", "",
            "load the demo catalogue PATH/services.ndjson into an empty data dir "
            "and write <data-dir>/demo-credentials.json",
@@ -83,7 +148,7 @@ int Serve(const std::vector<std::string>& args) {
           {"secret-hash-iterations", "N", "600000", "PBKDF2 iterations for API client secrets"},
           {"block-cache-mb", "N", "128", "RocksDB block cache size"},
           {"log-level", "LEVEL", "info", "debug, info, warning or error"},
-      });
+      }));
   ParsedOptions o;
   if (auto exit_code = ParseOrExit(cli, args, &o)) return *exit_code;
   if (!o.positional().empty()) {
@@ -100,6 +165,8 @@ int Serve(const std::vector<std::string>& args) {
   config.data_dir = o.Get("data-dir");
   config.grpc_listen = o.Get("grpc-listen");
   config.metrics_listen = o.Get("metrics-listen") == "off" ? "" : o.Get("metrics-listen");
+  config.http_listen = o.Get("http-listen");
+  if (auto s = ApplyGatewayOptions(o, &config.gateway); !s.ok()) return Fail(s);
   auto components = ParseComponents(o.Get("components"));
   if (!components.ok()) return Fail(components.status());
   config.components = *components;
@@ -120,13 +187,7 @@ int Serve(const std::vector<std::string>& args) {
   if (!cache.ok()) return Fail(cache.status());
   config.block_cache_bytes = static_cast<size_t>(*cache) << 20;
 
-  // Block the stop signals in every thread; this one waits for them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
+  sigset_t signals = BlockStopSignals();
   auto node = Node::Start(config);
   if (!node.ok()) {
     LogError("node", "start failed", {{"error", std::string(node.status().message())}});
@@ -136,6 +197,65 @@ int Serve(const std::vector<std::string>& args) {
   sigwait(&signals, &signal);
   LogInfo("node", "stop signal received", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*node)->Stop();
+  return 0;
+}
+
+int Gateway(const std::vector<std::string>& args) {
+  CommandLine cli(
+      "gateway", "--upstream HOST:PORT [options]",
+      "Runs the HTTP/JSON gateway alone, in front of a node's gRPC address (e.g. one gateway "
+      "Deployment for many component pods). It serves /healthz, /readyz (the upstream's gRPC "
+      "health), /metrics, /openapi.json and /docs on its HTTP address. SIGTERM or SIGINT: stop "
+      "accepting, let requests under way finish.",
+      WithGatewayOptions({
+          {"upstream", "HOST:PORT", "", "the gRPC address of the node (or Service) to call"},
+          {"http-listen", "HOST:PORT", "127.0.0.1:8080",
+           "HTTP/JSON address (port 0: any free port)"},
+          {"grace-seconds", "N", "10", "seconds requests under way get to finish on shutdown"},
+          {"log-level", "LEVEL", "info", "debug, info, warning or error"},
+      }));
+  ParsedOptions o;
+  if (auto exit_code = ParseOrExit(cli, args, &o)) return *exit_code;
+  if (!o.positional().empty()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("aurora gateway: unexpected argument \"", o.positional().front(), "\"")));
+  }
+  if (o.Get("upstream").empty()) {
+    return Fail(absl::InvalidArgumentError(
+        "aurora gateway: --upstream HOST:PORT is required (the node's gRPC address)"));
+  }
+  LogLevel level;
+  if (!ParseLogLevel(o.Get("log-level"), &level)) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--log-level: expected debug, info, warning or error, got \"", o.Get("log-level"), "\"")));
+  }
+  SetLogLevel(level);
+  gateway::GatewayOptions options;
+  if (auto s = ApplyGatewayOptions(o, &options); !s.ok()) return Fail(s);
+  auto grace = o.GetInt("grace-seconds", 0, 3600);
+  if (!grace.ok()) return Fail(grace.status());
+
+  sigset_t signals = BlockStopSignals();
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(64 << 20);
+  auto channel = grpc::CreateCustomChannel(o.Get("upstream"), grpc::InsecureChannelCredentials(),
+                                           channel_args);
+  Metrics metrics;
+  auto gateway = gateway::Gateway::Create(options, channel, metrics.shared_registry());
+  if (!gateway.ok()) return Fail(gateway.status());
+  if (auto s = (*gateway)->Start(o.Get("http-listen")); !s.ok()) {
+    return Fail(absl::Status(s.code(), absl::StrCat("--http-listen: ", s.message())));
+  }
+  LogInfo("gateway", "serving",
+          {{"http_port", absl::StrCat((*gateway)->port())},
+           {"upstream", o.Get("upstream")},
+           {"routes", absl::StrCat((*gateway)->routes().routes().size())}});
+  int signal = 0;
+  sigwait(&signals, &signal);
+  LogInfo("gateway", "stop signal received",
+          {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  (*gateway)->Shutdown(absl::Seconds(*grace));
+  LogInfo("gateway", "stopped");
   return 0;
 }
 
@@ -215,6 +335,7 @@ int main(int argc, char** argv) {
   const std::string command = args[0];
   args.erase(args.begin());
   if (command == "serve") return aurora::node::Serve(args);
+  if (command == "gateway") return aurora::node::Gateway(args);
   if (command == "import") return aurora::node::Import(args);
   if (command == "version" || command == "--version") {
     std::cout << "aurora " << AURORA_VERSION << " (gRPC " << grpc::Version() << ")\n";

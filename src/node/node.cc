@@ -114,6 +114,15 @@ absl::Status Node::StartImpl() {
   if (!config_.demo_data_dir.empty() && directory_store_ != nullptr) {
     if (auto s = LoadDemo(); !s.ok()) return s;
   }
+  if (config_.components.contains("gateway")) {
+    auto gateway = gateway::Gateway::Create(config_.gateway, server_.InProcessChannel(),
+                                            metrics_.shared_registry());
+    if (!gateway.ok()) return gateway.status();
+    gateway_ = std::move(*gateway);
+    if (auto s = gateway_->Start(config_.http_listen); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("--http-listen: ", s.message()));
+    }
+  }
   server_.SetServing(true);
   std::string components;
   for (const auto& c : config_.components)
@@ -121,6 +130,7 @@ absl::Status Node::StartImpl() {
   LogInfo(
       "node", "serving",
       {{"grpc_port", absl::StrCat(server_.port())},
+       {"http_port", absl::StrCat(http_port())},
        {"metrics_port", absl::StrCat(metrics_.exposer_port())},
        {"components", components},
        {"data_dir", config_.data_dir},
@@ -211,8 +221,12 @@ void Node::Stop() {
   if (server_.server() != nullptr && config_.drain > absl::ZeroDuration()) {
     std::this_thread::sleep_for(absl::ToChronoMilliseconds(config_.drain));
   }
+  // Watch streams end first (UNAVAILABLE, resume later), then the gateway, whose requests under
+  // way finish through the still running gRPC server.
   if (directory_service_) directory_service_->Shutdown();
+  if (gateway_) gateway_->Shutdown(config_.grace);
   server_.Shutdown(config_.grace);
+  gateway_.reset();
   metrics_.StopExposer();
   directory_service_.reset();
   directory_store_.reset();

@@ -17,12 +17,13 @@
 #include "directory/codelists.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
+#include "gateway/gateway.h"
 
 namespace aurora::node {
 
 // Components compiled into this build; `--components all` means these.
 inline const std::set<std::string>& AvailableComponents() {
-  static const std::set<std::string> kComponents = {"directory"};
+  static const std::set<std::string> kComponents = {"directory", "gateway"};
   return kComponents;
 }
 
@@ -30,6 +31,8 @@ struct NodeConfig {
   std::string data_dir = "./aurora-data";
   std::string grpc_listen = "127.0.0.1:50051";
   std::string metrics_listen = "127.0.0.1:9464";  // empty: no /metrics
+  std::string http_listen = "127.0.0.1:8080";     // the gateway's address
+  gateway::GatewayOptions gateway;
   std::set<std::string> components = AvailableComponents();
   std::string codelists_dir = "../shared/data/codelists";
   // Empty: no demo. Otherwise the folder with services.ndjson to load into an empty directory.
@@ -53,6 +56,7 @@ class Node {
 
   int grpc_port() const { return server_.port(); }
   int metrics_port() const { return metrics_.exposer_port(); }
+  int http_port() const { return gateway_ != nullptr ? gateway_->port() : 0; }
   directory::DirectoryStore* directory_store() const { return directory_store_.get(); }
 
  private:
@@ -67,6 +71,7 @@ class Node {
   std::unique_ptr<directory::DirectoryStore> directory_store_;
   std::unique_ptr<directory::DirectoryService> directory_service_;
   GrpcServer server_;
+  std::unique_ptr<gateway::Gateway> gateway_;  // after server_: stopped and destroyed first
   bool stopped_ = false;
 };
 

@@ -86,6 +86,7 @@ class AuroraNode:
         self.process = None
         self.grpc_port = None
         self.metrics_port = None
+        self.http_port = None
         self.serving_entry = None
         self.log_path = None
         self.starts = 0
@@ -103,6 +104,7 @@ class AuroraNode:
                 "--data-dir", self.data_dir,
                 "--grpc-listen", "127.0.0.1:0",
                 "--metrics-listen", "127.0.0.1:0",
+                "--http-listen", "127.0.0.1:0",
                 "--codelists", CODELISTS_DIR,
                 "--drain-seconds", str(self.drain_seconds),
                 "--secret-hash-iterations", "1000",
@@ -130,6 +132,7 @@ class AuroraNode:
         self.serving_entry = entry
         self.grpc_port = int(entry["grpc_port"])
         self.metrics_port = int(entry["metrics_port"])
+        self.http_port = int(entry.get("http_port", 0))
         self._channel = grpc.insecure_channel(self.target)
         return self
 
@@ -208,6 +211,9 @@ class AuroraNode:
     @property
     def target(self):
         return f"127.0.0.1:{self.grpc_port}"
+
+    def http_url(self, path=""):
+        return f"http://127.0.0.1:{self.http_port}{path}"
 
     @property
     def metrics_url(self):
