@@ -336,7 +336,7 @@ class Printer {
           absl::StrCat("Timestamp out of range: seconds=", seconds, " nanos=", nanos));
     }
     out_->push_back('"');
-    out_->append(absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(seconds),
+    out_->append(absl::FormatTime("%4Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(seconds),
                                   absl::UTCTimeZone()));
     AppendFraction(nanos, out_);
     out_->append("Z\"");

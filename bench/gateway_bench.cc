@@ -1,0 +1,1095 @@
+// gateway_bench: the HTTP/JSON gateway's overhead against native gRPC for the same read call.
+// Starts DirectoryStore + DirectoryService + GrpcServer in this process on 127.0.0.1:0 (RocksDB in
+// a fresh temporary folder), imports the real catalogue (or N synthetic services), and starts a
+// Gateway in the same process whose upstream is the server's in-process channel, as `aurora serve`
+// wires them. Then, in the same run and at the same concurrency, it measures
+//   (a) native gRPC: GetService by id over real TCP gRPC channels, C calls kept in flight by
+//       callbacks (grpc::GenericStub) spread over a few channels (one TCP connection each);
+//   (b) HTTP/JSON through the gateway: GET /v1/services/{id} from C keep-alive TCP connections,
+//       each with one request at a time (closed loop), driven by one Boost.Asio thread;
+//   (c) the HTTP ceiling: GET /healthz from the same generator (the gateway's HTTP server and
+//       per-request bookkeeping without routing, transcoding or an upstream call);
+// optionally also a filtered ListServices (GET /v1/services?area.municipality_codes=091&...) as
+// (a) and (b). Each phase: a warm-up, then a measured window: requests, throughput, p50/p99/p99.9,
+// errors, process CPU per request; then the ratios gateway/native and gateway/ceiling, peak RSS,
+// and one line per target of bench/README.md. Client and server share the machine's cores.
+// Not a test: the exit status is 0 unless the benchmark could not run.
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>  // mkdtemp
+#include <sys/resource.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "aurora/directory/v1/directory.grpc.pb.h"
+#include "bench/service_generator.h"
+#include "common/database.h"
+#include "common/metrics.h"
+#include "common/server.h"
+#include "directory/catalogue_format.h"
+#include "directory/codelists.h"
+#include "directory/directory_service.h"
+#include "directory/store.h"
+#include "directory/validation.h"
+#include "gateway/gateway.h"
+
+#ifndef AURORA_DATA_DIR
+#define AURORA_DATA_DIR "../shared/data"
+#endif
+
+namespace aurora::bench {
+namespace {
+
+namespace v1 = aurora::directory::v1;
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using tcp = asio::ip::tcp;
+
+// Targets of the issue, on the 2-core reference machine.
+constexpr double kTargetThroughputRatio = 0.7;  // gateway / native gRPC, same call
+constexpr double kTargetP99Ratio = 2.0;         // gateway / native gRPC, same call
+
+constexpr char kGetMethod[] = "/aurora.directory.v1.Directory/GetService";
+constexpr char kListMethod[] = "/aurora.directory.v1.Directory/ListServices";
+// The list scenario's filter: Helsinki's services (and the nationwide ones), 20 per page.
+constexpr char kListMunicipality[] = "091";
+constexpr int kListPageSize = 20;
+constexpr uint64_t kSeed = 20221231;
+
+constexpr char kUsage[] =
+    "Usage: gateway_bench [--connections C] [--seconds S] [--warmup-seconds W] [--channels K]\n"
+    "         [--scenario get|list|both] [--rounds R] [--http-threads T] [--services N]\n"
+    "         [--data-dir DIR] [--source-dir DIR]\n"
+    "  --connections C     concurrency of every phase (default 256): C keep-alive HTTP\n"
+    "                      connections, one request at a time each; for native gRPC, C calls\n"
+    "                      kept in flight over K channels (gRPC multiplexes calls on a connection)\n"
+    "  --seconds S         measured seconds per phase (default 5)\n"
+    "  --warmup-seconds W  unrecorded seconds before each measured phase (default 1)\n"
+    "  --channels K        gRPC channels (TCP connections) of the native phases (default 8)\n"
+    "  --scenario X        get: GetService by id; list: ListServices filtered by municipality\n"
+    "                      091, 20 per page; both (default)\n"
+    "  --rounds R          repeat the phases R times, alternating native and gateway; the\n"
+    "                      figures and ratios pool every round (default 1)\n"
+    "  --http-threads T    the gateway's HTTP I/O threads (default 2, as `aurora serve`)\n"
+    "  --services N        import N synthetic services (bench/service_generator.h) instead of\n"
+    "                      the real catalogue as it is (default 0: the real services)\n"
+    "  --data-dir DIR      where the fresh temporary folder for RocksDB is made (default: the\n"
+    "                      system's temporary folder); the folder is removed at the end\n"
+    "  --source-dir DIR    folder with services.ndjson and codelists/\n"
+    "                      (default " AURORA_DATA_DIR ")\n";
+
+struct BenchOptions {
+  int connections = 256;
+  double seconds = 5;
+  double warmup_seconds = 1;
+  int channels = 8;
+  bool get = true;
+  bool list = true;
+  int rounds = 1;
+  int http_threads = 2;
+  size_t services = 0;
+  std::string data_dir;
+  std::string source_dir = AURORA_DATA_DIR;
+};
+
+bool ParseArgs(int argc, char** argv, BenchOptions* options) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    std::string value;
+    if (const size_t eq = arg.find('='); eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      std::fprintf(stderr, "%s: a value is required\n%s", arg.c_str(), kUsage);
+      return false;
+    }
+    int64_t number = 0;
+    const bool is_number = absl::SimpleAtoi(value, &number);
+    const auto need = [&](int64_t low, int64_t high) {
+      if (is_number && number >= low && number <= high) return true;
+      std::fprintf(stderr, "%s: expected an integer in %lld..%lld, got \"%s\"\n", arg.c_str(),
+                   static_cast<long long>(low), static_cast<long long>(high), value.c_str());
+      return false;
+    };
+    double seconds = 0;
+    const auto need_seconds = [&](double low, double high) {
+      if (absl::SimpleAtod(value, &seconds) && seconds >= low && seconds <= high) return true;
+      std::fprintf(stderr, "%s: expected seconds in %g..%g, got \"%s\"\n", arg.c_str(), low, high,
+                   value.c_str());
+      return false;
+    };
+    if (arg == "--connections") {
+      if (!need(1, 20000)) return false;
+      options->connections = static_cast<int>(number);
+    } else if (arg == "--seconds") {
+      if (!need_seconds(0.1, 3600)) return false;
+      options->seconds = seconds;
+    } else if (arg == "--warmup-seconds") {
+      if (!need_seconds(0, 3600)) return false;
+      options->warmup_seconds = seconds;
+    } else if (arg == "--channels") {
+      if (!need(1, 1024)) return false;
+      options->channels = static_cast<int>(number);
+    } else if (arg == "--scenario") {
+      if (value != "get" && value != "list" && value != "both") {
+        std::fprintf(stderr, "--scenario: expected get, list or both, got \"%s\"\n",
+                     value.c_str());
+        return false;
+      }
+      options->get = value != "list";
+      options->list = value != "get";
+    } else if (arg == "--rounds") {
+      if (!need(1, 1000)) return false;
+      options->rounds = static_cast<int>(number);
+    } else if (arg == "--http-threads") {
+      if (!need(1, 64)) return false;
+      options->http_threads = static_cast<int>(number);
+    } else if (arg == "--services") {
+      if (!need(0, 10000000)) return false;
+      options->services = static_cast<size_t>(number);
+    } else if (arg == "--data-dir") {
+      options->data_dir = value;
+    } else if (arg == "--source-dir") {
+      options->source_dir = value;
+    } else {
+      std::fprintf(stderr, "unknown option %s\n%s", arg.c_str(), kUsage);
+      return false;
+    }
+  }
+  options->channels = std::min(options->channels, options->connections);
+  return true;
+}
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A field of /proc/self/status in MiB ("VmHWM", "VmRSS"), or -1.
+double ProcStatusMiB(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) != 0) continue;
+    int64_t kib = 0;
+    std::string digits;
+    for (char c : line) {
+      if (c >= '0' && c <= '9') digits.push_back(c);
+    }
+    if (absl::SimpleAtoi(digits, &kib)) return static_cast<double>(kib) / 1024.0;
+  }
+  return -1;
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return absl::StrCat(one, " ", five, " ", fifteen);
+}
+
+// User + system CPU seconds of the whole process.
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
+}
+
+// CPU seconds of one thread, readable from another thread.
+double ThreadCpuSeconds(pthread_t thread) {
+  clockid_t clock;
+  timespec ts{};
+  if (pthread_getcpuclockid(thread, &clock) != 0 || clock_gettime(clock, &ts) != 0) return 0;
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// A fresh folder (mkdtemp) removed with everything in it on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& parent) {
+    std::filesystem::path base =
+        parent.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(parent);
+    std::string pattern = (base / "aurora-gateway-bench-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~TempDir() {
+    if (path_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(256 << 20);
+  args.SetMaxSendMessageSize(256 << 20);
+  // One TCP connection per channel: without this, channels with equal arguments share one.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Input: the real catalogue and its organisations (as directory_bench loads them).
+
+struct Catalogue {
+  std::unique_ptr<directory::CodeLists> codes;
+  std::vector<v1::Service> real;
+  std::map<std::string, v1::Organization> organizations;
+  size_t dropped = 0;
+};
+
+absl::Status LoadCatalogue(const std::string& source_dir, Catalogue* out) {
+  auto codes = directory::CodeLists::LoadFromDirectory(source_dir + "/codelists");
+  if (!codes.ok()) return codes.status();
+  out->codes = std::make_unique<directory::CodeLists>(std::move(*codes));
+  const std::string file = source_dir + "/services.ndjson";
+  auto read = directory::ReadCatalogueFile(file, directory::CatalogueFormat::kNdjson, *out->codes);
+  if (!read.ok()) return read.status();
+  out->dropped = read->errors.size();
+  for (auto& record : read->records) {
+    if (!directory::ValidateService(record.service, *out->codes, /*id_required=*/true).ok()) {
+      ++out->dropped;
+      continue;
+    }
+    const std::string& organization_id = record.service.organization_id();
+    if (!organization_id.empty() && !out->organizations.contains(organization_id)) {
+      v1::Organization organization = record.organization;
+      const auto& name = organization.name();
+      if (name.fi().empty() && name.sv().empty() && name.en().empty()) {
+        organization.mutable_name()->set_fi(absl::StrCat("Organisaatio ", organization_id));
+      }
+      if (!directory::ValidateOrganization(organization, *out->codes).ok()) {
+        ++out->dropped;
+        continue;
+      }
+      out->organizations.emplace(organization_id, std::move(organization));
+    }
+    out->real.push_back(std::move(record.service));
+  }
+  if (out->real.empty())
+    return absl::FailedPreconditionError(absl::StrCat(file, ": no valid services"));
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Phases
+
+// The timeline of one phase: calls completing in [measure_start, measure_end) are recorded; no
+// call starts after measure_end.
+struct Window {
+  Clock::time_point measure_start;
+  Clock::time_point measure_end;
+};
+
+struct PhaseResult {
+  std::string name;
+  std::vector<float> micros;  // latency of every call completed in the measured window
+  double seconds = 0;         // the measured window
+  int64_t errors = 0;         // the whole phase, warm-up included
+  std::string first_error;
+  double response_bytes = 0;  // sum over the recorded calls (body bytes / message bytes)
+  double process_cpu = 0;     // CPU seconds of the process in the measured window
+  double client_cpu = -1;     // CPU seconds of the load generator's thread (HTTP phases), or -1
+
+  void Merge(const PhaseResult& other) {
+    micros.insert(micros.end(), other.micros.begin(), other.micros.end());
+    seconds += other.seconds;
+    errors += other.errors;
+    if (first_error.empty()) first_error = other.first_error;
+    response_bytes += other.response_bytes;
+    process_cpu += other.process_cpu;
+    if (other.client_cpu >= 0) client_cpu = std::max(0.0, client_cpu) + other.client_cpu;
+  }
+};
+
+// Measures the process's CPU over the window from the calling thread (which only sleeps).
+void SampleCpuOverWindow(const Window& window, pthread_t client_thread, bool has_client,
+                         PhaseResult* result) {
+  std::this_thread::sleep_until(window.measure_start);
+  const double process_start = ProcessCpuSeconds();
+  const double client_start = has_client ? ThreadCpuSeconds(client_thread) : 0;
+  std::this_thread::sleep_until(window.measure_end);
+  result->process_cpu = ProcessCpuSeconds() - process_start;
+  if (has_client) result->client_cpu = ThreadCpuSeconds(client_thread) - client_start;
+}
+
+// (a) Native gRPC: `slots` calls kept in flight with the callback API. Each slot makes one call
+// at a time and starts the next from the previous one's completion (on gRPC's threads). The
+// request bytes are serialized once; the reply is checked for being non-empty, not decoded (the
+// HTTP generator does not decode JSON either).
+class GrpcLoad {
+ public:
+  GrpcLoad(const std::vector<std::unique_ptr<grpc::GenericStub>>& stubs, int slots,
+           const std::string& method, const std::vector<std::string>* requests)
+      : method_(method), requests_(requests) {
+    for (int i = 0; i < slots; ++i) {
+      auto slot = std::make_unique<Slot>();
+      slot->stub = stubs[static_cast<size_t>(i) % stubs.size()].get();
+      slot->rng.seed(kSeed + static_cast<uint64_t>(i));
+      slots_.push_back(std::move(slot));
+    }
+  }
+
+  PhaseResult Run(const std::string& name, double warmup_seconds, double seconds) {
+    const auto start = Clock::now();
+    window_.measure_start = start + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(warmup_seconds));
+    window_.measure_end = window_.measure_start + std::chrono::duration_cast<Clock::duration>(
+                                                      std::chrono::duration<double>(seconds));
+    active_ = static_cast<int>(slots_.size());
+    for (auto& slot : slots_) Issue(*slot);
+    PhaseResult result;
+    result.name = name;
+    SampleCpuOverWindow(window_, pthread_t{}, false, &result);
+    {
+      std::unique_lock lock(mu_);
+      done_.wait(lock, [&] { return active_ == 0; });
+    }
+    result.seconds = std::chrono::duration<double>(window_.measure_end - window_.measure_start)
+                         .count();
+    for (auto& slot : slots_) {
+      result.micros.insert(result.micros.end(), slot->micros.begin(), slot->micros.end());
+      result.errors += slot->errors;
+      result.response_bytes += slot->response_bytes;
+      if (result.first_error.empty()) result.first_error = slot->first_error;
+    }
+    return result;
+  }
+
+ private:
+  struct Slot {
+    grpc::GenericStub* stub = nullptr;
+    std::mt19937_64 rng;
+    std::unique_ptr<grpc::ClientContext> context;
+    grpc::ByteBuffer request, response;
+    Clock::time_point sent;
+    std::vector<float> micros;
+    int64_t errors = 0;
+    double response_bytes = 0;
+    std::string first_error;
+  };
+
+  void Issue(Slot& slot) {
+    const auto now = Clock::now();
+    if (now >= window_.measure_end) {
+      std::lock_guard lock(mu_);
+      if (--active_ == 0) done_.notify_all();
+      return;
+    }
+    const std::string& bytes = (*requests_)[slot.rng() % requests_->size()];
+    grpc::Slice slice(bytes.data(), bytes.size(), grpc::Slice::STATIC_SLICE);
+    slot.request = grpc::ByteBuffer(&slice, 1);
+    slot.response.Clear();
+    slot.context = std::make_unique<grpc::ClientContext>();  // the previous call's is done
+    slot.context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    slot.sent = now;
+    slot.stub->UnaryCall(slot.context.get(), method_, grpc::StubOptions(), &slot.request,
+                         &slot.response,
+                         [this, &slot](grpc::Status status) { Completed(slot, status); });
+  }
+
+  void Completed(Slot& slot, const grpc::Status& status) {
+    const auto now = Clock::now();
+    const size_t length = slot.response.Length();
+    if (!status.ok() || length == 0) {
+      if (slot.errors++ == 0) {
+        slot.first_error = status.ok() ? "empty reply"
+                                       : absl::StrCat("gRPC code ", status.error_code(), ": ",
+                                                      status.error_message());
+      }
+    } else if (now >= window_.measure_start && now < window_.measure_end) {
+      slot.micros.push_back(
+          static_cast<float>(std::chrono::duration<double, std::micro>(now - slot.sent).count()));
+      slot.response_bytes += static_cast<double>(length);
+    }
+    Issue(slot);
+  }
+
+  std::string method_;
+  const std::vector<std::string>* requests_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  Window window_;
+  std::mutex mu_;
+  std::condition_variable done_;
+  int active_ = 0;
+};
+
+// (b), (c) HTTP/1.1: C keep-alive connections, each sending one request at a time (closed loop),
+// on one io_context run by one thread, like wrk. Requests are prebuilt bytes; a response is
+// parsed only as far as needed: the status code, Content-Length or the end of a chunked body,
+// Connection: close. A non-200 response or a connection failure is an error (the connection is
+// then opened again).
+class HttpLoad {
+ public:
+  HttpLoad(int port, int connections, const std::vector<std::string>* requests)
+      : endpoint_(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)),
+        requests_(requests),
+        guard_timer_(io_) {
+    for (int i = 0; i < connections; ++i) {
+      auto connection = std::make_unique<Connection>(io_);
+      connection->rng.seed(kSeed + static_cast<uint64_t>(i));
+      connections_.push_back(std::move(connection));
+    }
+  }
+
+  PhaseResult Run(const std::string& name, double warmup_seconds, double seconds) {
+    const auto start = Clock::now();
+    window_.measure_start = start + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(warmup_seconds));
+    window_.measure_end = window_.measure_start + std::chrono::duration_cast<Clock::duration>(
+                                                      std::chrono::duration<double>(seconds));
+    active_ = static_cast<int>(connections_.size());
+    for (auto& connection : connections_) Connect(*connection);
+    // Connections still waiting for a response 30 s after the end are cut (and counted).
+    guard_timer_.expires_at(window_.measure_end + std::chrono::seconds(30));
+    guard_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      for (auto& connection : connections_) {
+        if (connection->finished) continue;
+        Error(*connection, "no response 30 s after the end of the phase");
+        Finish(*connection);
+      }
+    });
+    std::thread thread([this] { io_.run(); });
+    PhaseResult result;
+    result.name = name;
+    SampleCpuOverWindow(window_, thread.native_handle(), true, &result);
+    thread.join();
+    result.seconds = std::chrono::duration<double>(window_.measure_end - window_.measure_start)
+                         .count();
+    for (auto& connection : connections_) {
+      result.micros.insert(result.micros.end(), connection->micros.begin(),
+                           connection->micros.end());
+      result.errors += connection->errors;
+      result.response_bytes += connection->response_bytes;
+      if (result.first_error.empty()) result.first_error = connection->first_error;
+    }
+    return result;
+  }
+
+ private:
+  struct Connection {
+    explicit Connection(asio::io_context& io) : socket(io), retry(io) {}
+    tcp::socket socket;
+    asio::steady_timer retry;
+    std::mt19937_64 rng;
+    std::vector<char> buffer = std::vector<char>(16 << 10);
+    size_t filled = 0;
+    Clock::time_point sent;
+    bool finished = false;
+    std::vector<float> micros;
+    int64_t errors = 0;
+    double response_bytes = 0;
+    std::string first_error;
+  };
+
+  void Connect(Connection& c) {
+    c.socket.async_connect(endpoint_, [this, &c](const boost::system::error_code& ec) {
+      if (c.finished) return;
+      if (ec) {
+        Error(c, absl::StrCat("connect: ", ec.message()));
+        Reconnect(c);
+        return;
+      }
+      boost::system::error_code ignored;
+      c.socket.set_option(tcp::no_delay(true), ignored);
+      c.filled = 0;
+      SendNext(c);
+    });
+  }
+
+  void Reconnect(Connection& c) {
+    boost::system::error_code ignored;
+    c.socket.close(ignored);
+    if (Clock::now() >= window_.measure_end) {
+      Finish(c);
+      return;
+    }
+    c.retry.expires_after(std::chrono::milliseconds(10));
+    c.retry.async_wait([this, &c](const boost::system::error_code&) {
+      if (!c.finished) Connect(c);
+    });
+  }
+
+  void SendNext(Connection& c) {
+    const auto now = Clock::now();
+    if (now >= window_.measure_end) {
+      Finish(c);
+      return;
+    }
+    const std::string& request = (*requests_)[c.rng() % requests_->size()];
+    c.sent = now;
+    asio::async_write(c.socket, asio::buffer(request),
+                      [this, &c](const boost::system::error_code& ec, size_t) {
+                        if (c.finished) return;
+                        if (ec) {
+                          Error(c, absl::StrCat("write: ", ec.message()));
+                          Reconnect(c);
+                          return;
+                        }
+                        ReadResponse(c);
+                      });
+  }
+
+  // Parses what is buffered; reads more until one whole response is there.
+  void ReadResponse(Connection& c) {
+    size_t total = 0;
+    int status = 0;
+    bool close = false;
+    size_t body = 0;
+    if (ParseResponse(std::string_view(c.buffer.data(), c.filled), &total, &status, &close,
+                      &body)) {
+      Completed(c, total, status, close, body);
+      return;
+    }
+    if (total > c.buffer.size()) c.buffer.resize(total);  // Content-Length known: room for it
+    if (c.filled == c.buffer.size()) c.buffer.resize(c.buffer.size() * 2);
+    c.socket.async_read_some(
+        asio::buffer(c.buffer.data() + c.filled, c.buffer.size() - c.filled),
+        [this, &c](const boost::system::error_code& ec, size_t n) {
+          if (c.finished) return;
+          if (ec) {
+            Error(c, absl::StrCat("read: ", ec == asio::error::eof ? "connection closed by the "
+                                                                     "server"
+                                                                   : ec.message()));
+            Reconnect(c);
+            return;
+          }
+          c.filled += n;
+          ReadResponse(c);
+        });
+  }
+
+  // True when `in` starts with a whole response; `total` is its length. When false, `total` is
+  // the whole length if already known (Content-Length), else 0.
+  static bool ParseResponse(std::string_view in, size_t* total, int* status, bool* close,
+                            size_t* body_bytes) {
+    *total = 0;
+    const size_t header_end = in.find("\r\n\r\n");
+    if (header_end == std::string_view::npos) return false;
+    const std::string_view head = in.substr(0, header_end + 2);
+    // "HTTP/1.1 200 OK"
+    if (head.size() < 12 || head.substr(0, 5) != "HTTP/") {
+      *status = -1;
+      *total = header_end + 4;
+      return true;
+    }
+    *status = (head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0');
+    size_t content_length = 0;
+    bool has_length = false, chunked = false;
+    *close = false;
+    size_t pos = head.find("\r\n") + 2;
+    while (pos < head.size()) {
+      const size_t eol = head.find("\r\n", pos);
+      const std::string_view line = head.substr(pos, eol - pos);
+      pos = eol + 2;
+      const size_t colon = line.find(':');
+      if (colon == std::string_view::npos) continue;
+      const std::string_view field = line.substr(0, colon);
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      const auto is = [&](std::string_view name) {
+        return field.size() == name.size() &&
+               std::equal(field.begin(), field.end(), name.begin(), [](char a, char b) {
+                 return (a | 0x20) == b;  // `name` is lowercase letters and '-'
+               });
+      };
+      if (is("content-length")) {
+        has_length = absl::SimpleAtoi(std::string(value), &content_length);
+      } else if (is("transfer-encoding")) {
+        chunked = value.find("chunked") != std::string_view::npos;
+      } else if (is("connection")) {
+        *close = value.find("close") != std::string_view::npos;
+      }
+    }
+    const size_t body_start = header_end + 4;
+    if (!chunked) {
+      if (!has_length) content_length = 0;  // no body (the gateway always sends a length)
+      *total = body_start + content_length;
+      *body_bytes = content_length;
+      return in.size() >= *total;
+    }
+    // Chunked: size line, data, CRLF ... "0" CRLF, then (no trailers expected) CRLF.
+    size_t at = body_start;
+    *body_bytes = 0;
+    for (;;) {
+      const size_t eol = in.find("\r\n", at);
+      if (eol == std::string_view::npos) return false;
+      size_t size = 0;
+      for (size_t i = at; i < eol; ++i) {
+        const char ch = in[i];
+        int digit = -1;
+        if (ch >= '0' && ch <= '9') digit = ch - '0';
+        if (ch >= 'a' && ch <= 'f') digit = ch - 'a' + 10;
+        if (ch >= 'A' && ch <= 'F') digit = ch - 'A' + 10;
+        if (digit < 0) break;  // chunk extensions
+        size = size * 16 + static_cast<size_t>(digit);
+      }
+      if (size == 0) {
+        const size_t end = in.find("\r\n\r\n", eol);  // no trailers expected
+        if (end == std::string_view::npos) return false;
+        *total = end + 4;
+        return true;
+      }
+      at = eol + 2 + size + 2;
+      *body_bytes += size;
+      if (at > in.size()) return false;
+    }
+  }
+
+  void Completed(Connection& c, size_t total, int status, bool close, size_t body) {
+    const auto now = Clock::now();
+    if (status != 200) {
+      if (c.errors++ == 0) {
+        c.first_error = absl::StrCat("HTTP ", status, ": ",
+                                     std::string(c.buffer.data(), std::min<size_t>(total, 400)));
+      }
+    } else if (now >= window_.measure_start && now < window_.measure_end) {
+      c.micros.push_back(
+          static_cast<float>(std::chrono::duration<double, std::micro>(now - c.sent).count()));
+      c.response_bytes += static_cast<double>(body);
+    }
+    // Keep any bytes past this response (there should be none: one request at a time).
+    std::memmove(c.buffer.data(), c.buffer.data() + total, c.filled - total);
+    c.filled -= total;
+    if (close) {
+      Reconnect(c);
+      return;
+    }
+    SendNext(c);
+  }
+
+  void Error(Connection& c, std::string message) {
+    if (c.errors++ == 0) c.first_error = std::move(message);
+  }
+
+  void Finish(Connection& c) {
+    if (c.finished) return;
+    c.finished = true;
+    boost::system::error_code ignored;
+    c.socket.close(ignored);
+    c.retry.cancel();
+    if (--active_ == 0) guard_timer_.cancel();
+  }
+
+  asio::io_context io_{1};
+  tcp::endpoint endpoint_;
+  const std::vector<std::string>* requests_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  asio::steady_timer guard_timer_;
+  Window window_;
+  int active_ = 0;  // touched only on the io_context's thread
+};
+
+// ------------------------------------------------------------------------------------------------
+// Report
+
+struct LatencyStats {
+  size_t count = 0;
+  double p50 = 0, p99 = 0, p999 = 0, max = 0;  // milliseconds
+};
+
+LatencyStats Summarise(std::vector<float> micros) {
+  LatencyStats stats;
+  stats.count = micros.size();
+  if (micros.empty()) return stats;
+  std::sort(micros.begin(), micros.end());
+  const auto rank = [&](double q) {
+    const size_t i = static_cast<size_t>(q * static_cast<double>(micros.size() - 1) + 0.5);
+    return static_cast<double>(micros[std::min(i, micros.size() - 1)]) / 1000.0;
+  };
+  stats.p50 = rank(0.50);
+  stats.p99 = rank(0.99);
+  stats.p999 = rank(0.999);
+  stats.max = static_cast<double>(micros.back()) / 1000.0;
+  return stats;
+}
+
+struct PhaseFigures {
+  LatencyStats latency;
+  double rate = 0;          // requests/s
+  double cpu_us = 0;        // process CPU per request (µs)
+  double client_cpu_us = -1;
+  double mean_bytes = 0;
+};
+
+PhaseFigures Figures(const PhaseResult& r) {
+  PhaseFigures f;
+  f.latency = Summarise(r.micros);
+  const double n = static_cast<double>(std::max<size_t>(r.micros.size(), 1));
+  f.rate = static_cast<double>(r.micros.size()) / r.seconds;
+  f.cpu_us = r.process_cpu / n * 1e6;
+  if (r.client_cpu >= 0) f.client_cpu_us = r.client_cpu / n * 1e6;
+  f.mean_bytes = r.response_bytes / n;
+  return f;
+}
+
+void PrintHeader() {
+  std::printf("  %-34s %9s %9s %8s %8s %8s %8s %7s %9s %9s\n", "phase", "requests", "req/s",
+              "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "CPU us/r", "bytes/r");
+}
+
+void PrintRow(const PhaseResult& r) {
+  const PhaseFigures f = Figures(r);
+  std::string cpu = absl::StrFormat("%.0f", f.cpu_us);
+  if (f.client_cpu_us >= 0) cpu = absl::StrFormat("%.0f(%.0f)", f.cpu_us, f.client_cpu_us);
+  std::printf("  %-34s %9zu %9.0f %8.3f %8.3f %8.3f %8.3f %7lld %9s %9.0f\n", r.name.c_str(),
+              f.latency.count, f.rate, f.latency.p50, f.latency.p99, f.latency.p999, f.latency.max,
+              static_cast<long long>(r.errors), cpu.c_str(), f.mean_bytes);
+}
+
+// ------------------------------------------------------------------------------------------------
+
+int Run(const BenchOptions& options) {
+  std::printf(
+      "gateway_bench: %d connections, %d gRPC channels, %.1f s warm-up + %.1f s measured per "
+      "phase, %d round(s), gateway HTTP threads %d\n",
+      options.connections, options.channels, options.warmup_seconds, options.seconds,
+      options.rounds, options.http_threads);
+  std::printf(
+      "machine: %u hardware threads, shared by the load generators and the node (same process); "
+      "load average %s\n",
+      std::thread::hardware_concurrency(), LoadAverage().c_str());
+
+  // Input.
+  auto phase_start = Clock::now();
+  Catalogue catalogue;
+  if (auto s = LoadCatalogue(options.source_dir, &catalogue); !s.ok()) {
+    std::fprintf(stderr, "cannot load the real catalogue: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  const directory::CodeLists& codes = *catalogue.codes;
+  std::printf("real catalogue: %zu valid services (%zu dropped), %zu organisations, %.2f s\n",
+              catalogue.real.size(), catalogue.dropped, catalogue.organizations.size(),
+              SecondsSince(phase_start));
+  std::vector<v1::Service> services;
+  if (options.services > 0) {
+    services = GenerateServices(catalogue.real, codes, options.services);
+    std::printf("generated %zu synthetic services\n", services.size());
+  } else {
+    services = std::move(catalogue.real);
+  }
+
+  TempDir temp(options.data_dir);
+  if (temp.path().empty()) {
+    std::fprintf(
+        stderr, "cannot create a temporary folder in %s\n",
+        options.data_dir.empty() ? "the system's temporary folder" : options.data_dir.c_str());
+    return 1;
+  }
+
+  // The node, as `aurora serve` wires it: directory service on the gRPC server, the gateway on
+  // the server's in-process channel, both exporting to the same metrics registry.
+  auto database = Database::Open(temp.path() + "/rocksdb", {directory::kDirectoryColumnFamily});
+  if (!database.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(database.status().message()).c_str());
+    return 1;
+  }
+  auto store = directory::DirectoryStore::Open(database->get(), &codes);
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
+    return 1;
+  }
+  auto service = std::make_unique<directory::DirectoryService>(store->get(), &codes);
+  Metrics metrics;
+  GrpcServer server;
+  server.AddService(service.get(), v1::Directory::service_full_name());
+  if (auto s = server.Start("127.0.0.1:0", &metrics); !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  gateway::GatewayOptions gateway_options;
+  gateway_options.http.io_threads = options.http_threads;
+  auto gateway =
+      gateway::Gateway::Create(gateway_options, server.InProcessChannel(),
+                               metrics.shared_registry());
+  if (!gateway.ok()) {
+    std::fprintf(stderr, "gateway: %s\n", std::string(gateway.status().message()).c_str());
+    return 1;
+  }
+  if (auto s = (*gateway)->Start("127.0.0.1:0"); !s.ok()) {
+    std::fprintf(stderr, "gateway: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  server.SetServing(true);
+  const std::string target = absl::StrCat("127.0.0.1:", server.port());
+  const int http_port = (*gateway)->port();
+  std::printf("node: gRPC on %s, gateway on 127.0.0.1:%d, data folder %s\n", target.c_str(),
+              http_port, temp.path().c_str());
+  const auto stop_node = [&] {
+    (*gateway)->Shutdown(absl::Seconds(5));
+    service->Shutdown();
+    server.Shutdown(absl::Seconds(5));
+    gateway->reset();
+    service.reset();
+    store->reset();
+    (void)(*database)->Close();
+  };
+
+  // Organisations, then the services through ImportServices.
+  auto import_stub = v1::Directory::NewStub(NewChannel(target));
+  const auto deadline = [](grpc::ClientContext* context, int seconds) {
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  };
+  phase_start = Clock::now();
+  for (const auto& [id, organization] : catalogue.organizations) {
+    grpc::ClientContext context;
+    deadline(&context, 30);
+    v1::RegisterOrganizationRequest request;
+    *request.mutable_organization() = organization;
+    v1::Organization response;
+    if (grpc::Status s = import_stub->RegisterOrganization(&context, request, &response); !s.ok()) {
+      std::fprintf(stderr, "registering organisation %s: %s\n", id.c_str(),
+                   s.error_message().c_str());
+      stop_node();
+      return 1;
+    }
+  }
+  std::vector<std::string> ids;
+  ids.reserve(services.size());
+  {
+    grpc::ClientContext context;
+    deadline(&context, 3600);
+    v1::ImportServicesResponse response;
+    auto writer = import_stub->ImportServices(&context, &response);
+    v1::ImportServicesRequest request;
+    request.set_report_rejected_only(true);
+    for (size_t i = 0; i < services.size(); ++i) {
+      ids.push_back(services[i].id());
+      *request.add_services() = std::move(services[i]);
+      if (request.services_size() == 500 || i + 1 == services.size()) {
+        if (!writer->Write(request)) break;  // the server ended the call; Finish() says why
+        request.clear_services();
+      }
+    }
+    writer->WritesDone();
+    grpc::Status status = writer->Finish();
+    if (!status.ok() || response.created() != static_cast<int64_t>(ids.size())) {
+      std::fprintf(stderr, "ImportServices: %s; %lld of %zu created\n",
+                   status.ok() ? "OK" : status.error_message().c_str(),
+                   static_cast<long long>(response.created()), ids.size());
+      stop_node();
+      return 1;
+    }
+  }
+  std::vector<v1::Service>().swap(services);
+  std::printf("imported %zu services and %zu organisations in %.2f s\n", ids.size(),
+              catalogue.organizations.size(), SecondsSince(phase_start));
+  malloc_trim(0);
+  std::printf("RSS after the import: %.0f MiB\n", ProcStatusMiB("VmRSS"));
+
+  // The requests, built once: the same call natively and over HTTP/JSON.
+  std::vector<std::string> grpc_get, http_get;
+  for (const auto& id : ids) {
+    v1::GetServiceRequest request;
+    request.set_id(id);
+    grpc_get.push_back(request.SerializeAsString());
+    http_get.push_back(
+        absl::StrCat("GET /v1/services/", id, " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  }
+  std::vector<std::string> grpc_list, http_list;
+  {
+    v1::ListServicesRequest request;
+    request.mutable_area()->add_municipality_codes(kListMunicipality);
+    request.mutable_page()->set_page_size(kListPageSize);
+    grpc_list.push_back(request.SerializeAsString());
+    http_list.push_back(absl::StrCat("GET /v1/services?area.municipality_codes=",
+                                     kListMunicipality, "&page.page_size=", kListPageSize,
+                                     " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  }
+  const std::vector<std::string> http_health = {
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"};
+
+  // Native clients: K channels, each its own TCP connection.
+  std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
+  for (int k = 0; k < options.channels; ++k) {
+    auto channel = NewChannel(target);
+    if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+      std::fprintf(stderr, "channel %d cannot connect to %s\n", k, target.c_str());
+      stop_node();
+      return 1;
+    }
+    stubs.push_back(std::make_unique<grpc::GenericStub>(channel));
+  }
+
+  const int c = options.connections;
+  const auto native = [&](const char* label, const char* method,
+                          const std::vector<std::string>& requests) {
+    GrpcLoad load(stubs, c, method, &requests);
+    return load.Run(label, options.warmup_seconds, options.seconds);
+  };
+  const auto http = [&](const char* label, const std::vector<std::string>& requests) {
+    HttpLoad load(http_port, c, &requests);
+    return load.Run(label, options.warmup_seconds, options.seconds);
+  };
+
+  std::printf(
+      "\nphases: %d concurrent %s; latency in ms; CPU us/r = CPU of the whole process (client and "
+      "node) per request, in brackets the HTTP load generator's thread\n",
+      c, "requests each");
+  PhaseResult ceiling, native_get, gateway_get, native_list, gateway_list;
+  ceiling.name = "(c) HTTP ceiling GET /healthz";
+  native_get.name = "(a) native gRPC GetService";
+  gateway_get.name = "(b) gateway GET /v1/services/{id}";
+  native_list.name = "(a) native gRPC ListServices";
+  gateway_list.name = "(b) gateway GET /v1/services?...";
+  for (int round = 1; round <= options.rounds; ++round) {
+    if (options.rounds > 1) std::printf("round %d\n", round);
+    PrintHeader();
+    const auto run = [&](PhaseResult phase, PhaseResult* pooled) {
+      PrintRow(phase);
+      std::fflush(stdout);
+      pooled->Merge(phase);
+    };
+    // Alternate the order between rounds so that a drift of the machine's load does not favour
+    // one side.
+    const bool native_first = round % 2 == 1;
+    if (options.get) {
+      if (native_first) run(native("(a) native gRPC GetService", kGetMethod, grpc_get), &native_get);
+      run(http("(b) gateway GET /v1/services/{id}", http_get), &gateway_get);
+      if (!native_first) run(native("(a) native gRPC GetService", kGetMethod, grpc_get), &native_get);
+    }
+    if (options.list) {
+      if (native_first) {
+        run(native("(a) native gRPC ListServices", kListMethod, grpc_list), &native_list);
+      }
+      run(http("(b) gateway GET /v1/services?...", http_list), &gateway_list);
+      if (!native_first) {
+        run(native("(a) native gRPC ListServices", kListMethod, grpc_list), &native_list);
+      }
+    }
+    run(http("(c) HTTP ceiling GET /healthz", http_health), &ceiling);
+  }
+  const double hwm = ProcStatusMiB("VmHWM");
+  const std::string load_after = LoadAverage();
+  stop_node();
+
+  if (options.rounds > 1) {
+    std::printf("\nall %d rounds pooled:\n", options.rounds);
+    PrintHeader();
+    if (options.get) {
+      PrintRow(native_get);
+      PrintRow(gateway_get);
+    }
+    if (options.list) {
+      PrintRow(native_list);
+      PrintRow(gateway_list);
+    }
+    PrintRow(ceiling);
+  }
+  if (!native_get.first_error.empty() || !native_list.first_error.empty() ||
+      !gateway_get.first_error.empty() || !gateway_list.first_error.empty() ||
+      !ceiling.first_error.empty()) {
+    for (const PhaseResult* r : {&native_get, &gateway_get, &native_list, &gateway_list, &ceiling}) {
+      if (!r->first_error.empty()) {
+        std::printf("first error of %s: %s\n", r->name.c_str(), r->first_error.c_str());
+      }
+    }
+  }
+
+  const PhaseFigures ceiling_f = Figures(ceiling);
+  std::printf("\n%-46s %10s %10s %8s\n", "ratio", "gateway", "baseline", "ratio");
+  struct Verdict {
+    std::string scenario;
+    double throughput_ratio, p99_ratio;
+  };
+  std::vector<Verdict> verdicts;
+  const auto ratios = [&](const char* scenario, const PhaseResult& gw, const PhaseResult& nat) {
+    const PhaseFigures g = Figures(gw), n = Figures(nat);
+    std::printf("%-46s %10.0f %10.0f %8.2f   (baseline: native gRPC)\n",
+                absl::StrCat(scenario, " throughput (req/s)").c_str(), g.rate, n.rate,
+                g.rate / n.rate);
+    std::printf("%-46s %10.3f %10.3f %8.2f   (baseline: native gRPC)\n",
+                absl::StrCat(scenario, " p50 (ms)").c_str(), g.latency.p50, n.latency.p50,
+                g.latency.p50 / n.latency.p50);
+    std::printf("%-46s %10.3f %10.3f %8.2f   (baseline: native gRPC)\n",
+                absl::StrCat(scenario, " p99 (ms)").c_str(), g.latency.p99, n.latency.p99,
+                g.latency.p99 / n.latency.p99);
+    std::printf("%-46s %10.0f %10.0f %8.2f   (baseline: native gRPC)\n",
+                absl::StrCat(scenario, " CPU per request (us)").c_str(), g.cpu_us, n.cpu_us,
+                g.cpu_us / n.cpu_us);
+    std::printf("%-46s %10.0f %10.0f %8.2f   (baseline: HTTP ceiling /healthz)\n",
+                absl::StrCat(scenario, " throughput (req/s)").c_str(), g.rate, ceiling_f.rate,
+                g.rate / ceiling_f.rate);
+    std::printf("%-46s %10.0f %10.0f %8.2f   (JSON body vs protobuf message)\n",
+                absl::StrCat(scenario, " response bytes").c_str(), g.mean_bytes, n.mean_bytes,
+                g.mean_bytes / n.mean_bytes);
+    verdicts.push_back({scenario, g.rate / n.rate, g.latency.p99 / n.latency.p99});
+  };
+  if (options.get) ratios("GetService", gateway_get, native_get);
+  if (options.list) ratios("ListServices", gateway_list, native_list);
+  std::printf("%-46s %10.0f\n", "peak RSS (MiB)", hwm);
+  std::printf("load average before / after: %s / %s\n\n", LoadAverage().c_str(),
+              load_after.c_str());
+
+  const int64_t http_errors = gateway_get.errors + gateway_list.errors + ceiling.errors;
+  const int64_t native_errors = native_get.errors + native_list.errors;
+  const auto verdict = [](bool pass) { return pass ? "PASS" : "FAIL"; };
+  for (const Verdict& v : verdicts) {
+    std::printf("gateway throughput >= %.1fx native gRPC (%s): %s (measured %.2fx)\n",
+                kTargetThroughputRatio, v.scenario.c_str(),
+                verdict(v.throughput_ratio >= kTargetThroughputRatio), v.throughput_ratio);
+    std::printf("gateway p99 <= %.1fx native gRPC (%s): %s (measured %.2fx)\n", kTargetP99Ratio,
+                v.scenario.c_str(), verdict(v.p99_ratio <= kTargetP99Ratio), v.p99_ratio);
+  }
+  std::printf("zero errors at %d concurrent keep-alive connections: %s (measured %lld; native "
+              "gRPC %lld)\n",
+              c, verdict(http_errors == 0), static_cast<long long>(http_errors),
+              static_cast<long long>(native_errors));
+  // The summary of the issue's read call (GetService when measured).
+  const Verdict& main = verdicts.front();
+  std::printf("gateway_bench: %s throughput_ratio=%.2f (target >= %.1f) p99_ratio=%.2f (target <= "
+              "%.0f) errors=%lld\n",
+              main.scenario.c_str(), main.throughput_ratio, kTargetThroughputRatio,
+              main.p99_ratio, kTargetP99Ratio, static_cast<long long>(http_errors));
+  return 0;
+}
+
+}  // namespace
+}  // namespace aurora::bench
+
+int main(int argc, char** argv) {
+  aurora::bench::BenchOptions options;
+  if (!aurora::bench::ParseArgs(argc, argv, &options)) return 64;
+  return aurora::bench::Run(options);
+}

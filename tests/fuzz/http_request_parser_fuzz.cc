@@ -1,0 +1,309 @@
+// libFuzzer target for gateway/http_request_parser: HttpRequestParser, the HTTP/1.x request parser
+// of HttpServer's connections, fed arbitrary bytes the way a connection feeds it.
+//
+// Input: three configuration bytes, then the split lengths, then the byte stream:
+//   byte 0        max_header_bytes = kHeaderLimits[byte & 7]
+//   byte 1        max_body_bytes   = kBodyLimits[byte & 7]
+//   byte 2        bit 7 set: deliver the stream one byte at a time (streams up to
+//                 kMaxBytewiseStream bytes); else bits 0-2 = k, the number of split lengths
+//   k bytes       the lengths (1 + byte) of the first k pieces; the rest is the last piece
+//   rest          the bytes a client sent on one connection (any number of pipelined requests)
+// The low bits were chosen so that printable seeds work: "77" is the largest limits, "0" after
+// them no split.
+//
+// The stream is parsed twice, like Connection::Parse does it (pending += bytes read;
+// pending.erase(0, Feed(pending)); TakeRequest() and Feed again when complete(); stop at failed()):
+// once with all the bytes in one piece, once in the fuzzer's pieces (there each Feed is repeated
+// once on what it left, which must consume nothing and change nothing). The two runs must give the
+// same requests (each ending at the same offset) and the same final state and error. Every
+// completed request is checked against the raw bytes it was parsed from and against the parser's
+// documented rules (header.h): header within max_header_bytes, body within max_body_bytes, the
+// body equal to the bytes after the header (or, chunked, to the de-chunked bytes), at most one
+// Host (exactly one for HTTP/1.1), Transfer-Encoding only "chunked" and never with
+// Content-Length, Content-Length equal to the body size. A failure must be one of the statuses the
+// header lists, with a message. Any broken invariant prints what broke and calls __builtin_trap().
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/http_request_parser.h"
+#include "gateway/http_server.h"
+
+namespace aurora::gateway {
+namespace {
+
+#define FUZZ_CHECK(cond)                                                          \
+  do {                                                                            \
+    if (!(cond)) {                                                                \
+      std::fprintf(stderr, "invariant broken at line %d: %s\n", __LINE__, #cond); \
+      __builtin_trap();                                                           \
+    }                                                                             \
+  } while (false)
+
+constexpr size_t kHeaderLimits[8] = {24, 40, 64, 100, 160, 256, 1024, 16 << 10};
+constexpr size_t kBodyLimits[8] = {0, 1, 5, 16, 64, 300, 4096, 4 << 20};
+constexpr size_t kMaxBytewiseStream = 1024;
+
+char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return Lower(x) == Lower(y); });
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Reference de-chunking of `raw`, the bytes of a chunked body exactly as the parser consumed them
+// (chunks, last chunk, trailer, final CRLF). nullopt if they are not a chunked body ending there.
+std::optional<std::string> Dechunk(std::string_view raw) {
+  std::string out;
+  while (true) {
+    const size_t eol = raw.find("\r\n");
+    if (eol == std::string_view::npos) return std::nullopt;
+    std::string_view line = raw.substr(0, eol);
+    uint64_t size = 0;
+    size_t digits = 0;
+    while (digits < line.size() && HexDigit(line[digits]) >= 0) {
+      if (size > (UINT64_MAX >> 4)) return std::nullopt;
+      size = size * 16 + static_cast<uint64_t>(HexDigit(line[digits]));
+      ++digits;
+    }
+    if (digits == 0) return std::nullopt;
+    raw.remove_prefix(eol + 2);
+    if (size == 0) break;
+    if (raw.size() < size + 2 || raw.substr(size, 2) != "\r\n") return std::nullopt;
+    out.append(raw.substr(0, size));
+    raw.remove_prefix(size + 2);
+  }
+  // Trailer fields, each ending in CRLF, then the final CRLF, which must be the last bytes.
+  while (raw != "\r\n") {
+    const size_t eol = raw.find("\r\n");
+    if (eol == std::string_view::npos || eol == 0) return std::nullopt;
+    raw.remove_prefix(eol + 2);
+  }
+  return out;
+}
+
+struct Request {
+  size_t end = 0;  // offset in the stream just past the request
+  HttpRequest request;
+};
+
+struct Outcome {
+  std::vector<Request> requests;
+  size_t consumed = 0;  // stream bytes consumed in all
+  int error_status = 0;
+  std::string error_message;
+  bool started = false;
+  bool header_done = false;
+  bool expects_continue = false;
+};
+
+bool SameRequest(const HttpRequest& a, const HttpRequest& b) {
+  if (a.method != b.method || a.target != b.target || a.version != b.version ||
+      a.body != b.body || a.headers.size() != b.headers.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.headers.size(); ++i) {
+    if (a.headers[i].name != b.headers[i].name || a.headers[i].value != b.headers[i].value) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A completed request against the raw bytes stream[begin, end) it was parsed from.
+void CheckRequest(const HttpRequestParser::Limits& limits, std::string_view raw,
+                  const HttpRequest& request) {
+  // Empty lines before the request line are skipped; the header ends at the first empty line.
+  size_t skipped = 0;
+  while (skipped < raw.size() && (raw[skipped] == '\r' || raw[skipped] == '\n')) ++skipped;
+  const std::string_view message = raw.substr(skipped);
+  const size_t blank = message.find("\r\n\r\n");
+  FUZZ_CHECK(blank != std::string_view::npos);
+  const size_t header_size = blank + 4;  // request line, fields, empty line
+  FUZZ_CHECK(header_size <= limits.max_header_bytes);
+  const std::string_view body_bytes = message.substr(header_size);
+
+  // The request line as received.
+  FUZZ_CHECK(!request.method.empty());
+  FUZZ_CHECK(!request.target.empty());
+  FUZZ_CHECK(request.version == 10 || request.version == 11);
+  const std::string line = request.method + " " + request.target + " HTTP/1." +
+                           (request.version == 10 ? "0" : "1") + "\r\n";
+  FUZZ_CHECK(message.substr(0, line.size()) == line);
+
+  // The fields: the documented rules against smuggling and on Host.
+  size_t hosts = 0, encodings = 0, lengths = 0;
+  const std::string* encoding = nullptr;
+  for (const HttpHeader& h : request.headers) {
+    FUZZ_CHECK(!h.name.empty());
+    FUZZ_CHECK(h.name.find_first_of(":\r\n \t") == std::string::npos);
+    FUZZ_CHECK(h.value.find_first_of("\r\n") == std::string::npos);
+    if (EqualsIgnoreCase(h.name, "host")) ++hosts;
+    if (EqualsIgnoreCase(h.name, "transfer-encoding")) {
+      ++encodings;
+      encoding = &h.value;
+    }
+    if (EqualsIgnoreCase(h.name, "content-length")) {
+      ++lengths;
+      const std::string_view value = Trim(h.value);
+      FUZZ_CHECK(!value.empty() && value.size() <= 19);
+      uint64_t length = 0;
+      for (char c : value) {
+        FUZZ_CHECK(c >= '0' && c <= '9');
+        length = length * 10 + static_cast<uint64_t>(c - '0');
+      }
+      FUZZ_CHECK(length == request.body.size());
+    }
+  }
+  FUZZ_CHECK(hosts <= 1);
+  if (request.version == 11) FUZZ_CHECK(hosts == 1);
+  FUZZ_CHECK(encodings <= 1);
+  FUZZ_CHECK(request.body.size() <= limits.max_body_bytes);
+  if (encodings == 1) {
+    FUZZ_CHECK(lengths == 0);
+    FUZZ_CHECK(EqualsIgnoreCase(Trim(*encoding), "chunked"));
+    const std::optional<std::string> dechunked = Dechunk(body_bytes);
+    FUZZ_CHECK(dechunked.has_value());
+    FUZZ_CHECK(*dechunked == request.body);
+  } else {
+    FUZZ_CHECK(body_bytes == request.body);
+  }
+}
+
+void CheckFailed(const HttpRequestParser& parser) {
+  const int status = parser.error_status();
+  FUZZ_CHECK(status == 400 || status == 413 || status == 431 || status == 505);
+  FUZZ_CHECK(!parser.error_message().empty());
+  FUZZ_CHECK(!parser.complete());
+}
+
+// Parses `stream` delivered in pieces ending at `ends` (increasing, the last one stream.size()),
+// like a connection: Feed after every piece, TakeRequest and Feed again when complete.
+Outcome Run(const HttpRequestParser::Limits& limits, std::string_view stream,
+            const std::vector<size_t>& ends, bool refeed) {
+  HttpRequestParser parser(limits);
+  Outcome out;
+  std::string pending;
+  size_t delivered = 0;
+  size_t request_begin = 0;
+  for (size_t end : ends) {
+    pending.append(stream.substr(delivered, end - delivered));
+    delivered = end;
+    while (true) {
+      const size_t n = parser.Feed(pending);
+      FUZZ_CHECK(n <= pending.size());
+      pending.erase(0, n);
+      out.consumed += n;
+      FUZZ_CHECK(out.consumed + pending.size() == delivered);
+      if (parser.failed()) {
+        CheckFailed(parser);
+        FUZZ_CHECK(parser.Feed(pending) == 0);  // stays failed
+        FUZZ_CHECK(parser.failed());
+        out.error_status = parser.error_status();
+        out.error_message = parser.error_message();
+        out.started = parser.started();
+        out.header_done = parser.header_done();
+        return out;
+      }
+      if (parser.complete()) {
+        FUZZ_CHECK(parser.started() && parser.header_done());
+        FUZZ_CHECK(!parser.expects_continue());
+        HttpRequest request = parser.TakeRequest();
+        FUZZ_CHECK(!parser.complete() && !parser.started() && !parser.header_done());
+        CheckRequest(limits, stream.substr(request_begin, out.consumed - request_begin), request);
+        request_begin = out.consumed;
+        out.requests.push_back(Request{out.consumed, std::move(request)});
+        continue;
+      }
+      if (n > 0) FUZZ_CHECK(parser.started());
+      if (refeed) {
+        // Feed returns 0 "when more bytes are needed to make progress": doing it again with
+        // nothing new must consume nothing and leave the state as it was.
+        const bool started = parser.started();
+        const bool header_done = parser.header_done();
+        FUZZ_CHECK(parser.Feed(pending) == 0);
+        FUZZ_CHECK(!parser.failed() && !parser.complete());
+        FUZZ_CHECK(parser.started() == started && parser.header_done() == header_done);
+      }
+      break;
+    }
+  }
+  out.started = parser.started();
+  out.header_done = parser.header_done();
+  out.expects_continue = parser.expects_continue();
+  return out;
+}
+
+void CheckSame(const Outcome& whole, const Outcome& split) {
+  FUZZ_CHECK(whole.requests.size() == split.requests.size());
+  for (size_t i = 0; i < whole.requests.size(); ++i) {
+    FUZZ_CHECK(whole.requests[i].end == split.requests[i].end);
+    FUZZ_CHECK(SameRequest(whole.requests[i].request, split.requests[i].request));
+  }
+  FUZZ_CHECK(whole.error_status == split.error_status);
+  FUZZ_CHECK(whole.error_message == split.error_message);
+  FUZZ_CHECK(whole.consumed == split.consumed);
+  FUZZ_CHECK(whole.started == split.started);
+  FUZZ_CHECK(whole.header_done == split.header_done);
+  FUZZ_CHECK(whole.expects_continue == split.expects_continue);
+}
+
+void RunOne(const uint8_t* data, size_t size) {
+  if (size < 3) return;
+  HttpRequestParser::Limits limits;
+  limits.max_header_bytes = kHeaderLimits[data[0] & 7];
+  limits.max_body_bytes = kBodyLimits[data[1] & 7];
+  const bool bytewise = (data[2] & 0x80) != 0;
+  const size_t splits = bytewise ? 0 : data[2] & 7;
+  data += 3;
+  size -= 3;
+  if (size < splits) return;
+  std::vector<size_t> lengths(data, data + splits);
+  data += splits;
+  size -= splits;
+  const std::string_view stream(reinterpret_cast<const char*>(data), size);
+
+  std::vector<size_t> ends;
+  if (bytewise) {
+    if (stream.size() > kMaxBytewiseStream) return;
+    for (size_t i = 1; i <= stream.size(); ++i) ends.push_back(i);
+  } else {
+    size_t at = 0;
+    for (size_t length : lengths) {
+      at = std::min(stream.size(), at + 1 + length);
+      ends.push_back(at);
+    }
+  }
+  if (ends.empty() || ends.back() != stream.size()) ends.push_back(stream.size());
+
+  const Outcome whole = Run(limits, stream, {stream.size()}, /*refeed=*/false);
+  const Outcome split = Run(limits, stream, ends, /*refeed=*/true);
+  CheckSame(whole, split);
+}
+
+}  // namespace
+}  // namespace aurora::gateway
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  aurora::gateway::RunOne(data, size);
+  return 0;
+}
