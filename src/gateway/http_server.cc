@@ -80,6 +80,8 @@ constexpr size_t kReadSize = 8 << 10;
 // After a response that closes the connection: how long unread input is drained after our FIN,
 // so that the kernel does not answer it with a RST that would destroy the response in flight.
 constexpr Clock::duration kLingerTimeout = std::chrono::seconds(1);
+// Connections accepted at most per accept completion.
+constexpr int kAcceptBatch = 64;
 // Queued outputs (response head, chunks) gathered into one write.
 constexpr size_t kMaxOutputsPerWrite = 64;
 
@@ -932,6 +934,7 @@ class HttpServer::Impl {
  private:
   void Accept();
   void OnAccept(const ErrorCode& ec, Socket socket);
+  void AddConnection(Socket socket);
 
   const std::shared_ptr<ServerState> state_;  // first: destroyed last
   std::optional<Acceptor> acceptor_;
@@ -985,6 +988,7 @@ absl::Status HttpServer::Impl::Start(const std::string& address) {
   if (acceptor_->set_option(tcp::acceptor::reuse_address(true), ec)) return fail("SO_REUSEADDR");
   if (acceptor_->bind(endpoint, ec)) return fail("bind");
   if (acceptor_->listen(std::max(1, state_->options.listen_backlog), ec)) return fail("listen");
+  if (acceptor_->non_blocking(true, ec)) return fail("make the socket non-blocking");
   port_ = acceptor_->local_endpoint(ec).port();
 
   started_ = true;
@@ -1014,12 +1018,25 @@ void HttpServer::Impl::OnAccept(const ErrorCode& ec, Socket socket) {
     });
     return;
   }
+  AddConnection(std::move(socket));
+  // Drain the backlog without waiting for a turn in the handler queue each time: under load,
+  // one accept per handler round trip lets new connections wait behind the busy ones.
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    ErrorCode accept_ec;
+    Socket next(asio::make_strand(state_->ioc));
+    acceptor_->accept(next, accept_ec);  // the acceptor is non-blocking: would_block when empty
+    if (accept_ec) break;
+    AddConnection(std::move(next));
+  }
+  Accept();
+}
+
+void HttpServer::Impl::AddConnection(Socket socket) {
   auto connection = std::make_shared<Connection>(state_, std::move(socket));
   if (state_->Register(connection)) {
     asio::post(connection->strand(), [connection] { connection->Start(); });
   }
   // else: over max_connections or shutting down; the socket closes with `connection`.
-  Accept();
 }
 
 void HttpServer::Impl::Shutdown(absl::Duration grace) {

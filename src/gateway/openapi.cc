@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gateway/openapi_internal.h"
+#include "gateway/transcoder.h"
 #include "google/api/field_behavior.pb.h"
 
 namespace aurora::gateway {
@@ -59,7 +60,8 @@ constexpr char kConventions[] =
     "**Streaming.** A server-streaming operation answers with newline-delimited JSON "
     "(application/x-ndjson), one message per line; an error after the first message ends the "
     "stream with the line {\"error\": <google.rpc.Status>}. With `Accept: text/event-stream` the "
-    "same records arrive as Server-Sent Events (`data: <JSON>`). A client-streaming operation "
+    "messages arrive as Server-Sent Events (`data: <JSON>`) and such an error as an event of type "
+    "`error` (`event: error` + `data: <google.rpc.Status>`). A client-streaming operation "
     "takes a JSON array of messages or newline-delimited JSON.\n\n"
     "**Authentication.** Operations with the `apiClient` scheme need HTTP Basic with an API "
     "client's id and secret; `bearer` operations need `Authorization: Bearer <token>`.";
@@ -591,7 +593,9 @@ void AddQueryParameters(const Route& route, const Descriptor* type, FieldPath* p
     if (prefix->empty() && field == route.body_field) continue;
     if (field->is_map()) continue;  // the query cannot set maps
     prefix->push_back(field);
-    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+    const bool scalar_form = field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+                             HasScalarJsonForm(field->message_type());
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !scalar_form) {
       const Descriptor* nested = field->message_type();
       const std::string& name = nested->full_name();
       bool opaque = name == "google.protobuf.Any" || name == "google.protobuf.Struct" ||
@@ -705,8 +709,8 @@ Json Responses(const Route& route, SchemaSet* schemas) {
           "A stream of " + what +
           ": newline-delimited JSON, one message per line (an error after the first message "
           "ends the stream with the line `{\"error\": <google.rpc.Status>}`), or Server-Sent "
-          "Events (`data: <JSON>` per message) when the request has "
-          "`Accept: text/event-stream`.";
+          "Events (`data: <JSON>` per message; an error as `event: error` with "
+          "`data: <google.rpc.Status>`) when the request has `Accept: text/event-stream`.";
       content["application/x-ndjson"] = {{"schema", schema}};
       content["text/event-stream"] = {{"schema", schema}};
     } else {

@@ -262,7 +262,7 @@ absl::Status SetFieldFromText(Message* message, const FieldPath& path, std::stri
   return absl::OkStatus();
 }
 
-bool HasScalarJsonForm(const Descriptor* type) {
+bool HasScalarJsonForm(const google::protobuf::Descriptor* type) {
   static const auto* kTypes = new std::set<std::string>{
       "google.protobuf.Timestamp",   "google.protobuf.Duration",    "google.protobuf.FieldMask",
       "google.protobuf.DoubleValue", "google.protobuf.FloatValue",  "google.protobuf.Int64Value",

@@ -77,6 +77,10 @@ class Transcoder {
 absl::Status SetFieldFromText(google::protobuf::Message* message, const FieldPath& path,
                               std::string_view value, std::string_view name);
 
+// Timestamp, Duration, FieldMask and the wrappers: message types whose JSON form is a string or a
+// number, which the query takes as such (`?update_time=2024-01-02T03:04:05Z`).
+bool HasScalarJsonForm(const google::protobuf::Descriptor* type);
+
 // The HTTP status for a gRPC status code (google/rpc/code.proto's mapping; 499 for CANCELLED,
 // 500 for codes it does not know).
 int HttpStatusFromGrpcCode(int code);
