@@ -59,7 +59,10 @@
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "directory/validation.h"
+#include "common/text.h"
 #include "gateway/gateway.h"
+#include "gateway/route_table.h"
+#include "gateway/transcoder.h"
 
 #ifndef AURORA_DATA_DIR
 #define AURORA_DATA_DIR "../shared/data"
@@ -87,7 +90,7 @@ constexpr uint64_t kSeed = 20221231;
 constexpr char kUsage[] =
     "Usage: gateway_bench [--connections C] [--seconds S] [--warmup-seconds W] [--channels K]\n"
     "         [--scenario get|list|both] [--rounds R] [--http-threads T] [--services N]\n"
-    "         [--data-dir DIR] [--source-dir DIR]\n"
+    "         [--data-dir DIR] [--source-dir DIR] [--breakdown]\n"
     "  --connections C     concurrency of every phase (default 256): C keep-alive HTTP\n"
     "                      connections, one request at a time each; for native gRPC, C calls\n"
     "                      kept in flight over K channels (gRPC multiplexes calls on a connection)\n"
@@ -104,7 +107,10 @@ constexpr char kUsage[] =
     "  --data-dir DIR      where the fresh temporary folder for RocksDB is made (default: the\n"
     "                      system's temporary folder); the folder is removed at the end\n"
     "  --source-dir DIR    folder with services.ndjson and codelists/\n"
-    "                      (default " AURORA_DATA_DIR ")\n";
+    "                      (default " AURORA_DATA_DIR ")\n"
+    "  --breakdown         also time the gateway's own steps for one request in-process on one\n"
+    "                      thread, and one unary call at a time over the in-process channel vs\n"
+    "                      TCP (where the time goes)\n";
 
 struct BenchOptions {
   int connections = 256;
@@ -116,6 +122,7 @@ struct BenchOptions {
   int rounds = 1;
   int http_threads = 2;
   size_t services = 0;
+  bool breakdown = false;
   std::string data_dir;
   std::string source_dir = AURORA_DATA_DIR;
 };
@@ -126,6 +133,10 @@ bool ParseArgs(int argc, char** argv, BenchOptions* options) {
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
+    }
+    if (arg == "--breakdown") {
+      options->breakdown = true;
+      continue;
     }
     std::string value;
     if (const size_t eq = arg.find('='); eq != std::string::npos) {
@@ -779,6 +790,177 @@ void PrintRow(const PhaseResult& r) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// --breakdown: the gateway's own steps, timed in-process on one thread.
+
+class Laps {
+ public:
+  // Adds the time since the previous lap (or construction) to `*total`.
+  void Lap(double* total) {
+    const auto now = Clock::now();
+    *total += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  Clock::time_point last_ = Clock::now();
+};
+
+// One unary call through `stub`, the calling thread waiting for it.
+grpc::Status SyncCall(grpc::GenericStub& stub, const std::string& method,
+                      const std::string& request, std::string* reply) {
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    grpc::Status status;
+  };
+  auto done = std::make_shared<Done>();
+  grpc::Slice slice(request.data(), request.size(), grpc::Slice::STATIC_SLICE);
+  grpc::ByteBuffer request_buffer(&slice, 1), reply_buffer;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request_buffer, &reply_buffer,
+                 [done](grpc::Status status) {
+                   std::lock_guard lock(done->mu);
+                   done->status = std::move(status);
+                   done->done = true;
+                   done->cv.notify_one();
+                 });
+  std::unique_lock lock(done->mu);
+  done->cv.wait(lock, [&] { return done->done; });
+  if (reply != nullptr) {
+    reply->clear();
+    std::vector<grpc::Slice> slices;
+    if (done->status.ok() && reply_buffer.Dump(&slices).ok()) {
+      for (const auto& part : slices) {
+        reply->append(reinterpret_cast<const char*>(part.begin()), part.size());
+      }
+    }
+  }
+  return done->status;
+}
+
+int PrintBreakdown(const std::vector<std::string>& ids, const std::vector<std::string>& grpc_get,
+                   const std::string& grpc_list, const std::string& http_list_path,
+                   grpc::GenericStub& tcp, grpc::GenericStub& in_process) {
+  auto contracts = gateway::ContractSet::BuiltIn();
+  if (!contracts.ok()) {
+    std::fprintf(stderr, "breakdown: %s\n", std::string(contracts.status().message()).c_str());
+    return 1;
+  }
+  auto routes = gateway::RouteTable::Build((*contracts)->services());
+  if (!routes.ok()) {
+    std::fprintf(stderr, "breakdown: %s\n", std::string(routes.status().message()).c_str());
+    return 1;
+  }
+  const gateway::Transcoder transcoder(contracts->get());
+  const int n = 2000;
+  std::mt19937_64 rng(kSeed);
+  std::vector<size_t> picks;
+  std::vector<std::string> replies(n), paths;
+  for (int i = 0; i < n; ++i) {
+    picks.push_back(rng() % ids.size());
+    paths.push_back(absl::StrCat("/v1/services/", ids[picks.back()]));
+    if (grpc::Status s = SyncCall(tcp, kGetMethod, grpc_get[picks.back()], &replies[i]); !s.ok()) {
+      std::fprintf(stderr, "breakdown: GetService: %s\n", s.error_message().c_str());
+      return 1;
+    }
+  }
+  double find = 0, build = 0, uuid = 0, parse = 0, render = 0;
+  size_t proto_bytes = 0, json_bytes = 0;
+  for (int i = 0; i < n; ++i) {
+    Laps laps;
+    gateway::RouteTable::Lookup found = routes->Find("GET", paths[i]);
+    laps.Lap(&find);
+    if (found.route == nullptr) {
+      std::fprintf(stderr, "breakdown: no route for GET %s\n", paths[i].c_str());
+      return 1;
+    }
+    std::vector<std::string> messages;
+    absl::Status built = transcoder.BuildRequests(*found.route, found.bindings, "", "", "",
+                                                  &messages);
+    laps.Lap(&build);
+    const std::string request_id = NewRandomUuid();
+    laps.Lap(&uuid);
+    v1::Service service;
+    const bool parsed = service.ParseFromString(replies[i]);
+    laps.Lap(&parse);
+    gateway::HttpBody body;
+    absl::Status rendered = transcoder.RenderResponse(*found.route, replies[i], &body);
+    laps.Lap(&render);
+    if (!built.ok() || !parsed || !rendered.ok()) {
+      std::fprintf(stderr, "breakdown: %s %s\n", std::string(built.message()).c_str(),
+                   std::string(rendered.message()).c_str());
+      return 1;
+    }
+    proto_bytes += replies[i].size();
+    json_bytes += body.data.size();
+  }
+  const double per = 1e6 / n;
+  std::printf(
+      "\nbreakdown of the gateway's own steps for GET /v1/services/{id} (one thread, no HTTP, no "
+      "gRPC; %d requests; %.0f bytes of protobuf -> %.0f bytes of JSON):\n",
+      n, static_cast<double>(proto_bytes) / n, static_cast<double>(json_bytes) / n);
+  std::printf("  %-52s %7.1f us\n", "route lookup (RouteTable::Find)", find * per);
+  std::printf("  %-52s %7.1f us\n", "upstream request (Transcoder::BuildRequests)", build * per);
+  std::printf("  %-52s %7.1f us\n", "X-Request-Id (NewRandomUuid)", uuid * per);
+  std::printf("  %-52s %7.1f us\n", "Transcoder::RenderResponse (parse + print JSON)",
+              render * per);
+  std::printf("  %-52s %7.1f us\n", "  of which parsing the Service (timed apart)", parse * per);
+
+  // One call at a time: the in-process channel the gateway uses vs a TCP channel.
+  const auto round_trips = [&](grpc::GenericStub& stub, const char* name) {
+    std::vector<float> micros;
+    const double cpu_start = ProcessCpuSeconds();
+    for (int i = 0; i < n; ++i) {
+      const auto start = Clock::now();
+      std::string reply;
+      (void)SyncCall(stub, kGetMethod, grpc_get[picks[static_cast<size_t>(i)]], &reply);
+      micros.push_back(static_cast<float>(
+          std::chrono::duration<double, std::micro>(Clock::now() - start).count()));
+    }
+    const double cpu = ProcessCpuSeconds() - cpu_start;
+    const LatencyStats stats = Summarise(micros);
+    std::printf("  %-52s p50 %7.1f us  p99 %7.1f us  process CPU %6.1f us/call\n", name,
+                stats.p50 * 1000, stats.p99 * 1000, cpu * per);
+  };
+  std::printf("unary GetService, one call at a time (%d calls; CPU of client and server):\n", n);
+  round_trips(in_process, "in-process channel (the gateway's upstream)");
+  round_trips(tcp, "TCP channel (the native client)");
+
+  std::string page;
+  if (grpc::Status s = SyncCall(tcp, kListMethod, grpc_list, &page); !s.ok()) {
+    std::fprintf(stderr, "breakdown: ListServices: %s\n", s.error_message().c_str());
+    return 1;
+  }
+  gateway::RouteTable::Lookup list_route = routes->Find("GET", http_list_path);
+  if (list_route.route == nullptr) {
+    std::fprintf(stderr, "breakdown: no route for GET %s\n", http_list_path.c_str());
+    return 1;
+  }
+  const int pages = 200;
+  double list_parse = 0, list_render = 0;
+  size_t list_json = 0;
+  for (int i = 0; i < pages; ++i) {
+    Laps laps;
+    v1::ListServicesResponse response;
+    (void)response.ParseFromString(page);
+    laps.Lap(&list_parse);
+    gateway::HttpBody body;
+    (void)transcoder.RenderResponse(*list_route.route, page, &body);
+    laps.Lap(&list_render);
+    list_json = body.data.size();
+  }
+  std::printf(
+      "ListServices page (%.1f KiB of protobuf -> %.1f KiB of JSON): RenderResponse %.1f us, of "
+      "which parsing %.1f us\n",
+      static_cast<double>(page.size()) / 1024, static_cast<double>(list_json) / 1024,
+      list_render * 1e6 / pages, list_parse * 1e6 / pages);
+  return 0;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Run
 
 int Run(const BenchOptions& options) {
   std::printf(
@@ -786,10 +968,11 @@ int Run(const BenchOptions& options) {
       "phase, %d round(s), gateway HTTP threads %d\n",
       options.connections, options.channels, options.warmup_seconds, options.seconds,
       options.rounds, options.http_threads);
+  const std::string load_before = LoadAverage();
   std::printf(
       "machine: %u hardware threads, shared by the load generators and the node (same process); "
       "load average %s\n",
-      std::thread::hardware_concurrency(), LoadAverage().c_str());
+      std::thread::hardware_concurrency(), load_before.c_str());
 
   // Input.
   auto phase_start = Clock::now();
@@ -1002,6 +1185,15 @@ int Run(const BenchOptions& options) {
   }
   const double hwm = ProcStatusMiB("VmHWM");
   const std::string load_after = LoadAverage();
+  if (options.breakdown) {
+    grpc::GenericStub in_process(server.InProcessChannel());
+    std::fflush(stdout);
+    if (PrintBreakdown(ids, grpc_get, grpc_list.front(),
+                       absl::StrCat("/v1/services"), *stubs.front(), in_process) != 0) {
+      stop_node();
+      return 1;
+    }
+  }
   stop_node();
 
   if (options.rounds > 1) {
@@ -1059,7 +1251,7 @@ int Run(const BenchOptions& options) {
   if (options.get) ratios("GetService", gateway_get, native_get);
   if (options.list) ratios("ListServices", gateway_list, native_list);
   std::printf("%-46s %10.0f\n", "peak RSS (MiB)", hwm);
-  std::printf("load average before / after: %s / %s\n\n", LoadAverage().c_str(),
+  std::printf("load average before / after: %s / %s\n\n", load_before.c_str(),
               load_after.c_str());
 
   const int64_t http_errors = gateway_get.errors + gateway_list.errors + ceiling.errors;
@@ -1088,7 +1280,9 @@ int Run(const BenchOptions& options) {
 }  // namespace
 }  // namespace aurora::bench
 
+#include "absl/synchronization/mutex.h"
 int main(int argc, char** argv) {
+  if (std::getenv("EXPERIMENT_NO_DEADLOCK")) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   aurora::bench::BenchOptions options;
   if (!aurora::bench::ParseArgs(argc, argv, &options)) return 64;
   return aurora::bench::Run(options);

@@ -28,7 +28,10 @@ ApiClientAuthenticator::ApiClientAuthenticator(std::shared_ptr<grpc::Channel> di
                                                ApiClientAuthOptions options)
     : stub_(directory::v1::Directory::NewStub(std::move(directory))), options_(options) {}
 
-ApiClientAuthenticator::~ApiClientAuthenticator() = default;
+ApiClientAuthenticator::~ApiClientAuthenticator() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [this] { return in_flight_ == 0; });
+}
 
 bool ApiClientAuthenticator::ParseBasic(std::string_view authorization, std::string* client_id,
                                         std::string* secret) {
@@ -111,7 +114,6 @@ void ApiClientAuthenticator::Finish(const std::string& key, absl::StatusOr<Calle
   std::vector<Done> waiting;
   {
     std::lock_guard lock(mu_);
-    --in_flight_;
     auto found = pending_.find(key);
     if (found != pending_.end()) {
       waiting = std::move(found->second);
@@ -128,6 +130,9 @@ void ApiClientAuthenticator::Finish(const std::string& key, absl::StatusOr<Calle
     }
   }
   for (Done& done : waiting) done(result);
+  // Only now may the destructor go on: the waiters above used this object's callers.
+  std::lock_guard lock(mu_);
+  if (--in_flight_ == 0) idle_.notify_all();
 }
 
 }  // namespace aurora::gateway

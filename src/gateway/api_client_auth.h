@@ -14,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <array>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,7 @@ struct ApiClientAuthOptions {
 class ApiClientAuthenticator {
  public:
   ApiClientAuthenticator(std::shared_ptr<grpc::Channel> directory, ApiClientAuthOptions options);
+  // Waits for verifications under way (each is bounded by `timeout`).
   ~ApiClientAuthenticator();
 
   using Done = std::function<void(absl::StatusOr<Caller>)>;
@@ -70,6 +72,7 @@ class ApiClientAuthenticator {
   std::unique_ptr<directory::v1::Directory::Stub> stub_;
   ApiClientAuthOptions options_;
   std::mutex mu_;
+  std::condition_variable idle_;  // in_flight_ reached 0
   absl::flat_hash_map<std::string, Entry> cache_;  // by client id
   // Verifications under way, by client id + digest, with the callers waiting for them.
   absl::flat_hash_map<std::string, std::vector<Done>> pending_;

@@ -112,6 +112,14 @@ std::string ChallengeFor(RouteAuth auth) {
   return "";
 }
 
+// gRPC metadata values must be printable ASCII; other header values are not passed on.
+bool IsPrintableAscii(std::string_view value) {
+  for (char c : value) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 // RFC 6750 b64token.
 bool IsBearerToken(std::string_view token) {
   if (token.empty() || token.size() > 4096) return false;
@@ -442,7 +450,9 @@ class Gateway::StreamCall : public UpstreamCall,
       }
       reply->End(final_status.ok() ? 200 : HttpStatusFromGrpcCode(final_status.error_code()));
     }
+    Gateway* gateway = gateway_;
     delete this;
+    gateway->CallEnded();
   }
 
  private:
@@ -535,6 +545,19 @@ int Gateway::port() const { return server_->port(); }
 
 void Gateway::Shutdown(absl::Duration grace) {
   if (server_ != nullptr) server_->Shutdown(grace);
+  // Closing the connections cancelled every call still under way; wait for their callbacks.
+  std::unique_lock lock(calls_mu_);
+  calls_idle_.wait(lock, [this] { return calls_ == 0; });
+}
+
+void Gateway::CallStarted() {
+  std::lock_guard lock(calls_mu_);
+  ++calls_;
+}
+
+void Gateway::CallEnded() {
+  std::lock_guard lock(calls_mu_);
+  if (--calls_ == 0) calls_idle_.notify_all();
 }
 
 
@@ -701,10 +724,12 @@ void Gateway::HandleBuiltIn(const HttpRequest& request, std::shared_ptr<Reply> r
       std::unique_ptr<grpc::health::v1::Health::Stub> stub;
     };
     auto* call = new HealthCall();
+    CallStarted();
     call->stub = grpc::health::v1::Health::NewStub(upstream_);
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
     call->stub->async()->Check(
-        &call->context, &call->request, &call->response, [call, reply](grpc::Status status) {
+        &call->context, &call->request, &call->response,
+        [this, call, reply](grpc::Status status) {
           bool serving = status.ok() && call->response.status() ==
                                             grpc::health::v1::HealthCheckResponse::SERVING;
           std::string detail = status.ok() ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
@@ -716,6 +741,7 @@ void Gateway::HandleBuiltIn(const HttpRequest& request, std::shared_ptr<Reply> r
           } else {
             reply->SendError(14, absl::StrCat("the upstream is not ready: ", detail));
           }
+          CallEnded();
         });
   }
 }
@@ -766,7 +792,7 @@ void Gateway::Dispatch(const HttpRequest& request, std::shared_ptr<Reply> reply,
     for (const HttpHeader& header : request.headers) {
       std::string name = Lower(header.name);
       for (const std::string& forwarded : options_.forwarded_headers) {
-        if (name == forwarded) {
+        if (name == forwarded && IsPrintableAscii(header.value)) {
           call->context.AddMetadata(name, header.value);
           break;
         }
@@ -786,6 +812,7 @@ void Gateway::Dispatch(const HttpRequest& request, std::shared_ptr<Reply> reply,
     reply->SetCancel([cancel] { cancel->Cancel(); });
   };
 
+  CallStarted();
   if (!route.client_streaming && !route.server_streaming) {
     auto* call = new Call();
     prepare(call);
@@ -807,6 +834,7 @@ void Gateway::Dispatch(const HttpRequest& request, std::shared_ptr<Reply> reply,
                          SendUpstreamError(*call->reply, *call->route, status);
                        }
                        delete call;
+                       CallEnded();
                      });
     return;
   }

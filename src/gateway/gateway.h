@@ -23,7 +23,9 @@
 #include <grpcpp/grpcpp.h>
 #include <prometheus/registry.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -72,7 +74,8 @@ class Gateway {
 
   absl::Status Start(const std::string& address);
   int port() const;
-  // Stops taking requests and lets those under way finish for up to `grace`.
+  // Stops taking requests, lets those under way finish for up to `grace`, then cancels the rest
+  // and waits for their upstream calls to end.
   void Shutdown(absl::Duration grace);
 
   const RouteTable& routes() const { return routes_; }
@@ -92,6 +95,9 @@ class Gateway {
   void Dispatch(const HttpRequest& request, std::shared_ptr<Reply> reply, const Route& route,
                 const std::vector<PathBinding>& bindings, const Caller& caller);
   void SendUpstreamError(Reply& reply, const Route& route, const grpc::Status& status);
+  // Upstream calls under way: their callbacks use this object, so Shutdown waits for them.
+  void CallStarted();
+  void CallEnded();
 
   GatewayOptions options_;
   std::shared_ptr<grpc::Channel> upstream_;
@@ -105,6 +111,9 @@ class Gateway {
   std::string openapi_json_;
   std::string docs_html_;
   std::unique_ptr<HttpServer> server_;
+  std::mutex calls_mu_;
+  std::condition_variable calls_idle_;
+  int calls_ = 0;
 };
 
 }  // namespace aurora::gateway

@@ -1,11 +1,11 @@
 #include "gateway/http_request_parser.h"
 
 #include <algorithm>
-#include <charconv>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <charconv>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -169,8 +169,9 @@ size_t HttpRequestParser::Feed(std::string_view data) {
       break;
     }
     if (ec == http::error::header_limit) {
-      Fail(431, absl::StrCat("request header (request line and header fields) exceeds the limit of ",
-                             limits_.max_header_bytes, " bytes"));
+      Fail(431,
+           absl::StrCat("request header (request line and header fields) exceeds the limit of ",
+                        limits_.max_header_bytes, " bytes"));
       break;
     }
     if (ec == http::error::body_limit) {
@@ -184,8 +185,8 @@ size_t HttpRequestParser::Feed(std::string_view data) {
         Fail(413, absl::StrCat("request body of ", length, " bytes exceeds the limit of ",
                                limits_.max_body_bytes, " bytes"));
       } else {
-        Fail(413, absl::StrCat("chunked request body exceeds the limit of ",
-                               limits_.max_body_bytes, " bytes"));
+        Fail(413, absl::StrCat("chunked request body exceeds the limit of ", limits_.max_body_bytes,
+                               " bytes"));
       }
       break;
     }
@@ -233,8 +234,7 @@ void HttpRequestParser::CheckHeader() {
     auto it = msg.find(http::field::expect);
     if (it != msg.end()) {
       std::string_view value(it->value().data(), it->value().size());
-      expects_continue_ =
-          EqualsIgnoreCase(StripWhitespace(value), "100-continue");
+      expects_continue_ = EqualsIgnoreCase(StripWhitespace(value), "100-continue");
     }
   }
 }

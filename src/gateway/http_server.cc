@@ -15,8 +15,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <condition_variable>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -97,23 +97,40 @@ std::optional<Clock::duration> ToTimeout(absl::Duration d) {
 // answers a message or metadata over its size limit; 408 is DEADLINE_EXCEEDED.
 int GrpcCodeForHttpStatus(int status) {
   switch (status) {
-    case 400: return 3;   // INVALID_ARGUMENT
-    case 401: return 16;  // UNAUTHENTICATED
-    case 403: return 7;   // PERMISSION_DENIED
-    case 404: return 5;   // NOT_FOUND
-    case 408: return 4;   // DEADLINE_EXCEEDED
-    case 409: return 10;  // ABORTED
-    case 412: return 9;   // FAILED_PRECONDITION
-    case 413: return 8;   // RESOURCE_EXHAUSTED
-    case 429: return 8;   // RESOURCE_EXHAUSTED
-    case 431: return 8;   // RESOURCE_EXHAUSTED
-    case 499: return 1;   // CANCELLED
-    case 500: return 13;  // INTERNAL
-    case 501: return 12;  // UNIMPLEMENTED
-    case 503: return 14;  // UNAVAILABLE
-    case 504: return 4;   // DEADLINE_EXCEEDED
-    case 505: return 12;  // UNIMPLEMENTED
-    default: return 2;    // UNKNOWN
+    case 400:
+      return 3;  // INVALID_ARGUMENT
+    case 401:
+      return 16;  // UNAUTHENTICATED
+    case 403:
+      return 7;  // PERMISSION_DENIED
+    case 404:
+      return 5;  // NOT_FOUND
+    case 408:
+      return 4;  // DEADLINE_EXCEEDED
+    case 409:
+      return 10;  // ABORTED
+    case 412:
+      return 9;  // FAILED_PRECONDITION
+    case 413:
+      return 8;  // RESOURCE_EXHAUSTED
+    case 429:
+      return 8;  // RESOURCE_EXHAUSTED
+    case 431:
+      return 8;  // RESOURCE_EXHAUSTED
+    case 499:
+      return 1;  // CANCELLED
+    case 500:
+      return 13;  // INTERNAL
+    case 501:
+      return 12;  // UNIMPLEMENTED
+    case 503:
+      return 14;  // UNAVAILABLE
+    case 504:
+      return 4;  // DEADLINE_EXCEEDED
+    case 505:
+      return 12;  // UNIMPLEMENTED
+    default:
+      return 2;  // UNKNOWN
   }
 }
 
@@ -121,11 +138,21 @@ std::string JsonString(std::string_view text) {
   std::string out = "\"";
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
@@ -149,42 +176,78 @@ HttpResponse DefaultErrorResponse(int status, std::string message) {
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 499: return "Client Closed Request";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 411:
+      return "Length Required";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 499:
+      return "Client Closed Request";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "";
   }
 }
 
@@ -221,8 +284,7 @@ bool IsSendableHeader(const HttpHeader& h) {
 
 // Fields the server sets itself.
 bool IsManagedHeader(std::string_view name) {
-  return EqualsIgnoreCase(name, "Content-Length") ||
-         EqualsIgnoreCase(name, "Transfer-Encoding") ||
+  return EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding") ||
          EqualsIgnoreCase(name, "Connection") || EqualsIgnoreCase(name, "Date");
 }
 
@@ -308,7 +370,7 @@ struct ServerState {
   std::mutex mu;
   std::condition_variable cv;  // signalled when a connection closes
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections;  // guarded by mu
-  bool shutting_down = false;                                                 // guarded by mu
+  bool shutting_down = false;                                                // guarded by mu
   std::atomic<int> open{0};
 };
 
@@ -467,9 +529,10 @@ class ExchangeImpl final : public HttpExchange {
 
   void Write(std::string data, std::function<void(bool ok)> written) override {
     if (auto c = Lock()) {
-      asio::post(c->strand(), [c, seq = seq_, d = std::move(data), w = std::move(written)]() mutable {
-        c->Write(seq, std::move(d), std::move(w));
-      });
+      asio::post(c->strand(),
+                 [c, seq = seq_, d = std::move(data), w = std::move(written)]() mutable {
+                   c->Write(seq, std::move(d), std::move(w));
+                 });
     } else {
       CallUser(written, false);
     }
@@ -676,8 +739,8 @@ void Connection::OnCancel(uint64_t seq, std::function<void()> cancelled) {
 void Connection::ExchangeDropped(uint64_t seq) {
   if (seq != seq_ || phase_ != Phase::kResponding) return;
   if (reply_ == Reply::kNone) {
-    Send(seq, state_->ErrorResponse(
-                  500, "the request handler released the exchange without answering"));
+    Send(seq,
+         state_->ErrorResponse(500, "the request handler released the exchange without answering"));
   } else if (reply_ == Reply::kStreaming) {
     Close();  // the stream cannot be completed: the client sees it cut short
   }
@@ -751,10 +814,9 @@ void Connection::EnsureReading() {
     skip_ = 0;
   }
   read_in_flight_ = true;
-  socket_.async_read_some(buffer_.prepare(kReadSize),
-                          [self = shared_from_this()](const ErrorCode& ec, size_t n) {
-                            self->OnRead(ec, n);
-                          });
+  socket_.async_read_some(
+      buffer_.prepare(kReadSize),
+      [self = shared_from_this()](const ErrorCode& ec, size_t n) { self->OnRead(ec, n); });
 }
 
 void Connection::OnRead(const ErrorCode& ec, size_t n) {
@@ -831,10 +893,9 @@ void Connection::StartWrite() {
   write_in_flight_ = true;
   // Writes while a request is still being read are 100 Continue: the read deadline stays.
   if (phase_ != Phase::kReading) SetDeadline(Deadline::kWrite, state_->write_timeout);
-  asio::async_write(socket_, write_buffers_,
-                    [self = shared_from_this()](const ErrorCode& ec, size_t) {
-                      self->OnWritten(ec);
-                    });
+  asio::async_write(
+      socket_, write_buffers_,
+      [self = shared_from_this()](const ErrorCode& ec, size_t) { self->OnWritten(ec); });
 }
 
 void Connection::OnWritten(const ErrorCode& ec) {
@@ -897,8 +958,8 @@ void Connection::OnTimer(const ErrorCode& ec, uint64_t generation) {
       return RespondError(408, absl::StrCat("request body not received within the body timeout "
                                             "of ",
                                             absl::FormatDuration(state_->options.body_timeout)));
-    case Deadline::kIdle:     // keep-alive connection unused: closed without a word
-    case Deadline::kWrite:    // the client does not read
+    case Deadline::kIdle:   // keep-alive connection unused: closed without a word
+    case Deadline::kWrite:  // the client does not read
     case Deadline::kLinger:
     case Deadline::kNone:
       return Close();
@@ -970,9 +1031,8 @@ absl::Status HttpServer::Impl::Start(const std::string& address) {
   tcp::resolver resolver(state_->ioc);
   auto results = resolver.resolve(host, port, tcp::resolver::passive, ec);
   if (ec || results.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot resolve host \"", host,
-                                                   "\" of listen address \"", address,
-                                                   "\": ", ec.message()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot resolve host \"", host, "\" of listen address \"", address, "\": ", ec.message()));
   }
   const tcp::endpoint endpoint = results.begin()->endpoint();
 
@@ -1002,10 +1062,9 @@ absl::Status HttpServer::Impl::Start(const std::string& address) {
 }
 
 void HttpServer::Impl::Accept() {
-  acceptor_->async_accept(asio::make_strand(state_->ioc),
-                          [this](const ErrorCode& ec, Socket socket) {
-                            OnAccept(ec, std::move(socket));
-                          });
+  acceptor_->async_accept(
+      asio::make_strand(state_->ioc),
+      [this](const ErrorCode& ec, Socket socket) { OnAccept(ec, std::move(socket)); });
 }
 
 void HttpServer::Impl::OnAccept(const ErrorCode& ec, Socket socket) {

@@ -120,13 +120,13 @@ using HttpHandler =
 
 struct HttpServerOptions {
   int io_threads = 2;
-  size_t max_header_bytes = 16 << 10;  // request line + headers; more: 431 and close
-  size_t max_body_bytes = 4 << 20;     // more: 413 and close
+  size_t max_header_bytes = 16 << 10;                 // request line + headers; more: 431 and close
+  size_t max_body_bytes = 4 << 20;                    // more: 413 and close
   absl::Duration header_timeout = absl::Seconds(10);  // first byte to end of headers: else 408
   absl::Duration body_timeout = absl::Seconds(30);    // end of headers to end of body: else 408
   absl::Duration idle_timeout = absl::Seconds(60);    // keep-alive with no request under way
   absl::Duration write_timeout = absl::Seconds(30);   // one write to a client that does not read
-  int max_connections = 10000;  // beyond: accepted and closed at once
+  int max_connections = 10000;                        // beyond: accepted and closed at once
   int listen_backlog = 1024;
   // Builds the response for errors the server answers itself (400 malformed request, 408, 413,
   // 431, 505). Default: `{"code": <grpc code>, "message": <message>}` as application/json.

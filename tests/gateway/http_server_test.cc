@@ -5,6 +5,8 @@
 // sleeps pace a client (a slow sender, a late answer), they never stand in for synchronisation.
 // The throughput check is hidden: run `http_server_test "[.bench]"`.
 
+#include "gateway/http_server.h"
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -19,7 +21,6 @@
 #include <vector>
 
 #include "gateway/http_request_parser.h"
-#include "gateway/http_server.h"
 #include "http_test_client.h"
 
 namespace aurora::gateway {
@@ -201,10 +202,11 @@ TEST_CASE("HttpRequestParser rejects malformed and oversized requests", "[parser
       {"chunked not last", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
        400, "Transfer-Encoding"},
       {"TE and CL",
-       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-       400, "Transfer-Encoding"},
-      {"two lengths", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
-       400, "Content-Length"},
+       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+       "Transfer-Encoding"},
+      {"two lengths",
+       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400,
+       "Content-Length"},
       {"bad chunk", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
        "chunk"},
       {"no Host", "GET / HTTP/1.1\r\n\r\n", 400, "without a Host"},
@@ -230,8 +232,8 @@ TEST_CASE("HttpRequestParser rejects malformed and oversized requests", "[parser
 TEST_CASE("HttpRequestParser accepts a body of exactly the limit and a header just under it",
           "[parser]") {
   HttpRequestParser parser(SmallLimits());
-  std::string text = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 64\r\n\r\n" +
-                     std::string(64, 'b');
+  std::string text =
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 64\r\n\r\n" + std::string(64, 'b');
   auto requests = FeedInSteps(parser, text, 3);
   REQUIRE(requests.size() == 1);
   CHECK(requests[0].body.size() == 64);
@@ -297,7 +299,7 @@ TEST_CASE("HttpServer hands the handler method, target, headers and de-chunked b
   CHECK(request.body == "hello world");
   HttpResponse response = Text("done", 201);
   response.headers.push_back({"X-Evil", "a\r\nSet-Cookie: x=1"});  // would split the response
-  response.headers.push_back({"Content-Length", "999"});            // the server sets it
+  response.headers.push_back({"Content-Length", "999"});           // the server sets it
   exchange->Send(std::move(response));
   auto r = client.ReadResponse();
   CHECK(r.status == 201);
@@ -319,6 +321,7 @@ TEST_CASE("HttpServer answers pipelined requests one at a time, in order") {
     log("start " + request.target);
     if (request.target == "/slow") {
       // Answered late, from another thread: the next requests must wait for it.
+      std::lock_guard<std::mutex> lock(mu);
       answerers.emplace_back([&, exchange] {
         std::this_thread::sleep_for(150ms);
         log("answer /slow");
@@ -335,7 +338,12 @@ TEST_CASE("HttpServer answers pipelined requests one at a time, in order") {
   CHECK(client.ReadResponse().body == "slow");
   CHECK(client.ReadResponse().body == "fast");
   CHECK(client.ReadResponse().body == "fast2");
-  for (auto& t : answerers) t.join();
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    threads.swap(answerers);
+  }
+  for (auto& t : threads) t.join();
   std::lock_guard<std::mutex> lock(mu);
   CHECK(events == std::vector<std::string>{"start /slow", "answer /slow", "start /fast",
                                            "answer /fast", "start /fast2", "answer /fast2"});
@@ -345,10 +353,12 @@ TEST_CASE("HttpServer answers 413 for a Content-Length over the cap before the b
   std::atomic<int> handled{0};
   HttpServerOptions options;
   options.max_body_bytes = 1024;
-  TestServer server([&](HttpRequest&&, std::shared_ptr<HttpExchange> e) {
-    ++handled;
-    e->Send(Text("no"));
-  }, options);
+  TestServer server(
+      [&](HttpRequest&&, std::shared_ptr<HttpExchange> e) {
+        ++handled;
+        e->Send(Text("no"));
+      },
+      options);
   TestHttpClient client(server.port());
   client.SendRaw("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5000000\r\n\r\n");
   auto r = client.ReadResponse();  // without any body byte sent
@@ -481,7 +491,7 @@ TEST_CASE("HttpServer closes idle keep-alive connections after idle_timeout, sil
   TestHttpClient used(server.port());
   // Requests every 100 ms for a second: each resets the idle timeout.
   for (int i = 0; i < 10; ++i) {
-    REQUIRE(used.Request("GET", "/") .status == 200);
+    REQUIRE(used.Request("GET", "/").status == 200);
     std::this_thread::sleep_for(100ms);
   }
   const auto start = Clock::now();
@@ -618,7 +628,8 @@ TEST_CASE("HttpServer sends no body for HEAD but the length of the one it was gi
 TEST_CASE("HttpServer sends 100 Continue to a client that expects it") {
   TestServer server(Echo);
   TestHttpClient client(server.port());
-  client.SendRaw("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  client.SendRaw(
+      "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
   auto interim = client.ReadResponseHead(/*interim=*/true);
   CHECK(interim.status == 100);
   client.SendRaw("data");
@@ -703,8 +714,8 @@ TEST_CASE("HttpServer::Shutdown finishes requests within grace and cancels the r
   REQUIRE(streaming.ReadResponseHead().status == 200);
 
   const auto start = Clock::now();
-  auto shutdown = std::async(std::launch::async,
-                             [&] { server->server().Shutdown(absl::Milliseconds(500)); });
+  auto shutdown =
+      std::async(std::launch::async, [&] { server->server().Shutdown(absl::Milliseconds(500)); });
   CHECK(idle.WaitClosed(2s));  // idle connections close at once
   CHECK(Clock::now() - start < 400ms);
   slow_exchange->Send(Text("finished"));  // within grace
@@ -721,7 +732,7 @@ TEST_CASE("HttpServer::Shutdown finishes requests within grace and cancels the r
   CHECK(streaming.WaitClosed(2s));
   CHECK_FALSE(slow_cancelled);
   CHECK(server->server().connections() == 0);
-  server->server().Shutdown(absl::ZeroDuration());  // idempotent
+  server->server().Shutdown(absl::ZeroDuration());                   // idempotent
   CHECK_THROWS(TestHttpClient(server->port()).Request("GET", "/"));  // not listening
   server.reset();
   // The exchange outlives the server: calls are no-ops, Write reports failure at once.
@@ -767,9 +778,11 @@ TEST_CASE("HttpServer closes connections beyond max_connections at once") {
 TEST_CASE("HttpServer serves 256 concurrent keep-alive connections without an error") {
   HttpServerOptions options;
   options.io_threads = 2;
-  TestServer server([](HttpRequest&& request, std::shared_ptr<HttpExchange> exchange) {
-    exchange->Send(Text(std::string(request.path())));
-  }, options);
+  TestServer server(
+      [](HttpRequest&& request, std::shared_ptr<HttpExchange> exchange) {
+        exchange->Send(Text(std::string(request.path())));
+      },
+      options);
   constexpr int kConnections = 256;
   constexpr int kRequests = 40;
   std::atomic<int> ok{0};
@@ -818,11 +831,13 @@ TEST_CASE("HttpServer::Start reports a bad or busy address") {
 TEST_CASE("HttpServer throughput", "[.bench]") {
   HttpServerOptions options;
   options.io_threads = 2;
-  TestServer server([](HttpRequest&&, std::shared_ptr<HttpExchange> exchange) {
-    HttpResponse response;
-    response.body = "hello world";
-    exchange->Send(std::move(response));
-  }, options);
+  TestServer server(
+      [](HttpRequest&&, std::shared_ptr<HttpExchange> exchange) {
+        HttpResponse response;
+        response.body = "hello world";
+        exchange->Send(std::move(response));
+      },
+      options);
   constexpr int kConnections = 256;
   constexpr int kRequests = 400;
   std::atomic<int> errors{0};
@@ -844,8 +859,8 @@ TEST_CASE("HttpServer throughput", "[.bench]") {
   }
   for (auto& t : threads) t.join();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  WARN(kConnections * kRequests << " requests in " << seconds << " s: "
-                                << kConnections * kRequests / seconds << " requests/s, "
+  WARN(kConnections * kRequests << " requests in " << seconds
+                                << " s: " << kConnections * kRequests / seconds << " requests/s, "
                                 << errors << " errors");
   CHECK(errors == 0);
 }

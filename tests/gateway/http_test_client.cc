@@ -108,8 +108,7 @@ void TestHttpClient::SendRequest(const std::string& method, const std::string& t
 }
 
 TestHttpResponse TestHttpClient::Request(const std::string& method, const std::string& target,
-                                         const std::string& body,
-                                         const TestHttpHeaders& headers) {
+                                         const std::string& body, const TestHttpHeaders& headers) {
   SendRequest(method, target, body, headers);
   return ReadResponse();
 }
@@ -137,8 +136,8 @@ bool TestHttpClient::Receive(Clock::time_point deadline, const char* what) {
     int ready = ::poll(&p, 1, static_cast<int>(left.count()));
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0) {
-      Fail(std::string("timed out after ") + std::to_string(timeout_.count()) +
-           " ms waiting for " + what);
+      Fail(std::string("timed out after ") + std::to_string(timeout_.count()) + " ms waiting for " +
+           what);
     }
     char data[64 << 10];
     ssize_t n = ::recv(fd_, data, sizeof(data), 0);

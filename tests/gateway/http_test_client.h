@@ -46,8 +46,7 @@ struct TestHttpResponse {
 class TestHttpClient {
  public:
   // Connects to 127.0.0.1:port; throws std::runtime_error if it cannot.
-  explicit TestHttpClient(int port,
-                          std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  explicit TestHttpClient(int port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   ~TestHttpClient();
   TestHttpClient(const TestHttpClient&) = delete;
   TestHttpClient& operator=(const TestHttpClient&) = delete;
@@ -96,17 +95,16 @@ class TestHttpClient {
   // Reads more bytes into buffer_; false at EOF. Throws on timeout (`what` says what was awaited).
   bool Receive(std::chrono::steady_clock::time_point deadline, const char* what);
   std::string ReadLine(std::chrono::steady_clock::time_point deadline, const char* what);
-  std::string ReadBytes(size_t n, std::chrono::steady_clock::time_point deadline,
-                        const char* what);
+  std::string ReadBytes(size_t n, std::chrono::steady_clock::time_point deadline, const char* what);
   std::chrono::steady_clock::time_point Deadline() const;
 
   const int port_;
   const std::chrono::milliseconds timeout_;
   int fd_ = -1;
-  std::string buffer_;            // received, not yet returned
+  std::string buffer_;              // received, not yet returned
   std::deque<bool> head_requests_;  // per request sent and not yet answered: was it HEAD?
   BodyMode body_mode_ = BodyMode::kNone;
-  size_t body_left_ = 0;          // kLength
+  size_t body_left_ = 0;  // kLength
 };
 
 }  // namespace aurora::testing
