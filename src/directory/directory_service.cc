@@ -108,9 +108,9 @@ std::string CallerOrganization(const grpc::ServerContextBase& context) {
 absl::Status CheckCallerOwns(const std::string& caller, const std::string& organization_id,
                              std::string_view field) {
   if (caller.empty() || caller == organization_id) return absl::OkStatus();
-  return absl::PermissionDeniedError(absl::StrCat(
-      Sv(field), ": organisation ", QuoteForMessage(organization_id),
-      " is not the caller's organisation ", QuoteForMessage(caller)));
+  return absl::PermissionDeniedError(
+      absl::StrCat(Sv(field), ": organisation ", QuoteForMessage(organization_id),
+                   " is not the caller's organisation ", QuoteForMessage(caller)));
 }
 
 }  // namespace
@@ -306,8 +306,7 @@ grpc::ServerWriteReactor<v1::WatchResponse>* DirectoryService::Watch(
 // time, in stream order, on the executor.
 class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesRequest> {
  public:
-  ImportReactor(DirectoryService* service, std::string caller,
-                v1::ImportServicesResponse* response)
+  ImportReactor(DirectoryService* service, std::string caller, v1::ImportServicesResponse* response)
       : service_(service), caller_(std::move(caller)), response_(response) {
     reading_ = true;
     StartRead(&request_);
@@ -418,7 +417,8 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportServicesReq
       const int64_t index = next_index_++;
       absl::Status s = ValidateService(service, *service_->codes_, /*id_required=*/false);
       if (s.ok()) s = CheckCallerOwns(caller_, service.organization_id(), "organization_id");
-      if (s.ok() && !service.id().empty()) s = service_->CheckCallerOwnsService(caller_, service.id());
+      if (s.ok() && !service.id().empty())
+        s = service_->CheckCallerOwnsService(caller_, service.id());
       if (!s.ok()) {
         v1::ImportResult& result = batch.rejected.emplace_back();
         result.set_index(index);

@@ -72,7 +72,7 @@ class ApiClientAuthenticator {
   std::unique_ptr<directory::v1::Directory::Stub> stub_;
   ApiClientAuthOptions options_;
   std::mutex mu_;
-  std::condition_variable idle_;  // in_flight_ reached 0
+  std::condition_variable idle_;                   // in_flight_ reached 0
   absl::flat_hash_map<std::string, Entry> cache_;  // by client id
   // Verifications under way, by client id + digest, with the callers waiting for them.
   absl::flat_hash_map<std::string, std::vector<Done>> pending_;

@@ -207,7 +207,6 @@ struct GatewayMetrics {
   std::unique_ptr<PerRoute> unmatched;
 };
 
-
 // One request's answer: sends through the HttpExchange, adds the headers every answer carries
 // (X-Request-Id, CORS), and records the metrics once, when the answer is complete or the client
 // is gone (as 499). Thread-safe like HttpExchange.
@@ -417,13 +416,13 @@ class Gateway::StreamCall : public UpstreamCall,
     cancel->Detach();
     grpc::Status final_status = status;
     if (!render_error_.ok()) {
-      final_status = grpc::Status(grpc::StatusCode::INTERNAL,
-                                  std::string(render_error_.message()));
+      final_status = grpc::Status(grpc::StatusCode::INTERNAL, std::string(render_error_.message()));
     }
     if (!route->server_streaming) {
       if (final_status.ok() && has_unary_response_) {
         HttpBody body;
-        absl::Status rendered = gateway_->transcoder_->RenderResponse(*route, unary_response_, &body);
+        absl::Status rendered =
+            gateway_->transcoder_->RenderResponse(*route, unary_response_, &body);
         if (rendered.ok()) {
           reply->Send(200, body.content_type, std::move(body.data));
         } else {
@@ -560,7 +559,6 @@ void Gateway::CallEnded() {
   if (--calls_ == 0) calls_idle_.notify_all();
 }
 
-
 void Gateway::SendUpstreamError(Reply& reply, const Route& route, const grpc::Status& status) {
   int code = status.error_code();
   if (code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::INTERNAL ||
@@ -600,7 +598,8 @@ void Gateway::Handle(HttpRequest&& request, std::shared_ptr<HttpExchange> exchan
   if (cors) {
     reply->AddHeader("Access-Control-Allow-Origin", *origin);
     reply->AddHeader("Vary", "Origin");
-    reply->AddHeader("Access-Control-Expose-Headers", "X-Request-Id, WWW-Authenticate, Retry-After");
+    reply->AddHeader("Access-Control-Expose-Headers",
+                     "X-Request-Id, WWW-Authenticate, Retry-After");
   }
 
   if (request.method == "OPTIONS") {
@@ -636,15 +635,15 @@ void Gateway::Handle(HttpRequest&& request, std::shared_ptr<HttpExchange> exchan
   RouteTable::Lookup found = routes_.Find(request.method, path);
   if (found.route == nullptr) {
     if (!found.allowed_methods.empty()) {
-      reply->Send(405, kJson,
-                  StatusJson(12, absl::StrCat("method ", QuoteForMessage(request.method),
-                                              " is not allowed on ", QuoteForMessage(path),
-                                              "; allowed: ",
-                                              absl::StrJoin(found.allowed_methods, ", "))),
-                  {{"Allow", absl::StrJoin(found.allowed_methods, ", ")}});
+      reply->Send(
+          405, kJson,
+          StatusJson(12, absl::StrCat("method ", QuoteForMessage(request.method),
+                                      " is not allowed on ", QuoteForMessage(path),
+                                      "; allowed: ", absl::StrJoin(found.allowed_methods, ", "))),
+          {{"Allow", absl::StrJoin(found.allowed_methods, ", ")}});
     } else {
-      reply->SendError(5, absl::StrCat("no route for ", request.method, " ",
-                                       QuoteForMessage(path)));
+      reply->SendError(5,
+                       absl::StrCat("no route for ", request.method, " ", QuoteForMessage(path)));
     }
     return;
   }
@@ -667,12 +666,12 @@ void Gateway::Handle(HttpRequest&& request, std::shared_ptr<HttpExchange> exchan
       break;
     }
     case RouteAuth::kApiClient: {
-      const std::string* authorization = request.FindHeader("authorization");
+      const std::string* header = request.FindHeader("authorization");
+      std::string authorization = header != nullptr ? *header : std::string();
       auto held = std::make_shared<HttpRequest>(std::move(request));
       authenticator_->Authenticate(
-          authorization != nullptr ? *authorization : std::string_view(),
-          [this, held, reply, route, bindings = std::move(found.bindings)](
-              absl::StatusOr<Caller> authenticated) mutable {
+          authorization, [this, held, reply, route, bindings = std::move(found.bindings)](
+                             absl::StatusOr<Caller> authenticated) mutable {
             if (!authenticated.ok()) {
               reply->SendError(static_cast<int>(authenticated.status().code()),
                                StdSv(authenticated.status().message()), {}, nullptr,
@@ -688,8 +687,8 @@ void Gateway::Handle(HttpRequest&& request, std::shared_ptr<HttpExchange> exchan
 }
 
 bool Gateway::IsBuiltIn(std::string_view path) const {
-  return path == "/healthz" || path == "/readyz" || path == "/metrics" ||
-         path == "/openapi.json" || path == "/docs";
+  return path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/openapi.json" ||
+         path == "/docs";
 }
 
 void Gateway::HandleBuiltIn(const HttpRequest& request, std::shared_ptr<Reply> reply) {
@@ -728,13 +727,13 @@ void Gateway::HandleBuiltIn(const HttpRequest& request, std::shared_ptr<Reply> r
     call->stub = grpc::health::v1::Health::NewStub(upstream_);
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
     call->stub->async()->Check(
-        &call->context, &call->request, &call->response,
-        [this, call, reply](grpc::Status status) {
-          bool serving = status.ok() && call->response.status() ==
-                                            grpc::health::v1::HealthCheckResponse::SERVING;
-          std::string detail = status.ok() ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
-                                                 call->response.status())
-                                           : status.error_message();
+        &call->context, &call->request, &call->response, [this, call, reply](grpc::Status status) {
+          bool serving = status.ok() &&
+                         call->response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+          std::string detail = status.ok()
+                                   ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                                         call->response.status())
+                                   : status.error_message();
           delete call;
           if (serving) {
             reply->Send(200, kJson, "{\"status\":\"SERVING\"}");
@@ -746,9 +745,8 @@ void Gateway::HandleBuiltIn(const HttpRequest& request, std::shared_ptr<Reply> r
   }
 }
 
-void Gateway::Dispatch(const HttpRequest& request, std::shared_ptr<Reply> reply,
-                       const Route& route, const std::vector<PathBinding>& bindings,
-                       const Caller& caller) {
+void Gateway::Dispatch(const HttpRequest& request, std::shared_ptr<Reply> reply, const Route& route,
+                       const std::vector<PathBinding>& bindings, const Caller& caller) {
   const std::string* content_type = request.FindHeader("content-type");
   std::vector<std::string> messages;
   absl::Status built = transcoder_->BuildRequests(
@@ -817,25 +815,25 @@ void Gateway::Dispatch(const HttpRequest& request, std::shared_ptr<Reply> reply,
     auto* call = new Call();
     prepare(call);
     call->request = ToByteBuffer(std::move(messages.front()));
-    stub_->UnaryCall(&call->context, route.grpc_method, grpc::StubOptions(), &call->request,
-                     &call->response, [this, call](grpc::Status status) {
-                       call->cancel->Detach();
-                       if (status.ok()) {
-                         HttpBody body;
-                         absl::Status rendered = transcoder_->RenderResponse(
-                             *call->route, FromByteBuffer(call->response), &body);
-                         if (rendered.ok()) {
-                           call->reply->Send(200, std::move(body.content_type),
-                                             std::move(body.data));
-                         } else {
-                           call->reply->SendError(13, StdSv(rendered.message()));
-                         }
-                       } else {
-                         SendUpstreamError(*call->reply, *call->route, status);
-                       }
-                       delete call;
-                       CallEnded();
-                     });
+    stub_->UnaryCall(
+        &call->context, route.grpc_method, grpc::StubOptions(), &call->request, &call->response,
+        [this, call](grpc::Status status) {
+          call->cancel->Detach();
+          if (status.ok()) {
+            HttpBody body;
+            absl::Status rendered =
+                transcoder_->RenderResponse(*call->route, FromByteBuffer(call->response), &body);
+            if (rendered.ok()) {
+              call->reply->Send(200, std::move(body.content_type), std::move(body.data));
+            } else {
+              call->reply->SendError(13, StdSv(rendered.message()));
+            }
+          } else {
+            SendUpstreamError(*call->reply, *call->route, status);
+          }
+          delete call;
+          CallEnded();
+        });
     return;
   }
   const std::string* accept = request.FindHeader("accept");

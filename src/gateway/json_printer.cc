@@ -487,9 +487,8 @@ absl::Status AppendMessageJson(const google::protobuf::Message& message,
   return Printer(contracts, out).Message(message, 0);
 }
 
-absl::Status AppendFieldJson(const google::protobuf::Message& message,
-                             const FieldDescriptor* field, const ContractSet* contracts,
-                             std::string* out) {
+absl::Status AppendFieldJson(const google::protobuf::Message& message, const FieldDescriptor* field,
+                             const ContractSet* contracts, std::string* out) {
   return Printer(contracts, out).Field(message, field);
 }
 

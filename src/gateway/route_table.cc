@@ -36,9 +36,9 @@ absl::StatusOr<FieldPath> ResolvePathField(const Descriptor* type, const std::st
   std::vector<std::string> parts = absl::StrSplit(Sv(dotted), '.');
   for (size_t i = 0; i < parts.size(); ++i) {
     if (current == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("path variable ", QuoteForMessage(dotted), ": ", QuoteForMessage(parts[i - 1]),
-                       " is not a message"));
+      return absl::InvalidArgumentError(absl::StrCat("path variable ", QuoteForMessage(dotted),
+                                                     ": ", QuoteForMessage(parts[i - 1]),
+                                                     " is not a message"));
     }
     const FieldDescriptor* field = current->FindFieldByName(parts[i]);
     if (field == nullptr) {
@@ -47,13 +47,13 @@ absl::StatusOr<FieldPath> ResolvePathField(const Descriptor* type, const std::st
                                                      " has no field ", QuoteForMessage(parts[i])));
     }
     if (field->is_repeated()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "path variable ", QuoteForMessage(dotted), ": field ", QuoteForMessage(parts[i]),
-          " is repeated"));
+      return absl::InvalidArgumentError(absl::StrCat("path variable ", QuoteForMessage(dotted),
+                                                     ": field ", QuoteForMessage(parts[i]),
+                                                     " is repeated"));
     }
     path.push_back(field);
-    current = field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE ? field->message_type()
-                                                                    : nullptr;
+    current =
+        field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE ? field->message_type() : nullptr;
   }
   if (path.back()->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
     return absl::InvalidArgumentError(absl::StrCat("path variable ", QuoteForMessage(dotted),
@@ -97,7 +97,8 @@ absl::StatusOr<Route> MakeRoute(const MethodDescriptor* method, const google::ap
   auto parsed = PathTemplate::Parse(route.path_text);
   if (!parsed.ok()) return RuleError(method, StdSv(parsed.status().message()));
   route.path = *std::move(parsed);
-  route.grpc_method = absl::StrCat("/", Sv(method->service()->full_name()), "/", Sv(method->name()));
+  route.grpc_method =
+      absl::StrCat("/", Sv(method->service()->full_name()), "/", Sv(method->name()));
   route.client_streaming = method->client_streaming();
   route.server_streaming = method->server_streaming();
   route.additional_binding = additional;
@@ -227,7 +228,8 @@ std::string ContractSet::TypeUrl(const Descriptor* type) {
   return absl::StrCat(kTypeUrlPrefix, "/", Sv(type->full_name()));
 }
 
-absl::StatusOr<RouteTable> RouteTable::Build(const std::vector<const ServiceDescriptor*>& services) {
+absl::StatusOr<RouteTable> RouteTable::Build(
+    const std::vector<const ServiceDescriptor*>& services) {
   RouteTable table;
   for (const ServiceDescriptor* service : services) {
     for (int m = 0; m < service->method_count(); ++m) {

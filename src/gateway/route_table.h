@@ -75,12 +75,12 @@ enum class RouteAuth { kNone, kApiClient, kBearer };
 using FieldPath = std::vector<const google::protobuf::FieldDescriptor*>;
 
 struct Route {
-  int id = 0;                   // index in RouteTable::routes()
-  std::string http_method;      // "GET", "PUT", "POST", "DELETE", "PATCH" or a custom kind
-  std::string path_text;        // the template as written in the rule
+  int id = 0;               // index in RouteTable::routes()
+  std::string http_method;  // "GET", "PUT", "POST", "DELETE", "PATCH" or a custom kind
+  std::string path_text;    // the template as written in the rule
   PathTemplate path;
   const google::protobuf::MethodDescriptor* method = nullptr;
-  std::string grpc_method;      // "/aurora.directory.v1.Directory/GetService"
+  std::string grpc_method;             // "/aurora.directory.v1.Directory/GetService"
   std::vector<FieldPath> path_fields;  // one per path.variables(), same order
   // "" (no body), "*" (every field not bound by the path) or a top-level field's name.
   std::string body;

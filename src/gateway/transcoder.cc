@@ -1,10 +1,10 @@
 #include "gateway/transcoder.h"
 
 #include <google/protobuf/util/json_util.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -77,7 +77,8 @@ std::string DescribeFieldError(std::string_view message) {
   constexpr std::string_view kNoField = ": Cannot find field.";
   if (absl::EndsWith(Sv(rest), Sv(kNoField))) {
     std::string_view name = rest.substr(0, rest.size() - kNoField.size());
-    std::string path = location.empty() ? std::string(name) : absl::StrCat(Sv(location), ".", Sv(name));
+    std::string path =
+        location.empty() ? std::string(name) : absl::StrCat(Sv(location), ".", Sv(name));
     return absl::StrCat("unknown field ", QuoteForMessage(path));
   }
   constexpr std::string_view kInvalid = "invalid value ";
@@ -159,6 +160,25 @@ bool ParseFloating(std::string_view text, double* out) {
   return absl::SimpleAtod(Sv(text), out) && std::isfinite(*out);
 }
 
+// `text` with every byte sequence that is not UTF-8 replaced by U+FFFD, so that JSON stays valid.
+std::string ValidUtf8(std::string_view text) {
+  if (Utf8Length(text)) return std::string(text);
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t length = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (length > 0 && i + length <= text.size() && Utf8Length(text.substr(i, length))) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::Status SetFieldFromText(Message* message, const FieldPath& path, std::string_view value,
@@ -171,8 +191,8 @@ absl::Status SetFieldFromText(Message* message, const FieldPath& path, std::stri
   const Reflection* r = target->GetReflection();
   bool repeated = field->is_repeated();
   auto invalid = [&](std::string_view expected) {
-    return absl::InvalidArgumentError(absl::StrCat(Sv(name), ": ", QuoteForMessage(value),
-                                                   " is not ", Sv(expected)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(name), ": ", QuoteForMessage(value), " is not ", Sv(expected)));
   };
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32: {
@@ -255,9 +275,9 @@ absl::Status SetFieldFromText(Message* message, const FieldPath& path, std::stri
       break;
     }
     case FieldDescriptor::CPPTYPE_MESSAGE:
-      return absl::InvalidArgumentError(
-          absl::StrCat(Sv(name), ": field ", QuoteForMessage(field->name()),
-                       " is a message; set its fields one by one"));
+      return absl::InvalidArgumentError(absl::StrCat(Sv(name), ": field ",
+                                                     QuoteForMessage(field->name()),
+                                                     " is a message; set its fields one by one"));
   }
   return absl::OkStatus();
 }
@@ -272,8 +292,7 @@ bool HasScalarJsonForm(const google::protobuf::Descriptor* type) {
 }
 
 absl::Status Transcoder::SetWellKnownFromText(Message* message, const FieldPath& path,
-                                              std::string_view value,
-                                              std::string_view name) const {
+                                              std::string_view value, std::string_view name) const {
   Message* target = message;
   for (size_t i = 0; i + 1 < path.size(); ++i) {
     target = target->GetReflection()->MutableMessage(target, path[i]);
@@ -307,17 +326,18 @@ absl::Status Transcoder::ParseJsonInto(std::string_view json, std::string_view w
   std::string binary;
   google::protobuf::util::JsonParseOptions options;
   auto status = google::protobuf::util::JsonToBinaryString(
-      contracts_->type_resolver(), ContractSet::TypeUrl(type), std::string(json), &binary,
-      options);
+      contracts_->type_resolver(), ContractSet::TypeUrl(type), std::string(json), &binary, options);
   if (!status.ok()) {
     std::string syntax = SyntaxErrorOf(original.data() == nullptr ? json : original);
-    return absl::InvalidArgumentError(
-        absl::StrCat(Sv(what), ": ",
-                     syntax.empty() ? DescribeFieldError(std::string_view(status.message().data(), status.message().size())) : syntax));
+    return absl::InvalidArgumentError(absl::StrCat(
+        Sv(what), ": ",
+        syntax.empty()
+            ? DescribeFieldError(std::string_view(status.message().data(), status.message().size()))
+            : syntax));
   }
   if (!message->MergeFromString(binary)) {
-    return absl::InvalidArgumentError(absl::StrCat(Sv(what), ": does not form a valid ",
-                                                   Sv(type->full_name())));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(what), ": does not form a valid ", Sv(type->full_name())));
   }
   return absl::OkStatus();
 }
@@ -371,8 +391,8 @@ absl::Status Transcoder::BindQuery(const Route& route, std::string_view query,
     size_t eq = pair.find('=');
     auto key = DecodeQueryComponent(pair.substr(0, eq));
     if (!key.ok()) return key.status();
-    auto value =
-        DecodeQueryComponent(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    auto value = DecodeQueryComponent(eq == std::string_view::npos ? std::string_view()
+                                                                   : pair.substr(eq + 1));
     if (!value.ok()) return value.status();
     std::string name = absl::StrCat("query parameter ", QuoteForMessage(*key));
     if (route.body == "*") {
@@ -383,14 +403,13 @@ absl::Status Transcoder::BindQuery(const Route& route, std::string_view query,
     const Descriptor* type = request->GetDescriptor();
     for (absl::string_view part_view : absl::StrSplit(Sv(*key), '.')) {
       std::string_view part = StdSv(part_view);
-      const FieldDescriptor* field =
-          type == nullptr ? nullptr : FindFieldByAnyName(type, part);
+      const FieldDescriptor* field = type == nullptr ? nullptr : FindFieldByAnyName(type, part);
       if (field == nullptr || (!path.empty() && path.back()->is_repeated())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("unknown ", name, " for ", Sv(route.label)));
+        return absl::InvalidArgumentError(absl::StrCat("unknown ", name, " for ", Sv(route.label)));
       }
       path.push_back(field);
-      type = field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE ? field->message_type() : nullptr;
+      type =
+          field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE ? field->message_type() : nullptr;
     }
     if (path.back()->is_map()) {
       return absl::InvalidArgumentError(
@@ -416,10 +435,10 @@ absl::Status Transcoder::BindQuery(const Route& route, std::string_view query,
       seen_singular.push_back(path);
     }
     const FieldDescriptor* leaf = path.back();
-    absl::Status set =
-        leaf->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && HasScalarJsonForm(leaf->message_type())
-            ? SetWellKnownFromText(request, path, *value, name)
-            : SetFieldFromText(request, path, *value, name);
+    absl::Status set = leaf->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+                               HasScalarJsonForm(leaf->message_type())
+                           ? SetWellKnownFromText(request, path, *value, name)
+                           : SetFieldFromText(request, path, *value, name);
     if (!set.ok()) return set;
   }
   return absl::OkStatus();
@@ -603,25 +622,6 @@ int GrpcCodeFromHttpStatus(int http_status) {
     default:
       return http_status >= 200 && http_status < 300 ? 0 : 2;
   }
-}
-
-// `text` with every byte sequence that is not UTF-8 replaced by U+FFFD, so that JSON stays valid.
-std::string ValidUtf8(std::string_view text) {
-  if (Utf8Length(text)) return std::string(text);
-  std::string out;
-  size_t i = 0;
-  while (i < text.size()) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t length = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (length > 0 && i + length <= text.size() && Utf8Length(text.substr(i, length))) {
-      out.append(text.substr(i, length));
-      i += length;
-    } else {
-      out.append("\xEF\xBF\xBD");
-      ++i;
-    }
-  }
-  return out;
 }
 
 std::string StatusJson(int code, std::string_view message, std::string_view details_status,

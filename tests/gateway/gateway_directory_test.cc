@@ -5,10 +5,10 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "../directory/directory_test_support.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
-#include "../directory/directory_test_support.h"
 #include "common/text.h"
 #include "gateway/gateway.h"
 #include "google/protobuf/util/json_util.h"
@@ -23,8 +23,8 @@ class DirectoryGateway {
  public:
   DirectoryGateway() : DirectoryGateway(gateway::GatewayOptions()) {}
   explicit DirectoryGateway(gateway::GatewayOptions options) {
-    auto created = gateway::Gateway::Create(options, server_.channel(),
-                                            server_.metrics().shared_registry());
+    auto created =
+        gateway::Gateway::Create(options, server_.channel(), server_.metrics().shared_registry());
     REQUIRE(created.ok());
     gateway_ = std::move(*created);
     REQUIRE(gateway_->Start("127.0.0.1:0").ok());
@@ -43,9 +43,8 @@ class DirectoryGateway {
     request.set_display_name("REST client");
     v1::ApiClientCredentials credentials;
     REQUIRE(server_.stub().RegisterApiClient(&context, request, &credentials).ok());
-    return {organization,
-            "Basic " + absl::Base64Escape(credentials.client().client_id() + ":" +
-                                          credentials.client_secret())};
+    return {organization, "Basic " + absl::Base64Escape(credentials.client().client_id() + ":" +
+                                                        credentials.client_secret())};
   }
 
  private:
@@ -70,8 +69,8 @@ TEST_CASE("the directory's REST face: create, list, get, update, delete", "[gate
   TestHttpClient client(node.port());
   TestHttpHeaders auth = {{"Authorization", basic}, {"Content-Type", "application/json"}};
 
-  auto created = client.Request("POST", "/v1/services", ServiceJson(MakeService("", organization)),
-                                auth);
+  auto created =
+      client.Request("POST", "/v1/services", ServiceJson(MakeService("", organization)), auth);
   REQUIRE(created.status == 200);
   json service = Json(created);
   std::string id = service["id"];
@@ -91,8 +90,8 @@ TEST_CASE("the directory's REST face: create, list, get, update, delete", "[gate
   REQUIRE(elsewhere.status == 200);
   CHECK(Json(elsewhere)["services"].empty());
   // The POST binding of the same method takes the filter as a body.
-  auto searched = client.Request("POST", "/v1/services:search",
-                                 R"({"area": {"municipality_codes": ["091"]}})");
+  auto searched =
+      client.Request("POST", "/v1/services:search", R"({"area": {"municipality_codes": ["091"]}})");
   REQUIRE(searched.status == 200);
   CHECK(Json(searched)["services"].size() == 1);
 
@@ -118,17 +117,17 @@ TEST_CASE("the directory's REST face: create, list, get, update, delete", "[gate
 
   // Another organisation's client may not touch it.
   auto [other_organization, other_basic] = node.Client();
-  auto foreign = client.Request("DELETE", "/v1/services/" + id, "",
-                                {{"Authorization", other_basic}});
+  auto foreign =
+      client.Request("DELETE", "/v1/services/" + id, "", {{"Authorization", other_basic}});
   REQUIRE(foreign.status == 403);
   CHECK(Json(foreign)["code"] == 7);
-  auto foreign_create = client.Request(
-      "POST", "/v1/services", ServiceJson(MakeService("", organization)),
-      {{"Authorization", other_basic}});
+  auto foreign_create =
+      client.Request("POST", "/v1/services", ServiceJson(MakeService("", organization)),
+                     {{"Authorization", other_basic}});
   CHECK(foreign_create.status == 403);
   // And nobody registers organisations over HTTP.
-  auto organization_attempt = client.Request("POST", "/v1/organizations",
-                                             R"({"name": {"fi": "Uusi"}})", auth);
+  auto organization_attempt =
+      client.Request("POST", "/v1/organizations", R"({"name": {"fi": "Uusi"}})", auth);
   CHECK(organization_attempt.status == 403);
 
   auto deleted = client.Request("DELETE", "/v1/services/" + id, "", auth);
@@ -166,7 +165,8 @@ TEST_CASE("bad input through the gateway changes nothing", "[gateway]") {
   }
   {
     TestHttpClient client(node.port());
-    auto oversize = client.Request("POST", "/v1/services", std::string(100 << 10, ' ') + good, auth);
+    auto oversize =
+        client.Request("POST", "/v1/services", std::string(100 << 10, ' ') + good, auth);
     CHECK(oversize.status == 413);
     CHECK(Json(oversize)["code"].is_number());
   }
@@ -179,8 +179,9 @@ TEST_CASE("the change feed streams as NDJSON and as SSE", "[gateway]") {
   const int64_t start = node.server().store().durable_revision();
   TestHttpClient writer(node.port());
   for (int i = 0; i < 2; ++i) {
-    REQUIRE(writer.Request("POST", "/v1/services", ServiceJson(MakeService("", organization)),
-                           {{"Authorization", basic}})
+    REQUIRE(writer
+                .Request("POST", "/v1/services", ServiceJson(MakeService("", organization)),
+                         {{"Authorization", basic}})
                 .status == 200);
   }
 
@@ -193,8 +194,7 @@ TEST_CASE("the change feed streams as NDJSON and as SSE", "[gateway]") {
                         headers);
     auto head = watcher.ReadResponseHead();
     REQUIRE(head.status == 200);
-    CHECK(head.Header("content-type") ==
-          (sse ? "text/event-stream" : "application/x-ndjson"));
+    CHECK(head.Header("content-type") == (sse ? "text/event-stream" : "application/x-ndjson"));
     // The two stored changes arrive, then a live one as it is committed.
     std::vector<json> events;
     auto read_events = [&](size_t want) {
@@ -213,8 +213,9 @@ TEST_CASE("the change feed streams as NDJSON and as SSE", "[gateway]") {
     read_events(2);
     CHECK(events[0]["type"] == "TYPE_SERVICE_PUT");
     CHECK(events[0]["revision"] == std::to_string(start + 1));
-    REQUIRE(writer.Request("POST", "/v1/services", ServiceJson(MakeService("", organization)),
-                           {{"Authorization", basic}})
+    REQUIRE(writer
+                .Request("POST", "/v1/services", ServiceJson(MakeService("", organization)),
+                         {{"Authorization", basic}})
                 .status == 200);
     read_events(3);
     CHECK(events[2]["service"]["organization_id"] == organization);

@@ -42,8 +42,8 @@ class LibraryNode {
     dir_ = std::filesystem::temp_directory_path() /
            ("aurora-gateway-test-" + std::to_string(::getpid()) + "-" + NewRandomUuid());
     std::filesystem::create_directories(dir_);
-    auto codes = directory::CodeLists::LoadFromDirectory(std::string(AURORA_DATA_DIR) +
-                                                         "/codelists");
+    auto codes =
+        directory::CodeLists::LoadFromDirectory(std::string(AURORA_DATA_DIR) + "/codelists");
     REQUIRE(codes.ok());
     codes_ = std::make_unique<directory::CodeLists>(std::move(*codes));
     auto database = Database::Open(dir_.string(), {directory::kDirectoryColumnFamily}, {});
@@ -211,8 +211,8 @@ TEST_CASE("query parameters bind leaf fields strictly", "[gateway]") {
   RequireError(client.Request("GET", "/v1/shelves/s1/books?filter.author=%ZZ"), 400, 3,
                "percent-encoding");
   // body "*" takes nothing from the query.
-  RequireError(client.Request("POST", "/v1/shelves/s1/books/b1:publish?notify=true", "{}"), 400,
-               3, "none from the query");
+  RequireError(client.Request("POST", "/v1/shelves/s1/books/b1:publish?notify=true", "{}"), 400, 3,
+               "none from the query");
 }
 
 TEST_CASE("every proto3 JSON type round-trips through the body and the query", "[gateway]") {
@@ -315,10 +315,9 @@ TEST_CASE("bad bodies get 400 naming the problem and reach no service", "[gatewa
   RequireError(client.Request("POST", "/v1/echo", R"({"nope": 1})"), 400, 3,
                "unknown field \"nope\"");
   RequireError(client.Request("POST", "/v1/echo", "[1, 2]"), 400, 3, "JSON object");
-  RequireError(client.Request("POST", "/v1/echo", "{\"f_string\": \"\xff\xfe\"}"), 400, 3,
-               "UTF-8");
-  RequireError(client.Request("POST", "/v1/echo", R"({"f_int64": "9223372036854775808"})"), 400,
-               3, "f_int64");
+  RequireError(client.Request("POST", "/v1/echo", "{\"f_string\": \"\xff\xfe\"}"), 400, 3, "UTF-8");
+  RequireError(client.Request("POST", "/v1/echo", R"({"f_int64": "9223372036854775808"})"), 400, 3,
+               "f_int64");
   RequireError(client.Request("GET", "/v1/shelves/s1/books/b1", "{}"), 400, 3, "takes no body");
 }
 
@@ -346,12 +345,12 @@ TEST_CASE("errors follow the status table with a google.rpc.Status body", "[gate
   LibraryNode node;
   TestHttpClient client(node.port());
   const std::vector<std::pair<int, int>> table = {
-      {1, 499}, {2, 500},  {3, 400},  {4, 504},  {5, 404},  {6, 409},  {7, 403}, {8, 429},
+      {1, 499}, {2, 500},  {3, 400},  {4, 504},  {5, 404},  {6, 409},  {7, 403},  {8, 429},
       {9, 400}, {10, 409}, {11, 400}, {12, 501}, {13, 500}, {14, 503}, {15, 500}, {16, 401}};
   for (auto [code, http] : table) {
     INFO("grpc code " << code);
-    auto response = client.Request(
-        "POST", "/v1/fail/" + std::to_string(code), R"({"message": "failed \"on purpose\""})");
+    auto response = client.Request("POST", "/v1/fail/" + std::to_string(code),
+                                   R"({"message": "failed \"on purpose\""})");
     RequireError(response, http, code, "failed \"on purpose\"");
     if (code == 16) CHECK(!response.Header("www-authenticate").empty());
     if (code == 8 || code == 14) CHECK(response.Header("retry-after") == "1");
@@ -384,8 +383,7 @@ TEST_CASE("server streaming as NDJSON and SSE, with an error record", "[gateway]
   CHECK(json::parse(lines[2])["name"] == "shelves/s3/books/2");
   CHECK(json::parse(lines[0])["title"] == "line\nbreak 0");  // a newline stays inside its record
 
-  client.SendRequest("GET", "/v1/shelves/s3:watch?count=2", "",
-                     {{"Accept", "text/event-stream"}});
+  client.SendRequest("GET", "/v1/shelves/s3:watch?count=2", "", {{"Accept", "text/event-stream"}});
   auto head = client.ReadResponseHead();
   REQUIRE(head.status == 200);
   CHECK(head.Header("content-type") == "text/event-stream");
@@ -410,8 +408,8 @@ TEST_CASE("server streaming as NDJSON and SSE, with an error record", "[gateway]
   CHECK(absl::StrContains(failed_sse.body, "event: error\ndata: {\"code\":13"));
 
   // An error before the first message keeps its HTTP status.
-  RequireError(client.Request("GET", "/v1/shelves/s5:watch?count=5&fail_after=0&fail_code=5"),
-               404, 5, "burned");
+  RequireError(client.Request("GET", "/v1/shelves/s5:watch?count=5&fail_after=0&fail_code=5"), 404,
+               5, "burned");
 }
 
 TEST_CASE("a client that goes away cancels the upstream stream", "[gateway]") {
@@ -438,7 +436,8 @@ TEST_CASE("client streaming takes a JSON array or NDJSON", "[gateway]") {
                               R"([{"title": "a", "name": "1"}, {"title": "b"}])");
   REQUIRE(array.status == 200);
   CHECK(Json(array) == json({{"count", 2}, {"titles", {"a@1", "b@"}}}));
-  auto lines = client.Request("POST", "/v1/books:upload", "{\"title\": \"x\"}\n\n{\"title\": \"y\"}\n");
+  auto lines =
+      client.Request("POST", "/v1/books:upload", "{\"title\": \"x\"}\n\n{\"title\": \"y\"}\n");
   REQUIRE(lines.status == 200);
   CHECK(Json(lines)["count"] == 3 - 1);
   RequireError(client.Request("POST", "/v1/books:upload", "{\"title\": \"x\"}\n{\"colour\": 1}"),
@@ -465,19 +464,20 @@ TEST_CASE("API client and Bearer authentication", "[gateway]") {
 
   // Cached: the same credentials again, many times.
   for (int i = 0; i < 20; ++i) {
-    REQUIRE(client.Request("POST", "/v1/shelves/s1/books", "{}", {{"Authorization", basic}})
-                .status == 200);
+    REQUIRE(
+        client.Request("POST", "/v1/shelves/s1/books", "{}", {{"Authorization", basic}}).status ==
+        200);
   }
   auto wrong = client.Request("POST", "/v1/shelves/s1/books", "{}",
                               {{"Authorization", Basic(node.client_id(), "wrong-secret")}});
   RequireError(wrong, 401, 16, "invalid API client credentials");
-  RequireError(client.Request("POST", "/v1/shelves/s1/books", "{}",
-                              {{"Authorization", "Basic !!!"}}),
-               401, 16, "Basic");
+  RequireError(
+      client.Request("POST", "/v1/shelves/s1/books", "{}", {{"Authorization", "Basic !!!"}}), 401,
+      16, "Basic");
   // HTTP callers cannot pose as an organisation through headers.
-  auto spoofed = client.Request("POST", "/v1/shelves/s1/books", "{}",
-                                {{"Authorization", basic},
-                                 {"X-Aurora-Organization-Id", "someone-else"}});
+  auto spoofed =
+      client.Request("POST", "/v1/shelves/s1/books", "{}",
+                     {{"Authorization", basic}, {"X-Aurora-Organization-Id", "someone-else"}});
   REQUIRE(spoofed.status == 200);
   CHECK(Json(spoofed)["authors"][0] == "org:" + organization);
 
@@ -552,9 +552,9 @@ TEST_CASE("CORS is off by default and follows the allow-list", "[gateway]") {
   auto simple = client.Request("GET", "/v1/books", "", {{"Origin", "https://app.example"}});
   CHECK(simple.Header("access-control-allow-origin") == "https://app.example");
   CHECK(simple.Header("vary") == "Origin");
-  auto denied = client.Request("OPTIONS", "/v1/books", "",
-                               {{"Origin", "https://evil.example"},
-                                {"Access-Control-Request-Method", "GET"}});
+  auto denied = client.Request(
+      "OPTIONS", "/v1/books", "",
+      {{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "GET"}});
   RequireError(denied, 403, 7, "not allowed");
   CHECK(!denied.HasHeader("access-control-allow-origin"));
 }

@@ -46,10 +46,9 @@ grpc::ServerUnaryReactor* LibraryService::ListBooks(grpc::CallbackServerContext*
   book->set_title(request->filter().author());
   book->set_pages(request->filter().min_pages());
   for (int genre : request->genres()) book->add_authors(v1::Genre_Name(genre));
-  response->set_next_page_token(std::to_string(request->page_size()) + "|" +
-                                request->page_token() + "|" +
-                                (request->has_include_drafts()
-                                     ? (request->include_drafts() ? "drafts" : "no-drafts")
+  response->set_next_page_token(
+      std::to_string(request->page_size()) + "|" + request->page_token() + "|" +
+      (request->has_include_drafts() ? (request->include_drafts() ? "drafts" : "no-drafts")
                                      : "unset"));
   return Done(context);
 }

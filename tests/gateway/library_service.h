@@ -14,8 +14,7 @@ namespace aurora::testing {
 class LibraryService final : public aurora::testing::v1::Library::CallbackService {
  public:
   grpc::ServerUnaryReactor* GetBook(grpc::CallbackServerContext* context,
-                                    const v1::GetBookRequest* request,
-                                    v1::Book* response) override;
+                                    const v1::GetBookRequest* request, v1::Book* response) override;
   grpc::ServerUnaryReactor* ListBooks(grpc::CallbackServerContext* context,
                                       const v1::ListBooksRequest* request,
                                       v1::ListBooksResponse* response) override;
@@ -38,8 +37,7 @@ class LibraryService final : public aurora::testing::v1::Library::CallbackServic
                                       const v1::ListBooksRequest* request,
                                       v1::ListBooksResponse* response) override;
   grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
-                                 const v1::Everything* request,
-                                 v1::Everything* response) override;
+                                 const v1::Everything* request, v1::Everything* response) override;
   grpc::ServerUnaryReactor* EchoQuery(grpc::CallbackServerContext* context,
                                       const v1::Everything* request,
                                       v1::Everything* response) override;

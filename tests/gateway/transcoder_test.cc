@@ -2,13 +2,15 @@
 // contracts, request binding (path, query, body), response rendering, the JSON printer against
 // protobuf's own json_util, and the status table.
 
+#include "gateway/transcoder.h"
+
 #include <google/protobuf/util/json_util.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <limits>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "aurora/directory/v1/directory.pb.h"
@@ -16,9 +18,8 @@
 #include "directory/catalogue_format.h"
 #include "directory/codelists.h"
 #include "gateway/json_printer.h"
-#include "google/api/annotations.pb.h"
 #include "gateway/route_table.h"
-#include "gateway/transcoder.h"
+#include "google/api/annotations.pb.h"
 
 namespace aurora::gateway {
 namespace {
@@ -170,8 +171,9 @@ TEST_CASE("broken rules are refused at start-up, naming the RPC", "[transcoder]"
 TEST_CASE("path, query and body bind into the request", "[transcoder]") {
   Library library;
   auto listed = library.Bind<lib::ListBooksRequest>(
-      "GET", "/v1/shelves/s%20one/books?page_size=3&genres=GENRE_POETRY&genres=1&filter.author=a+b"
-             "&filter.min_pages=-4&includeDrafts=true");
+      "GET",
+      "/v1/shelves/s%20one/books?page_size=3&genres=GENRE_POETRY&genres=1&filter.author=a+b"
+      "&filter.min_pages=-4&includeDrafts=true");
   REQUIRE(listed.ok());
   CHECK(listed->shelf() == "s one");
   CHECK(listed->page_size() == 3);
@@ -181,8 +183,8 @@ TEST_CASE("path, query and body bind into the request", "[transcoder]") {
   CHECK(listed->filter().min_pages() == -4);
   CHECK(listed->include_drafts());
 
-  auto created = library.Bind<lib::CreateBookRequest>(
-      "POST", "/v1/shelves/s1/books?request_id=r", R"({"title": "T", "pages": "12"})");
+  auto created = library.Bind<lib::CreateBookRequest>("POST", "/v1/shelves/s1/books?request_id=r",
+                                                      R"({"title": "T", "pages": "12"})");
   REQUIRE(created.ok());
   CHECK(created->shelf() == "s1");
   CHECK(created->book().title() == "T");
@@ -199,8 +201,9 @@ TEST_CASE("path, query and body bind into the request", "[transcoder]") {
   CHECK(updated->update_mask().paths(1) == "pages");
 
   // A Timestamp in the query takes its JSON form; a bad one is named.
-  auto echo = library.Bind<lib::Everything>("GET", "/v1/echo?t_timestamp=2024-01-02T03:04:05Z"
-                                                   "&w_int64=7&t_duration=1.5s");
+  auto echo = library.Bind<lib::Everything>("GET",
+                                            "/v1/echo?t_timestamp=2024-01-02T03:04:05Z"
+                                            "&w_int64=7&t_duration=1.5s");
   REQUIRE(echo.ok());
   CHECK(echo->t_timestamp().seconds() == 1704164645);
   CHECK(echo->w_int64().value() == 7);
@@ -308,7 +311,10 @@ TEST_CASE("the JSON printer agrees with protobuf on every field type", "[transco
   e.mutable_w_string();
   e.mutable_w_bool()->set_value(false);
   e.mutable_w_double()->set_value(2.5);
-  (*e.mutable_t_struct()->mutable_fields())["list"].mutable_list_value()->add_values()->set_bool_value(true);
+  (*e.mutable_t_struct()->mutable_fields())["list"]
+      .mutable_list_value()
+      ->add_values()
+      ->set_bool_value(true);
   (*e.mutable_t_struct()->mutable_fields())["null"].set_null_value(google::protobuf::NULL_VALUE);
   e.mutable_t_value()->set_number_value(1e21);
   e.mutable_t_list()->add_values()->set_string_value("s");
@@ -360,8 +366,8 @@ TEST_CASE("responses render whole, by response_body, or raw for HttpBody", "[tra
   titles.set_next_page_token("hidden");
   HttpBody body;
   REQUIRE(library.transcoder
-              ->RenderResponse(*route_of("GET", "/v1/shelves/s/titles"),
-                               titles.SerializeAsString(), &body)
+              ->RenderResponse(*route_of("GET", "/v1/shelves/s/titles"), titles.SerializeAsString(),
+                               &body)
               .ok());
   CHECK(body.data == R"(["a"])");
   CHECK(body.content_type == "application/json");
@@ -376,8 +382,7 @@ TEST_CASE("responses render whole, by response_body, or raw for HttpBody", "[tra
   CHECK(body.content_type == "application/octet-stream");  // none given
 
   CHECK_FALSE(library.transcoder
-                  ->RenderResponse(*route_of("GET", "/v1/shelves/s/books/b"), "\xff\xff\xff",
-                                   &body)
+                  ->RenderResponse(*route_of("GET", "/v1/shelves/s/books/b"), "\xff\xff\xff", &body)
                   .ok());
 }
 
