@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -749,6 +750,49 @@ std::map<const ServiceDescriptor*, std::string> ServiceNames(const RouteTable& r
   return names;
 }
 
+// "/v1/services/{service.id}:x" -> "/v1/services/{}:x".
+std::string PathShape(std::string_view path) {
+  std::string shape;
+  bool in_variable = false;
+  for (char c : path) {
+    if (c == '{') {
+      in_variable = true;
+      shape.append("{}");
+    } else if (c == '}') {
+      in_variable = false;
+    } else if (!in_variable) {
+      shape.push_back(c);
+    }
+  }
+  return shape;
+}
+
+std::vector<std::string> VariableNames(std::string_view path) {
+  std::vector<std::string> names;
+  size_t open = path.find('{');
+  while (open != std::string_view::npos) {
+    size_t close = path.find('}', open);
+    names.emplace_back(path.substr(open + 1, close - open - 1));
+    open = path.find('{', close);
+  }
+  return names;
+}
+
+// Gives an operation's path parameters the names of the path item it is filed under; each keeps
+// the field it binds in x-aurora-field and says so in its description.
+void RenamePathParameters(const std::vector<std::string>& names, Json* op) {
+  size_t next = 0;
+  for (Json& parameter : (*op)["parameters"]) {
+    if (parameter["in"] != "path" || next >= names.size()) continue;
+    std::string field = parameter["name"];
+    parameter["name"] = names[next++];
+    parameter["x-aurora-field"] = field;
+    std::string description = parameter.value("description", "");
+    AppendParagraph(&description, "Sets the request field `" + field + "`.");
+    parameter["description"] = description;
+  }
+}
+
 Json Operation(const Route& route, const std::string& tag, const std::string& operation_id,
                SchemaSet* schemas) {
   Json op{{"tags", {tag}}};
@@ -827,6 +871,18 @@ Json BuildDocumentJson(const RouteTable& routes, const OpenApiInfo& info, std::s
   Json paths = Json::object();
   Json custom = Json::array();
   Json shadowed = Json::array();
+  // OpenAPI treats paths that differ only in their parameters' names as the same path (and
+  // forbids both): /v1/services/{id} and /v1/services/{service.id} are filed under the one with
+  // the plainest names (fewest dots, then shortest, then first).
+  std::map<std::string, std::string> canonical_paths;  // shape ("/v1/services/{}") -> path
+  for (const Route& route : routes.routes()) {
+    std::string path = route.path.ToOpenApiPath();
+    auto [canonical, inserted] = canonical_paths.emplace(PathShape(path), path);
+    auto plainness = [](const std::string& p) {
+      return std::pair(std::count(p.begin(), p.end(), '.'), p.size());
+    };
+    if (!inserted && plainness(path) < plainness(canonical->second)) canonical->second = path;
+  }
   std::map<const MethodDescriptor*, int> bindings;
   for (const Route& route : routes.routes()) {
     const std::string& tag = service_names[route.method->service()];
@@ -841,6 +897,11 @@ Json BuildDocumentJson(const RouteTable& routes, const OpenApiInfo& info, std::s
                         {"template", route.path_text},
                         {"operation", std::move(op)}});
       continue;
+    }
+    const std::string& canonical = canonical_paths[PathShape(path)];
+    if (canonical != path) {
+      RenamePathParameters(VariableNames(canonical), &op);
+      path = canonical;
     }
     Json& item = paths[path];
     std::string method = Lower(route.http_method);
