@@ -11,9 +11,10 @@
 //       per-request bookkeeping without routing, transcoding or an upstream call);
 // optionally also a filtered ListServices (GET /v1/services?area.municipality_codes=091&...) as
 // (a) and (b). Each phase: a warm-up, then a measured window: requests, throughput, p50/p99/p99.9,
-// errors, process CPU per request; then the ratios gateway/native and gateway/ceiling, peak RSS,
-// and one line per target of bench/README.md. Client and server share the machine's cores.
-// Not a test: the exit status is 0 unless the benchmark could not run.
+// errors, process CPU per request; then the ratios gateway/native (throughput, latency, requests
+// per CPU-second) and gateway/ceiling, peak RSS, and one line per target of bench/README.md.
+// Client and server share the machine's cores. --breakdown adds the gateway's own steps timed
+// in-process on one thread. Not a test: the exit status is 0 unless the benchmark could not run.
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -48,18 +49,19 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
 #include "aurora/directory/v1/directory.grpc.pb.h"
 #include "bench/service_generator.h"
 #include "common/database.h"
 #include "common/metrics.h"
 #include "common/server.h"
+#include "common/text.h"
 #include "directory/catalogue_format.h"
 #include "directory/codelists.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "directory/validation.h"
-#include "common/text.h"
 #include "gateway/gateway.h"
 #include "gateway/route_table.h"
 #include "gateway/transcoder.h"
@@ -95,7 +97,8 @@ constexpr char kUsage[] =
     "         [--data-dir DIR] [--source-dir DIR] [--breakdown]\n"
     "  --connections C     concurrency of every phase (default 256): C keep-alive HTTP\n"
     "                      connections, one request at a time each; for native gRPC, C calls\n"
-    "                      kept in flight over K channels (gRPC multiplexes calls on a connection)\n"
+    "                      kept in flight over K channels (gRPC multiplexes calls on one\n"
+    "                      connection)\n"
     "  --seconds S         measured seconds per phase (default 5)\n"
     "  --warmup-seconds W  unrecorded seconds before each measured phase (default 1)\n"
     "  --channels K        gRPC channels (TCP connections) of the native phases (default 8)\n"
@@ -109,7 +112,8 @@ constexpr char kUsage[] =
     "  --data-dir DIR      where the fresh temporary folder for RocksDB is made (default: the\n"
     "                      system's temporary folder); the folder is removed at the end\n"
     "  --source-dir DIR    folder with services.ndjson and codelists/\n"
-    "                      (default " AURORA_DATA_DIR ")\n"
+    "                      (default " AURORA_DATA_DIR
+    ")\n"
     "  --breakdown         also time the gateway's own steps for one request in-process on one\n"
     "                      thread, and one unary call at a time over the in-process channel vs\n"
     "                      TCP (where the time goes)\n";
@@ -179,8 +183,7 @@ bool ParseArgs(int argc, char** argv, BenchOptions* options) {
       options->channels = static_cast<int>(number);
     } else if (arg == "--scenario") {
       if (value != "get" && value != "list" && value != "both") {
-        std::fprintf(stderr, "--scenario: expected get, list or both, got \"%s\"\n",
-                     value.c_str());
+        std::fprintf(stderr, "--scenario: expected get, list or both, got \"%s\"\n", value.c_str());
         return false;
       }
       options->get = value != "list";
@@ -398,8 +401,8 @@ class GrpcLoad {
       std::unique_lock lock(mu_);
       done_.wait(lock, [&] { return active_ == 0; });
     }
-    result.seconds = std::chrono::duration<double>(window_.measure_end - window_.measure_start)
-                         .count();
+    result.seconds =
+        std::chrono::duration<double>(window_.measure_end - window_.measure_start).count();
     for (auto& slot : slots_) {
       result.micros.insert(result.micros.end(), slot->micros.begin(), slot->micros.end());
       result.errors += slot->errors;
@@ -508,8 +511,8 @@ class HttpLoad {
     result.name = name;
     SampleCpuOverWindow(window_, thread.native_handle(), true, &result);
     thread.join();
-    result.seconds = std::chrono::duration<double>(window_.measure_end - window_.measure_start)
-                         .count();
+    result.seconds =
+        std::chrono::duration<double>(window_.measure_end - window_.measure_start).count();
     for (auto& connection : connections_) {
       result.micros.insert(result.micros.end(), connection->micros.begin(),
                            connection->micros.end());
@@ -760,8 +763,8 @@ LatencyStats Summarise(std::vector<float> micros) {
 
 struct PhaseFigures {
   LatencyStats latency;
-  double rate = 0;          // requests/s
-  double cpu_us = 0;        // process CPU per request (µs)
+  double rate = 0;    // requests/s
+  double cpu_us = 0;  // process CPU per request (µs)
   double client_cpu_us = -1;
   double mean_bytes = 0;
 };
@@ -778,17 +781,18 @@ PhaseFigures Figures(const PhaseResult& r) {
 }
 
 void PrintHeader() {
-  std::printf("  %-34s %9s %9s %8s %8s %8s %8s %7s %9s %9s\n", "phase", "requests", "req/s",
-              "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "CPU us/r", "bytes/r");
+  std::printf("  %-34s %9s %9s %8s %8s %8s %8s %7s %9s %6s %8s\n", "phase", "requests", "req/s",
+              "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "CPU us/r", "cores", "bytes/r");
 }
 
 void PrintRow(const PhaseResult& r) {
   const PhaseFigures f = Figures(r);
   std::string cpu = absl::StrFormat("%.0f", f.cpu_us);
   if (f.client_cpu_us >= 0) cpu = absl::StrFormat("%.0f(%.0f)", f.cpu_us, f.client_cpu_us);
-  std::printf("  %-34s %9zu %9.0f %8.3f %8.3f %8.3f %8.3f %7lld %9s %9.0f\n", r.name.c_str(),
+  std::printf("  %-34s %9zu %9.0f %8.3f %8.3f %8.3f %8.3f %7lld %9s %6.2f %8.0f\n", r.name.c_str(),
               f.latency.count, f.rate, f.latency.p50, f.latency.p99, f.latency.p999, f.latency.max,
-              static_cast<long long>(r.errors), cpu.c_str(), f.mean_bytes);
+              static_cast<long long>(r.errors), cpu.c_str(), r.process_cpu / r.seconds,
+              f.mean_bytes);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -883,9 +887,8 @@ int PrintBreakdown(const std::vector<std::string>& ids, const std::vector<std::s
     json_bytes += body.data.size();
   }
   size_t sink = 0;  // keeps the results alive
-  const double find = cpu_per_item([&](size_t i) {
-    sink += routes->Find("GET", paths[i]).bindings.size();
-  });
+  const double find =
+      cpu_per_item([&](size_t i) { sink += routes->Find("GET", paths[i]).bindings.size(); });
   const double build = cpu_per_item([&](size_t i) {
     std::vector<std::string> messages;
     if (!transcoder.BuildRequests(*lookups[i].route, lookups[i].bindings, "", "", "", &messages)
@@ -951,20 +954,24 @@ int PrintBreakdown(const std::vector<std::string>& ids, const std::vector<std::s
     return 1;
   }
   size_t list_json = 0;
-  const double list_parse = cpu_per_item([&](size_t) {
-    v1::ListServicesResponse response;
-    if (!response.ParseFromString(page)) ++failures;
-  }, 200);
-  const double list_render = cpu_per_item([&](size_t) {
-    gateway::HttpBody body;
-    if (!transcoder.RenderResponse(*list_route.route, page, &body).ok()) ++failures;
-    list_json = body.data.size();
-  }, 200);
+  const double list_parse = cpu_per_item(
+      [&](size_t) {
+        v1::ListServicesResponse response;
+        if (!response.ParseFromString(page)) ++failures;
+      },
+      200);
+  const double list_render = cpu_per_item(
+      [&](size_t) {
+        gateway::HttpBody body;
+        if (!transcoder.RenderResponse(*list_route.route, page, &body).ok()) ++failures;
+        list_json = body.data.size();
+      },
+      200);
   std::printf(
       "ListServices page (%.1f KiB of protobuf -> %.1f KiB of JSON): RenderResponse %.1f us, of "
       "which parsing %.1f us (CPU time, best of 5 x 200)\n",
-      static_cast<double>(page.size()) / 1024, static_cast<double>(list_json) / 1024,
-      list_render, list_parse);
+      static_cast<double>(page.size()) / 1024, static_cast<double>(list_json) / 1024, list_render,
+      list_parse);
   return 0;
 }
 
@@ -1032,9 +1039,8 @@ int Run(const BenchOptions& options) {
   }
   gateway::GatewayOptions gateway_options;
   gateway_options.http.io_threads = options.http_threads;
-  auto gateway =
-      gateway::Gateway::Create(gateway_options, server.InProcessChannel(),
-                               metrics.shared_registry());
+  auto gateway = gateway::Gateway::Create(gateway_options, server.InProcessChannel(),
+                                          metrics.shared_registry());
   if (!gateway.ok()) {
     std::fprintf(stderr, "gateway: %s\n", std::string(gateway.status().message()).c_str());
     return 1;
@@ -1125,12 +1131,11 @@ int Run(const BenchOptions& options) {
     request.mutable_area()->add_municipality_codes(kListMunicipality);
     request.mutable_page()->set_page_size(kListPageSize);
     grpc_list.push_back(request.SerializeAsString());
-    http_list.push_back(absl::StrCat("GET /v1/services?area.municipality_codes=",
-                                     kListMunicipality, "&page.page_size=", kListPageSize,
+    http_list.push_back(absl::StrCat("GET /v1/services?area.municipality_codes=", kListMunicipality,
+                                     "&page.page_size=", kListPageSize,
                                      " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
   }
-  const std::vector<std::string> http_health = {
-      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"};
+  const std::vector<std::string> http_health = {"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"};
 
   // Native clients: K channels, each its own TCP connection.
   std::vector<std::unique_ptr<grpc::GenericStub>> stubs;
@@ -1156,9 +1161,10 @@ int Run(const BenchOptions& options) {
   };
 
   std::printf(
-      "\nphases: %d concurrent %s; latency in ms; CPU us/r = CPU of the whole process (client and "
-      "node) per request, in brackets the HTTP load generator's thread\n",
-      c, "requests each");
+      "\nphases: %d concurrent requests each; latency in ms; CPU us/r = CPU time of the whole "
+      "process (load generator and node) per request, in brackets the HTTP load generator's "
+      "thread; cores = CPU seconds per second of the phase (at most %u)\n",
+      c, std::thread::hardware_concurrency());
   PhaseResult ceiling, native_get, gateway_get, native_list, gateway_list;
   ceiling.name = "(c) HTTP ceiling GET /healthz";
   native_get.name = "(a) native gRPC GetService";
@@ -1177,9 +1183,11 @@ int Run(const BenchOptions& options) {
     // one side.
     const bool native_first = round % 2 == 1;
     if (options.get) {
-      if (native_first) run(native("(a) native gRPC GetService", kGetMethod, grpc_get), &native_get);
+      if (native_first)
+        run(native("(a) native gRPC GetService", kGetMethod, grpc_get), &native_get);
       run(http("(b) gateway GET /v1/services/{id}", http_get), &gateway_get);
-      if (!native_first) run(native("(a) native gRPC GetService", kGetMethod, grpc_get), &native_get);
+      if (!native_first)
+        run(native("(a) native gRPC GetService", kGetMethod, grpc_get), &native_get);
     }
     if (options.list) {
       if (native_first) {
@@ -1197,8 +1205,8 @@ int Run(const BenchOptions& options) {
   if (options.breakdown) {
     grpc::GenericStub in_process(server.InProcessChannel());
     std::fflush(stdout);
-    if (PrintBreakdown(ids, grpc_get, grpc_list.front(),
-                       absl::StrCat("/v1/services"), *stubs.front(), in_process) != 0) {
+    if (PrintBreakdown(ids, grpc_get, grpc_list.front(), absl::StrCat("/v1/services"),
+                       *stubs.front(), in_process) != 0) {
       stop_node();
       return 1;
     }
@@ -1221,7 +1229,8 @@ int Run(const BenchOptions& options) {
   if (!native_get.first_error.empty() || !native_list.first_error.empty() ||
       !gateway_get.first_error.empty() || !gateway_list.first_error.empty() ||
       !ceiling.first_error.empty()) {
-    for (const PhaseResult* r : {&native_get, &gateway_get, &native_list, &gateway_list, &ceiling}) {
+    for (const PhaseResult* r :
+         {&native_get, &gateway_get, &native_list, &gateway_list, &ceiling}) {
       if (!r->first_error.empty()) {
         std::printf("first error of %s: %s\n", r->name.c_str(), r->first_error.c_str());
       }
@@ -1232,7 +1241,7 @@ int Run(const BenchOptions& options) {
   std::printf("\n%-46s %10s %10s %8s\n", "ratio", "gateway", "baseline", "ratio");
   struct Verdict {
     std::string scenario;
-    double throughput_ratio, p99_ratio;
+    double throughput_ratio, p99_ratio, per_cpu_ratio;
   };
   std::vector<Verdict> verdicts;
   const auto ratios = [&](const char* scenario, const PhaseResult& gw, const PhaseResult& nat) {
@@ -1249,40 +1258,47 @@ int Run(const BenchOptions& options) {
     std::printf("%-46s %10.0f %10.0f %8.2f   (baseline: native gRPC)\n",
                 absl::StrCat(scenario, " CPU per request (us)").c_str(), g.cpu_us, n.cpu_us,
                 g.cpu_us / n.cpu_us);
+    std::printf("%-46s %10.0f %10.0f %8.2f   (baseline: native gRPC; = 1 / CPU ratio)\n",
+                absl::StrCat(scenario, " requests per CPU-second").c_str(), 1e6 / g.cpu_us,
+                1e6 / n.cpu_us, n.cpu_us / g.cpu_us);
     std::printf("%-46s %10.0f %10.0f %8.2f   (baseline: HTTP ceiling /healthz)\n",
                 absl::StrCat(scenario, " throughput (req/s)").c_str(), g.rate, ceiling_f.rate,
                 g.rate / ceiling_f.rate);
     std::printf("%-46s %10.0f %10.0f %8.2f   (JSON body vs protobuf message)\n",
                 absl::StrCat(scenario, " response bytes").c_str(), g.mean_bytes, n.mean_bytes,
                 g.mean_bytes / n.mean_bytes);
-    verdicts.push_back({scenario, g.rate / n.rate, g.latency.p99 / n.latency.p99});
+    verdicts.push_back(
+        {scenario, g.rate / n.rate, g.latency.p99 / n.latency.p99, n.cpu_us / g.cpu_us});
   };
   if (options.get) ratios("GetService", gateway_get, native_get);
   if (options.list) ratios("ListServices", gateway_list, native_list);
   std::printf("%-46s %10.0f\n", "peak RSS (MiB)", hwm);
-  std::printf("load average before / after: %s / %s\n\n", load_before.c_str(),
-              load_after.c_str());
+  std::printf("load average before / after: %s / %s\n\n", load_before.c_str(), load_after.c_str());
 
   const int64_t http_errors = gateway_get.errors + gateway_list.errors + ceiling.errors;
   const int64_t native_errors = native_get.errors + native_list.errors;
   const auto verdict = [](bool pass) { return pass ? "PASS" : "FAIL"; };
   for (const Verdict& v : verdicts) {
-    std::printf("gateway throughput >= %.1fx native gRPC (%s): %s (measured %.2fx)\n",
-                kTargetThroughputRatio, v.scenario.c_str(),
-                verdict(v.throughput_ratio >= kTargetThroughputRatio), v.throughput_ratio);
+    std::printf(
+        "gateway throughput >= %.1fx native gRPC (%s): %s (measured %.2fx; per CPU-second "
+        "%.2fx)\n",
+        kTargetThroughputRatio, v.scenario.c_str(),
+        verdict(v.throughput_ratio >= kTargetThroughputRatio), v.throughput_ratio, v.per_cpu_ratio);
     std::printf("gateway p99 <= %.1fx native gRPC (%s): %s (measured %.2fx)\n", kTargetP99Ratio,
                 v.scenario.c_str(), verdict(v.p99_ratio <= kTargetP99Ratio), v.p99_ratio);
   }
-  std::printf("zero errors at %d concurrent keep-alive connections: %s (measured %lld; native "
-              "gRPC %lld)\n",
-              c, verdict(http_errors == 0), static_cast<long long>(http_errors),
-              static_cast<long long>(native_errors));
+  std::printf(
+      "zero errors at %d concurrent keep-alive connections: %s (measured %lld; native "
+      "gRPC %lld)\n",
+      c, verdict(http_errors == 0), static_cast<long long>(http_errors),
+      static_cast<long long>(native_errors));
   // The summary of the read call (GetService when measured).
   const Verdict& main = verdicts.front();
-  std::printf("gateway_bench: %s throughput_ratio=%.2f (target >= %.1f) p99_ratio=%.2f (target <= "
-              "%.0f) errors=%lld\n",
-              main.scenario.c_str(), main.throughput_ratio, kTargetThroughputRatio,
-              main.p99_ratio, kTargetP99Ratio, static_cast<long long>(http_errors));
+  std::printf(
+      "gateway_bench: %s throughput_ratio=%.2f (target >= %.1f) p99_ratio=%.2f (target <= %.0f) "
+      "errors=%lld per_cpu_ratio=%.2f\n",
+      main.scenario.c_str(), main.throughput_ratio, kTargetThroughputRatio, main.p99_ratio,
+      kTargetP99Ratio, static_cast<long long>(http_errors), main.per_cpu_ratio);
   return 0;
 }
 
@@ -1290,6 +1306,8 @@ int Run(const BenchOptions& options) {
 }  // namespace aurora::bench
 
 int main(int argc, char** argv) {
+  // As `aurora` does (src/node/main.cc): no lock-graph bookkeeping in Debian's debug-built Abseil.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   aurora::bench::BenchOptions options;
   if (!aurora::bench::ParseArgs(argc, argv, &options)) return 64;
   return aurora::bench::Run(options);

@@ -3,7 +3,9 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/reflection.h>
 
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -163,8 +165,10 @@ class Printer {
       }
       if (!first) out_->push_back(',');
       first = false;
-      AppendJsonString(field->name(), out_);
-      out_->push_back(':');
+      // Field names are identifiers ([A-Za-z0-9_]): nothing to escape.
+      out_->push_back('"');
+      out_->append(field->name());
+      out_->append("\":", 2);
       absl::Status status = field->is_map()        ? Map(message, field, depth)
                             : field->is_repeated() ? Repeated(message, field, depth)
                                                    : Value(message, field, depth);
@@ -426,13 +430,27 @@ class Printer {
 
 }  // namespace
 
+namespace {
+// 1 for the bytes AppendJsonString must look at: '"', '\\', controls, DEL, and 0xE2 (the lead
+// byte of U+2028/U+2029).
+constexpr std::array<uint8_t, 256> kJsonSpecial = [] {
+  std::array<uint8_t, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = 1;
+  table['"'] = table['\\'] = table[0x7f] = table[0xe2] = 1;
+  return table;
+}();
+}  // namespace
+
 void AppendJsonString(std::string_view text, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->reserve(out->size() + text.size() + 2);
   out->push_back('"');
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
   size_t run = 0;  // start of the current run of bytes that need no escaping
-  for (size_t i = 0; i < text.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char c = bytes[i];
+    if (kJsonSpecial[c] == 0) continue;
     const char* escape = nullptr;
     switch (c) {
       case '"':
@@ -459,26 +477,26 @@ void AppendJsonString(std::string_view text, std::string* out) {
       default:
         break;
     }
-    bool control = c < 0x20 || c == 0x7f;
-    // U+2028 and U+2029 are valid JSON but end lines in JavaScript source; escape them.
-    bool line_separator = c == 0xe2 && i + 2 < text.size() &&
-                          static_cast<unsigned char>(text[i + 1]) == 0x80 &&
-                          (static_cast<unsigned char>(text[i + 2]) & 0xfe) == 0xa8;
-    if (escape == nullptr && !control && !line_separator) continue;
+    if (c == 0xe2) {
+      // U+2028 and U+2029 are valid JSON but end lines in JavaScript source; escape them.
+      if (!(i + 2 < n && bytes[i + 1] == 0x80 && (bytes[i + 2] & 0xfe) == 0xa8)) continue;
+      out->append(text.data() + run, i - run);
+      out->append(bytes[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
+      i += 2;
+      run = i + 1;
+      continue;
+    }
     out->append(text.data() + run, i - run);
     if (escape != nullptr) {
       out->append(escape);
-    } else if (control) {
+    } else {
       out->append("\\u00");
       out->push_back(kHex[c >> 4]);
       out->push_back(kHex[c & 0xf]);
-    } else {
-      out->append(static_cast<unsigned char>(text[i + 2]) == 0xa8 ? "\\u2028" : "\\u2029");
-      i += 2;
     }
     run = i + 1;
   }
-  out->append(text.data() + run, text.size() - run);
+  out->append(text.data() + run, n - run);
   out->push_back('"');
 }
 

@@ -1,5 +1,6 @@
 #include "gateway/transcoder.h"
 
+#include <google/protobuf/arena.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <cmath>
@@ -509,7 +510,10 @@ absl::Status Transcoder::BuildRequests(const Route& route, const std::vector<Pat
 
 absl::Status Transcoder::MessageJson(const Descriptor* type, std::string_view serialized,
                                      std::string* out) const {
-  std::unique_ptr<Message> message(contracts_->Prototype(type)->New());
+  out->reserve(out->size() + serialized.size() * 3 / 2 + 64);  // JSON is ~1.5x the protobuf
+  // On an arena: the parsed message's strings and submessages are freed at once.
+  google::protobuf::Arena arena;
+  Message* message = contracts_->Prototype(type)->New(&arena);
   if (!message->ParseFromArray(serialized.data(), static_cast<int>(serialized.size()))) {
     return absl::InternalError(
         absl::StrCat("the upstream sent a message that is not a valid ", Sv(type->full_name())));

@@ -175,10 +175,10 @@ void CheckRequest(const Fixture& f, const Route& route, const std::vector<PathBi
     request->GetReflection()->ListFields(*request, &set);
     for (const FieldDescriptor* field : set) {
       if (!allowed.contains(field)) {
-        if (false) std::fprintf(stderr, "field %s is set, but neither the path, the query nor the body "
+        std::fprintf(stderr, "field %s is set, but neither the path, the query nor the body "
                      "(%s) may set it\n", field->full_name().c_str(), route.body.c_str());
       }
-      // TEMP FUZZ_CHECK(allowed.contains(field));
+      FUZZ_CHECK(allowed.contains(field));
     }
   }
 
@@ -286,7 +286,7 @@ void RunOne(const uint8_t* data, size_t size) {
   }
   if (!route->client_streaming) FUZZ_CHECK(requests.size() == 1);
   for (const std::string& request : requests) CheckRequest(f, *route, bindings, query, request);
-  if (!route->client_streaming && false) CheckNamedBody(f, *route, body, requests[0]);  // TEMP
+  if (!route->client_streaming) CheckNamedBody(f, *route, body, requests[0]);
 }
 
 }  // namespace
