@@ -12,26 +12,12 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "gateway/http_text.h"
 
 namespace aurora::gateway {
 namespace {
 
 namespace http = boost::beast::http;
-
-// ASCII case-insensitive equality (absl's string helpers take absl::string_view, which is not
-// std::string_view in Debian's Abseil).
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return absl::ascii_tolower(static_cast<unsigned char>(x)) ==
-                  absl::ascii_tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view StripWhitespace(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Client bytes quoted in an error message: printable ASCII only, at most `max` characters.
 std::string Quote(std::string_view text, size_t max = 40) {

@@ -28,25 +28,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/http_request_parser.h"
+#include "gateway/http_text.h"
 
 namespace aurora::gateway {
-namespace {
-// ASCII case-insensitive equality (absl's string helpers take absl::string_view, which is not
-// std::string_view in Debian's Abseil).
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return absl::ascii_tolower(static_cast<unsigned char>(x)) ==
-                  absl::ascii_tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view StripWhitespace(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 std::string_view HttpRequest::path() const {
   return std::string_view(target).substr(0, target.find('?'));

@@ -523,15 +523,6 @@ bool IsOpenApiMethod(const std::string& method) {
          method == "PATCH";
 }
 
-std::string Dotted(const FieldPath& path) {
-  std::string dotted;
-  for (const FieldDescriptor* field : path) {
-    if (!dotted.empty()) dotted.push_back('.');
-    dotted.append(field->name());
-  }
-  return dotted;
-}
-
 std::string RegexEscape(const std::string& literal) {
   std::string out;
   for (char c : literal) {

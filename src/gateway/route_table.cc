@@ -228,6 +228,15 @@ std::string ContractSet::TypeUrl(const Descriptor* type) {
   return absl::StrCat(kTypeUrlPrefix, "/", Sv(type->full_name()));
 }
 
+std::string Dotted(const FieldPath& path) {
+  std::string dotted;
+  for (const FieldDescriptor* field : path) {
+    if (!dotted.empty()) dotted.push_back('.');
+    dotted.append(field->name());
+  }
+  return dotted;
+}
+
 absl::StatusOr<RouteTable> RouteTable::Build(
     const std::vector<const ServiceDescriptor*>& services) {
   RouteTable table;

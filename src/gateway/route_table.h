@@ -73,6 +73,8 @@ enum class RouteAuth { kNone, kApiClient, kBearer };
 
 // A chain of fields from the request message to a leaf, e.g. service -> id for "service.id".
 using FieldPath = std::vector<const google::protobuf::FieldDescriptor*>;
+// "service.id" for service -> id.
+std::string Dotted(const FieldPath& path);
 
 struct Route {
   int id = 0;               // index in RouteTable::routes()

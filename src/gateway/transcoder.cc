@@ -126,15 +126,6 @@ bool IsPrefix(const FieldPath& shorter, const FieldPath& longer) {
   return true;
 }
 
-std::string Dotted(const FieldPath& path) {
-  std::string result;
-  for (const FieldDescriptor* field : path) {
-    if (!result.empty()) result.push_back('.');
-    result.append(field->name());
-  }
-  return result;
-}
-
 template <typename T>
 bool ParseInteger(std::string_view text, T* out) {
   // SimpleAtoi tolerates surrounding whitespace; a query or path value must not have any.

@@ -164,8 +164,10 @@ void CheckRequest(const HttpRequestParser::Limits& limits, std::string_view raw,
 
   // The fields are the header's field lines, no more (trailer fields of a chunked body are not
   // header fields: RFC 9110 §6.5.1); then the documented rules against smuggling and on Host.
-  const size_t field_lines = static_cast<size_t>(
-      std::count(message.begin(), message.begin() + static_cast<std::ptrdiff_t>(blank), '\n'));
+  size_t field_lines = 0;  // not counting obs-fold continuation lines (starting with SP or HTAB)
+  for (size_t i = message.find('\n'); i < blank; i = message.find('\n', i + 1)) {
+    if (message[i + 1] != ' ' && message[i + 1] != '\t') ++field_lines;
+  }
   if (request.headers.size() != field_lines) throw 5;
   size_t hosts = 0, encodings = 0, lengths = 0;
   const std::string* encoding = nullptr;
