@@ -327,7 +327,9 @@ constexpr std::pair<absl::string_view, LifeArea> kMeterLifeAreas[] = {
 void ReadLifeSituationMeters(const json& record, v1::Service& service, FirstFieldError& errors) {
   const json* meters = ObjectMember(record, "life_situation_meters", "", errors);
   if (meters == nullptr) return;
-  for (const auto& [key, value] : meters->items()) {
+  for (const auto& item : meters->items()) {
+    const std::string& key = item.key();
+    const json& value = item.value();
     const bool known = std::any_of(std::begin(kMeterLifeAreas), std::end(kMeterLifeAreas),
                                    [&key](const auto& meter) { return meter.first == key; });
     if (!known) {

@@ -7,6 +7,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <charconv>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <utility>
 
@@ -77,6 +78,7 @@ std::string BeastErrorMessage(const boost::beast::error_code& ec) {
 struct HttpRequestParser::Beast {
   http::request_parser<http::string_body> parser;
   size_t header_bytes = 0;  // consumed by the parser before the header was complete
+  size_t header_fields = 0;  // fields when the header ended (more at the end: trailer fields)
 };
 
 HttpRequestParser::HttpRequestParser(Limits limits) : limits_(limits) { Reset(); }
@@ -130,7 +132,16 @@ size_t HttpRequestParser::Feed(std::string_view data) {
   }
   while (used < data.size()) {
     boost::beast::error_code ec;
-    size_t n = p.put(boost::asio::const_buffer(data.data() + used, data.size() - used), ec);
+    // Until the header is complete Beast sees no more than the header allowance left, so that a
+    // header arriving in one piece meets the same limit as one arriving in many.
+    size_t give = data.size() - used;
+    if (!header_done_ && !p.is_header_done()) {
+      size_t left = limits_.max_header_bytes > beast_->header_bytes
+                        ? limits_.max_header_bytes - beast_->header_bytes
+                        : 0;
+      give = std::min(give, left);
+    }
+    size_t n = p.put(boost::asio::const_buffer(data.data() + used, give), ec);
     used += n;
     if (n > 0) started_ = true;
     if (!header_done_ && n > 0 && !p.is_header_done()) {
@@ -142,6 +153,11 @@ size_t HttpRequestParser::Feed(std::string_view data) {
                         : 0;
       p.header_limit(static_cast<std::uint32_t>(
           std::min<size_t>(left, std::numeric_limits<std::uint32_t>::max())));
+    }
+    if (ec == http::error::need_more && !header_done_ && !p.is_header_done() &&
+        beast_->header_bytes + (data.size() - used) >= limits_.max_header_bytes) {
+      // The header cannot end within the limit: the bytes waiting already reach it.
+      ec = http::error::header_limit;
     }
     if (ec == http::error::need_more) {
       // Beast waits for a whole chunk-size line or trailer part; don't let it grow unbounded.
@@ -182,10 +198,19 @@ size_t HttpRequestParser::Feed(std::string_view data) {
     }
     if (!header_done_ && p.is_header_done()) {
       header_done_ = true;
+      beast_->header_fields = static_cast<size_t>(
+          std::distance(p.get().begin(), p.get().end()));
       CheckHeader();
       if (failed()) break;
     }
     if (p.is_done()) {
+      // Beast appends a chunked body's trailer fields to the header fields; they would pass as
+      // headers that no limit or check saw (a second Host, an Authorization).
+      if (static_cast<size_t>(std::distance(p.get().begin(), p.get().end())) !=
+          beast_->header_fields) {
+        Fail(400, "trailer fields after a chunked body are not accepted");
+        break;
+      }
       complete_ = true;
       expects_continue_ = false;
       break;

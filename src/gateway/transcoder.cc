@@ -55,6 +55,32 @@ std::string SyntaxErrorOf(std::string_view json) {
   return "";
 }
 
+// Nesting deeper than protobuf's own parser allows (100) is refused before any JSON library
+// recurses over it.
+constexpr int kMaxJsonDepth = 100;
+
+bool NestsTooDeep(std::string_view json) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 std::string TypeNameForMessage(std::string_view type) {
   if (absl::StartsWith(Sv(type), "TYPE_")) return absl::AsciiStrToLower(Sv(type.substr(5)));
   size_t slash = type.rfind('/');
@@ -366,7 +392,11 @@ absl::Status Transcoder::BindBody(const Route& route, std::string_view body,
     return absl::OkStatus();
   }
   if (IsBlank(body)) return absl::OkStatus();
-  // The body is the value of one field: parse it as {"field": <body>}.
+  // The body is the value of one field: exactly one JSON value (so that it cannot close the
+  // wrapper below and set other fields), parsed as {"field": <body>}.
+  if (!nlohmann::json::accept(body.begin(), body.end())) {
+    return absl::InvalidArgumentError(absl::StrCat("request body: ", SyntaxErrorOf(body)));
+  }
   std::string wrapped;
   wrapped.reserve(body.size() + field->name().size() + 6);
   absl::StrAppend(&wrapped, "{\"", Sv(field->name()), "\":", Sv(body), "\n}");
@@ -441,6 +471,10 @@ absl::Status Transcoder::BuildRequests(const Route& route, const std::vector<Pat
                                        std::string_view content_type,
                                        std::vector<std::string>* requests) const {
   requests->clear();
+  if (NestsTooDeep(body)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request body: JSON nested deeper than ", kMaxJsonDepth, " levels"));
+  }
   const Message* prototype = contracts_->Prototype(route.method->input_type());
   // The parts every message shares: the query and the path (which wins over the body, so it is
   // applied after it).

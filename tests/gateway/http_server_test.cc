@@ -144,7 +144,7 @@ TEST_CASE("HttpRequestParser parses pipelined requests fed in any pieces", "[par
       "Content-Length: 5\r\n\r\nhello"
       "GET /v1/things/7 HTTP/1.1\r\nHost: example\r\nx-two: 1\r\nX-Two: 2\r\n\r\n"
       "PUT /c HTTP/1.1\r\nHost: example\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "3\r\nabc\r\n10;ext=1\r\n0123456789abcdef\r\n0\r\nTrailer: t\r\n\r\n"
+      "3\r\nabc\r\n10;ext=1\r\n0123456789abcdef\r\n0\r\n\r\n"
       "GET /old HTTP/1.0\r\n\r\n";
   for (size_t step : {size_t{1}, size_t{2}, size_t{7}, size_t{64}, text.size()}) {
     CAPTURE(step);
@@ -244,6 +244,44 @@ TEST_CASE("HttpRequestParser accepts a body of exactly the limit and a header ju
   requests = FeedInSteps(parser, head, 100);
   CHECK_FALSE(parser.failed());
   CHECK(requests.size() == 1);
+}
+
+TEST_CASE("HttpRequestParser holds the header limit however the bytes arrive", "[parser]") {
+  // Found by http_request_parser_fuzz: a header in one piece used to get about twice the limit.
+  HttpRequestParser::Limits limits{.max_header_bytes = 64, .max_body_bytes = 64};
+  const std::string header =
+      "GET /v1/organizations HTTP/1.1\r\nHost: gw.example\r\nX-Padding: aaaaaaaaaaaaa\r\n\r\n";
+  REQUIRE(header.size() > 64);
+  HttpRequestParser whole(limits);
+  whole.Feed(header);
+  CHECK(whole.failed());
+  CHECK(whole.error_status() == 431);
+
+  // ... and a header that cannot end within the limit fails at once instead of waiting forever
+  // while the server buffers what follows.
+  HttpRequestParser stuck({.max_header_bytes = 16 << 10, .max_body_bytes = 64});
+  std::string big = "GET /" + std::string(4000, 't') + " HTTP/1.1\r\nHost: a\r\nX-A: " +
+                    std::string(10000, 'a') + "\r\nX-B: " + std::string(4000, 'b');
+  stuck.Feed(big);
+  CHECK(stuck.failed());
+  CHECK(stuck.error_status() == 431);
+}
+
+TEST_CASE("HttpRequestParser refuses trailer fields after a chunked body", "[parser]") {
+  // Found by http_request_parser_fuzz: trailers became headers (a second Host, an Authorization).
+  HttpRequestParser parser(SmallLimits());
+  parser.Feed(
+      "POST /v1/services HTTP/1.1\r\nHost: gw.example\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\n{}\r\n0\r\nHost: evil.example\r\nAuthorization: Bearer injected\r\n\r\n");
+  REQUIRE(parser.failed());
+  CHECK(parser.error_status() == 400);
+  CHECK(parser.error_message().find("trailer") != std::string::npos);
+
+  HttpRequestParser plain(SmallLimits());
+  plain.Feed(
+      "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n");
+  REQUIRE(plain.complete());
+  CHECK(plain.TakeRequest().body == "{}");
 }
 
 TEST_CASE("HttpRequestParser announces Expect: 100-continue after the header", "[parser]") {

@@ -238,6 +238,12 @@ TEST_CASE("binding errors name the parameter and the value", "[transcoder]") {
       {"POST", "/v1/echo", "{\"f_int32\": 1", "line 1, column"},
       {"POST", "/v1/echo", "{\"f_enum\": \"GENRE_JAZZ\"}", "field \"f_enum\""},
       {"POST", "/v1/shelves/s/books", "[1]", "request body"},
+      // Found by transcoder_fuzz: a named body closing its wrapper to set other fields.
+      {"POST", "/v1/shelves/s/books", R"({"title": "x"}, "request_id": "r")", "request body"},
+      {"POST", "/v1/shelves/s/books", "{},", "request body"},
+      // Nesting that would make a JSON library recurse until the stack runs out.
+      {"POST", "/v1/books:upload", std::string(100000, '[') + std::string(100000, ']'),
+       "nested deeper than 100"},
   };
   for (const Case& c : cases) {
     INFO(c.method << " " << c.target << " " << c.body);
