@@ -43,7 +43,7 @@
 #include "common/text.h"
 #include "common/wire.h"
 #include "directory/catalogue_format.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "directory/validation.h"
@@ -239,16 +239,16 @@ void SetDeadline(grpc::ClientContext* context, int seconds) {
 // Input: the real catalogue, its organisations, and the synthetic services.
 
 struct Catalogue {
-  std::unique_ptr<directory::CodeLists> codes;
+  std::unique_ptr<CodeLists> codes;
   std::vector<v1::Service> real;
   std::map<std::string, v1::Organization> organizations;
   size_t dropped = 0;
 };
 
 absl::Status LoadCatalogue(const std::string& source_dir, Catalogue* out) {
-  auto codes = directory::CodeLists::LoadFromDirectory(source_dir + "/codelists");
+  auto codes = CodeLists::LoadFromDirectory(source_dir + "/codelists");
   if (!codes.ok()) return codes.status();
-  out->codes = std::make_unique<directory::CodeLists>(std::move(*codes));
+  out->codes = std::make_unique<CodeLists>(std::move(*codes));
   const std::string file = source_dir + "/services.ndjson";
   auto read = directory::ReadCatalogueFile(file, directory::CatalogueFormat::kNdjson, *out->codes);
   if (!read.ok()) return read.status();
@@ -285,8 +285,8 @@ struct FilterPools {
       target_groups, life_events;
 };
 
-void AddToPools(const v1::Service& service, const directory::CodeLists& codes, FilterPools* pools) {
-  using directory::CodeKind;
+void AddToPools(const v1::Service& service, const CodeLists& codes, FilterPools* pools) {
+  using aurora::CodeKind;
   for (const auto& code : service.municipality_codes()) {
     pools->municipalities.push_back(code);
     if (const auto* m = codes.FindMunicipality(code)) {
@@ -579,7 +579,7 @@ bool ScanListPage(std::string_view in, int* services, std::string* token) {
 }
 
 std::string ListBreakdown(const directory::DirectoryStore& store, const Database& /*database*/,
-                          const directory::CodeLists& codes, const FilterPools& pools,
+                          const CodeLists& codes, const FilterPools& pools,
                           const std::vector<QueryKind>& mix, int calls) {
   std::mt19937_64 rng(5000);
   double validate = 0, compile = 0, find = 0, assemble = 0, client_parse = 0;
@@ -630,7 +630,7 @@ std::string ListBreakdown(const directory::DirectoryStore& store, const Database
 
 int PrintImportBreakdown(const std::string& folder, const Catalogue& catalogue, size_t n,
                          int batch_size) {
-  const directory::CodeLists& codes = *catalogue.codes;
+  const CodeLists& codes = *catalogue.codes;
   std::vector<v1::Service> services = GenerateServices(catalogue.real, codes, n);
   auto database = Database::Open(folder, {directory::kDirectoryColumnFamily});
   if (!database.ok()) {
@@ -759,7 +759,7 @@ int Run(const BenchOptions& options) {
     std::fprintf(stderr, "cannot load the real catalogue: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  const directory::CodeLists& codes = *catalogue.codes;
+  const CodeLists& codes = *catalogue.codes;
   std::printf("real catalogue: %zu valid services (%zu dropped), %zu organisations, %.2f s\n",
               catalogue.real.size(), catalogue.dropped, catalogue.organizations.size(),
               SecondsSince(phase_start));

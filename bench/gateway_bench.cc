@@ -58,7 +58,7 @@
 #include "common/server.h"
 #include "common/text.h"
 #include "directory/catalogue_format.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "directory/validation.h"
@@ -288,16 +288,16 @@ std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
 // Input: the real catalogue and its organisations (as directory_bench loads them).
 
 struct Catalogue {
-  std::unique_ptr<directory::CodeLists> codes;
+  std::unique_ptr<CodeLists> codes;
   std::vector<v1::Service> real;
   std::map<std::string, v1::Organization> organizations;
   size_t dropped = 0;
 };
 
 absl::Status LoadCatalogue(const std::string& source_dir, Catalogue* out) {
-  auto codes = directory::CodeLists::LoadFromDirectory(source_dir + "/codelists");
+  auto codes = CodeLists::LoadFromDirectory(source_dir + "/codelists");
   if (!codes.ok()) return codes.status();
-  out->codes = std::make_unique<directory::CodeLists>(std::move(*codes));
+  out->codes = std::make_unique<CodeLists>(std::move(*codes));
   const std::string file = source_dir + "/services.ndjson";
   auto read = directory::ReadCatalogueFile(file, directory::CatalogueFormat::kNdjson, *out->codes);
   if (!read.ok()) return read.status();
@@ -997,7 +997,7 @@ int Run(const BenchOptions& options) {
     std::fprintf(stderr, "cannot load the real catalogue: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  const directory::CodeLists& codes = *catalogue.codes;
+  const CodeLists& codes = *catalogue.codes;
   std::printf("real catalogue: %zu valid services (%zu dropped), %zu organisations, %.2f s\n",
               catalogue.real.size(), catalogue.dropped, catalogue.organizations.size(),
               SecondsSince(phase_start));

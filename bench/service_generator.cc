@@ -14,8 +14,8 @@ namespace aurora::bench {
 namespace {
 
 namespace v1 = aurora::directory::v1;
-using directory::CodeKind;
-using directory::CodeLists;
+using aurora::CodeKind;
+using aurora::CodeLists;
 
 // Population of the 30 largest municipalities in thousands (Statistics Finland, 2021, rounded);
 // every other municipality weighs kSmallMunicipalityWeight (about the mean of the rest). Together

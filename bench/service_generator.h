@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "aurora/directory/v1/directory.pb.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 
 namespace aurora::bench {
 
@@ -43,7 +43,7 @@ std::string SyntheticServiceId(size_t i);
 // `real` must be non-empty and should have passed directory::ValidateService; the result then
 // passes it too (the bench checks).
 std::vector<directory::v1::Service> GenerateServices(
-    const std::vector<directory::v1::Service>& real, const directory::CodeLists& codes, size_t n,
+    const std::vector<directory::v1::Service>& real, const CodeLists& codes, size_t n,
     uint64_t seed = kGeneratorSeed);
 
 }  // namespace aurora::bench

@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "aurora/directory/v1/directory.pb.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 
 namespace aurora::directory {
 

@@ -16,7 +16,7 @@
 
 #include "aurora/directory/v1/directory.grpc.pb.h"
 #include "common/executor.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 #include "directory/store.h"
 
 namespace aurora::directory {

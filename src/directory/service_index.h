@@ -28,7 +28,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "aurora/directory/v1/directory.pb.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 
 namespace aurora::directory {
 

@@ -40,7 +40,7 @@
 #include "absl/status/statusor.h"
 #include "aurora/directory/v1/directory.pb.h"
 #include "common/database.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 #include "directory/service_index.h"
 
 namespace aurora::directory {

@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "aurora/common/v1/common.pb.h"
 #include "aurora/directory/v1/directory.pb.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 
 namespace aurora::directory {
 

@@ -24,7 +24,7 @@ std::string ProgressBar(int64_t done, int64_t total, int width) {
 
 absl::StatusOr<ImportSummary> ImportCatalogueFiles(v1::Directory::StubInterface* stub,
                                                    const std::vector<std::string>& files,
-                                                   const directory::CodeLists& codes,
+                                                   const CodeLists& codes,
                                                    const ImportOptions& options) {
   ImportSummary summary;
   struct Source {

@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "aurora/directory/v1/directory.grpc.pb.h"
 #include "directory/catalogue_format.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 
 namespace aurora::node {
 
@@ -36,7 +36,7 @@ struct ImportOptions {
 
 absl::StatusOr<ImportSummary> ImportCatalogueFiles(
     aurora::directory::v1::Directory::StubInterface* stub, const std::vector<std::string>& files,
-    const directory::CodeLists& codes, const ImportOptions& options);
+    const CodeLists& codes, const ImportOptions& options);
 
 // A one-line text progress bar for terminals ("\r[=====>     ]  1234/3088").
 std::string ProgressBar(int64_t done, int64_t total, int width = 30);

@@ -286,7 +286,7 @@ int Import(const std::vector<std::string>& args) {
   if (!batch.ok()) return Fail(batch.status());
   auto timeout = o.GetInt("timeout-seconds", 1, 86400);
   if (!timeout.ok()) return Fail(timeout.status());
-  auto codes = directory::CodeLists::LoadFromDirectory(o.Get("codelists"));
+  auto codes = CodeLists::LoadFromDirectory(o.Get("codelists"));
   if (!codes.ok()) return Fail(codes.status());
 
   grpc::ChannelArguments channel_args;

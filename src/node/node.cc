@@ -68,12 +68,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeConfig& config) {
 }
 
 absl::Status Node::StartImpl() {
-  auto codes = directory::CodeLists::LoadFromDirectory(config_.codelists_dir);
+  auto codes = CodeLists::LoadFromDirectory(config_.codelists_dir);
   if (!codes.ok()) {
     return absl::Status(codes.status().code(),
                         absl::StrCat("--codelists: ", codes.status().message()));
   }
-  codes_ = std::make_unique<directory::CodeLists>(std::move(*codes));
+  codes_ = std::make_unique<CodeLists>(std::move(*codes));
 
   std::error_code ec;
   std::filesystem::create_directories(config_.data_dir, ec);

@@ -14,7 +14,7 @@
 #include "common/database.h"
 #include "common/metrics.h"
 #include "common/server.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "gateway/gateway.h"
@@ -65,7 +65,7 @@ class Node {
   absl::Status LoadDemo();
 
   NodeConfig config_;
-  std::unique_ptr<directory::CodeLists> codes_;
+  std::unique_ptr<CodeLists> codes_;
   std::unique_ptr<Database> database_;
   Metrics metrics_;
   std::unique_ptr<directory::DirectoryStore> directory_store_;

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/text.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 
 namespace aurora::directory {
 namespace {

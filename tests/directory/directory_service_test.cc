@@ -533,7 +533,7 @@ TEST_CASE("list: every filter matches an independent evaluation over the demo ca
     }
     return false;
   };
-  const auto has_code = [&](const auto& list, directory::CodeKind kind, const std::string& want) {
+  const auto has_code = [&](const auto& list, CodeKind kind, const std::string& want) {
     for (const auto& code : list) {
       for (const auto& ancestor : codes.WithAncestors(kind, code)) {
         if (ancestor == want) return true;
@@ -625,7 +625,7 @@ TEST_CASE("list: every filter matches an independent evaluation over the demo ca
     Case c{"parent class P5 matches its subclasses", {}, nullptr};
     c.request.add_service_classes("P5");
     c.pred = [&](const v1::Service& s) {
-      return has_code(s.service_classes(), directory::CodeKind::kServiceClass, "P5");
+      return has_code(s.service_classes(), CodeKind::kServiceClass, "P5");
     };
     cases.push_back(c);
   }
@@ -634,7 +634,7 @@ TEST_CASE("list: every filter matches an independent evaluation over the demo ca
     c.request.add_target_groups("KR1");
     c.request.mutable_area()->add_municipality_codes("091");
     c.pred = [&](const v1::Service& s) {
-      return has_code(s.target_groups(), directory::CodeKind::kTargetGroup, "KR1") &&
+      return has_code(s.target_groups(), CodeKind::kTargetGroup, "KR1") &&
              available_in(s, {"091"}, true, false);
     };
     cases.push_back(c);
@@ -644,8 +644,8 @@ TEST_CASE("list: every filter matches an independent evaluation over the demo ca
     c.request.add_life_events("KE8");
     c.request.add_life_events("KE10");
     c.pred = [&](const v1::Service& s) {
-      return has_code(s.life_events(), directory::CodeKind::kLifeEvent, "KE8") ||
-             has_code(s.life_events(), directory::CodeKind::kLifeEvent, "KE10");
+      return has_code(s.life_events(), CodeKind::kLifeEvent, "KE8") ||
+             has_code(s.life_events(), CodeKind::kLifeEvent, "KE10");
     };
     cases.push_back(c);
   }
@@ -668,8 +668,8 @@ TEST_CASE("list: every filter matches an independent evaluation over the demo ca
     c.request.add_target_groups("KR1.3");
     c.request.mutable_area()->add_municipality_codes("853");
     c.pred = [&](const v1::Service& s) {
-      return has_code(s.service_classes(), directory::CodeKind::kServiceClass, "P10") &&
-             has_code(s.target_groups(), directory::CodeKind::kTargetGroup, "KR1.3") &&
+      return has_code(s.service_classes(), CodeKind::kServiceClass, "P10") &&
+             has_code(s.target_groups(), CodeKind::kTargetGroup, "KR1.3") &&
              available_in(s, {"853"}, true, false);
     };
     cases.push_back(c);

@@ -12,11 +12,11 @@
 
 namespace aurora::testing {
 
-const directory::CodeLists& Codes() {
-  static const directory::CodeLists* codes = [] {
-    auto loaded = directory::CodeLists::LoadFromDirectory(AURORA_DATA_DIR "/codelists");
+const CodeLists& Codes() {
+  static const CodeLists* codes = [] {
+    auto loaded = CodeLists::LoadFromDirectory(AURORA_DATA_DIR "/codelists");
     if (!loaded.ok()) throw std::runtime_error(std::string(loaded.status().message()));
-    return new directory::CodeLists(std::move(*loaded));
+    return new CodeLists(std::move(*loaded));
   }();
   return *codes;
 }

@@ -13,7 +13,7 @@
 #include "common/database.h"
 #include "common/metrics.h"
 #include "common/server.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
 
@@ -22,7 +22,7 @@ namespace aurora::testing {
 namespace v1 = aurora::directory::v1;
 
 // The real code lists, loaded once.
-const directory::CodeLists& Codes();
+const CodeLists& Codes();
 
 // The demo catalogue converted to Services (and the organisations they name), read once.
 struct DemoCatalogue {

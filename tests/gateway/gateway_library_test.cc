@@ -16,7 +16,7 @@
 #include "common/metrics.h"
 #include "common/server.h"
 #include "common/text.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "gateway/gateway.h"
@@ -43,9 +43,9 @@ class LibraryNode {
            ("aurora-gateway-test-" + std::to_string(::getpid()) + "-" + NewRandomUuid());
     std::filesystem::create_directories(dir_);
     auto codes =
-        directory::CodeLists::LoadFromDirectory(std::string(AURORA_DATA_DIR) + "/codelists");
+        CodeLists::LoadFromDirectory(std::string(AURORA_DATA_DIR) + "/codelists");
     REQUIRE(codes.ok());
-    codes_ = std::make_unique<directory::CodeLists>(std::move(*codes));
+    codes_ = std::make_unique<CodeLists>(std::move(*codes));
     auto database = Database::Open(dir_.string(), {directory::kDirectoryColumnFamily}, {});
     REQUIRE(database.ok());
     database_ = std::move(*database);
@@ -110,7 +110,7 @@ class LibraryNode {
 
  private:
   std::filesystem::path dir_;
-  std::unique_ptr<directory::CodeLists> codes_;
+  std::unique_ptr<CodeLists> codes_;
   std::unique_ptr<Database> database_;
   std::unique_ptr<directory::DirectoryStore> store_;
   std::unique_ptr<directory::DirectoryService> directory_;

@@ -16,7 +16,7 @@
 #include "aurora/directory/v1/directory.pb.h"
 #include "aurora/testing/v1/library.pb.h"
 #include "directory/catalogue_format.h"
-#include "directory/codelists.h"
+#include "common/codelists.h"
 #include "gateway/json_printer.h"
 #include "gateway/route_table.h"
 #include "google/api/annotations.pb.h"
@@ -257,7 +257,7 @@ TEST_CASE("binding errors name the parameter and the value", "[transcoder]") {
 TEST_CASE("the JSON printer agrees with protobuf on the whole demo catalogue", "[transcoder]") {
   auto contracts = ContractSet::BuiltIn();
   REQUIRE(contracts.ok());
-  auto codes = directory::CodeLists::LoadFromDirectory(std::string(AURORA_DATA_DIR) + "/codelists");
+  auto codes = CodeLists::LoadFromDirectory(std::string(AURORA_DATA_DIR) + "/codelists");
   REQUIRE(codes.ok());
   std::ifstream in(std::string(AURORA_DATA_DIR) + "/services.ndjson");
   REQUIRE(in);

@@ -1,4 +1,4 @@
-#include "directory/codelists.h"
+#include "common/codelists.h"
 
 #include <fstream>
 #include <sstream>
@@ -8,7 +8,7 @@
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 
-namespace aurora::directory {
+namespace aurora {
 namespace {
 
 using aurora::common::v1::LocalizedText;
@@ -231,4 +231,4 @@ const char* CodeLists::KindName(CodeKind kind) {
   return "code";
 }
 
-}  // namespace aurora::directory
+}  // namespace aurora

@@ -1,5 +1,5 @@
 #pragma once
-// The official code lists the directory validates against and expands filters with:
+// The official code lists that components validate against and expand filters with:
 // municipalities (with their region, hospital district and wellbeing services county), regions,
 // hospital districts, wellbeing services counties, PTV service classes, target groups and life
 // events (hierarchical, with parents), loaded from a directory such as ../shared/data/codelists.
@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "aurora/common/v1/common.pb.h"
 
-namespace aurora::directory {
+namespace aurora {
 
 struct Municipality {
   std::string code;  // "091"
@@ -85,4 +85,4 @@ class CodeLists {
 // The region code of the Åland Islands.
 inline constexpr std::string_view kAlandRegionCode = "21";
 
-}  // namespace aurora::directory
+}  // namespace aurora
