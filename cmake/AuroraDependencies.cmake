@@ -15,6 +15,27 @@ if(AURORA_BUILD_TESTS)
   find_package(Catch2 2.13 CONFIG REQUIRED)
 endif()
 
+# Text analysis of the recommender: Voikko (Finnish morphology; its dictionary, from voikko-fi, is
+# loaded at run time) and Snowball's libstemmer (Swedish and English). Neither ships a CMake config:
+# Voikko through pkg-config, libstemmer by header and library path.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(VOIKKO IMPORTED_TARGET libvoikko)
+if(NOT VOIKKO_FOUND)
+  message(FATAL_ERROR "libvoikko not found (pkg-config libvoikko): install the Debian package "
+                      "libvoikko-dev, and voikko-fi for its Finnish dictionary (scripts/setup)")
+endif()
+add_library(Aurora::voikko INTERFACE IMPORTED)
+target_link_libraries(Aurora::voikko INTERFACE PkgConfig::VOIKKO)
+find_path(AURORA_STEMMER_INCLUDE_DIR libstemmer.h)
+find_library(AURORA_STEMMER_LIBRARY stemmer)
+if(NOT AURORA_STEMMER_INCLUDE_DIR OR NOT AURORA_STEMMER_LIBRARY)
+  message(FATAL_ERROR "Snowball's libstemmer (libstemmer.h, libstemmer.so) not found: install the "
+                      "Debian package libstemmer-dev (scripts/setup)")
+endif()
+add_library(Aurora::stemmer INTERFACE IMPORTED)
+target_include_directories(Aurora::stemmer INTERFACE "${AURORA_STEMMER_INCLUDE_DIR}")
+target_link_libraries(Aurora::stemmer INTERFACE "${AURORA_STEMMER_LIBRARY}")
+
 find_program(UNZIP_EXECUTABLE unzip REQUIRED)
 set(AURORA_GOOGLE_PROTOS_JAR "/usr/share/java/proto-google-common-protos.jar" CACHE FILEPATH
     "Jar from Debian's libgoogle-common-protos-java holding google/api and google/rpc protos")

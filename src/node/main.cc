@@ -135,7 +135,16 @@ int Serve(const std::vector<std::string>& args) {
           {"metrics-listen", "HOST:PORT", "127.0.0.1:9464",
            "Prometheus /metrics address; \"off\" to disable"},
           {"components", "LIST", "all",
-           "comma-separated components to run (this build: directory, gateway)"},
+           "comma-separated components to run (this build: directory, gateway, recommender)"},
+          {"directory-target", "HOST:PORT", "",
+           "the directory the recommender follows (default: this node's own)"},
+          {"public-url", "URL", "",
+           "the gateway's address as browsers see it, for the AuroraAI-compatible API's channel "
+           "links (default: http://<http-listen>)"},
+          {"recommender-threads", "N", "0",
+           "ranking threads (0: one per CPU); more requests than threads wait in a bounded queue"},
+          {"recommender-queue", "N", "256",
+           "rankings that may wait for a thread; past that calls get RESOURCE_EXHAUSTED / 429"},
           {"demo", "PATH", "",
            "load the demo catalogue PATH/services.ndjson into an empty data dir "
            "and write <data-dir>/demo-credentials.json",
@@ -181,6 +190,14 @@ int Serve(const std::vector<std::string>& args) {
     if (!seconds.ok()) return Fail(seconds.status());
     *target = absl::Seconds(*seconds);
   }
+  config.directory_target = o.Get("directory-target");
+  config.public_url = o.Get("public-url");
+  auto threads = o.GetInt("recommender-threads", 0, 256);
+  if (!threads.ok()) return Fail(threads.status());
+  config.recommender.ranking_threads = *threads;
+  auto queue = o.GetInt("recommender-queue", 1, 100000);
+  if (!queue.ok()) return Fail(queue.status());
+  config.recommender.max_queued_calls = static_cast<size_t>(*queue);
   auto iterations = o.GetInt("secret-hash-iterations", 1000, 10000000);
   if (!iterations.ok()) return Fail(iterations.status());
   config.secret_hash_iterations = *iterations;

@@ -83,8 +83,9 @@ absl::Status Node::StartImpl() {
   }
   DatabaseOptions db_options;
   db_options.block_cache_bytes = config_.block_cache_bytes;
-  auto database = Database::Open(config_.data_dir + "/rocksdb", {directory::kDirectoryColumnFamily},
-                                 db_options);
+  auto database = Database::Open(
+      config_.data_dir + "/rocksdb",
+      {directory::kDirectoryColumnFamily, recommender::kRecommenderColumnFamily}, db_options);
   if (!database.ok()) return database.status();
   database_ = std::move(*database);
   metrics_.AddDatabase(database_.get());
@@ -107,12 +108,60 @@ absl::Status Node::StartImpl() {
         [store_ptr] { return static_cast<double>(store_ptr->index().size()); });
   }
 
+  if (config_.components.contains("recommender")) {
+    if (config_.directory_target.empty() && !config_.components.contains("directory")) {
+      return absl::InvalidArgumentError(
+          "--directory-target: the recommender needs a directory to follow; give its address or "
+          "run the directory component in this node");
+    }
+    auto analyzer = recommender::TextAnalyzer::Create();
+    if (!analyzer.ok()) return analyzer.status();
+    analyzer_ = std::move(*analyzer);
+    crisis_ = std::make_unique<recommender::CrisisLexicon>(*analyzer_);
+    index_ = std::make_unique<recommender::CatalogueIndex>(codes_.get(), analyzer_.get(),
+                                                           crisis_.get());
+    ranker_ = std::make_unique<recommender::Ranker>(index_.get());
+    auto store = recommender::FeedbackStore::Open(database_.get());
+    if (!store.ok()) return store.status();
+    feedback_store_ = std::move(*store);
+    engine_ = std::make_unique<recommender::RecommenderEngine>(
+        index_.get(), ranker_.get(), feedback_store_.get(), config_.recommender);
+    recommender_service_ =
+        std::make_unique<recommender::RecommenderService>(engine_.get(), codes_.get());
+    recommender::CompatOptions compat;
+    compat.public_url = !config_.public_url.empty() ? config_.public_url
+                                                    : absl::StrCat("http://", config_.http_listen);
+    compat_service_ =
+        std::make_unique<recommender::CompatService>(engine_.get(), codes_.get(), compat);
+    server_.AddService(recommender_service_.get(),
+                       aurora::recommender::v1::Recommender::service_full_name());
+    server_.AddService(compat_service_.get(),
+                       aurora::compat::v1::ServiceRecommender::service_full_name());
+    auto* index = index_.get();
+    metrics_.AddGaugeCallback("aurora_recommender_index_services",
+                              "Live services in the recommender's index",
+                              [index] { return static_cast<double>(index->size()); });
+    metrics_.AddGaugeCallback("aurora_recommender_index_tombstones",
+                              "Replaced or deleted services awaiting compaction in the index",
+                              [index] { return static_cast<double>(index->tombstones()); });
+    metrics_.AddGaugeCallback("aurora_recommender_revision",
+                              "The directory revision the recommender's index has applied",
+                              [index] { return static_cast<double>(index->revision()); });
+    auto* engine = engine_.get();
+    metrics_.AddGaugeCallback("aurora_recommender_queued_rankings",
+                              "Rankings waiting for a thread",
+                              [engine] { return static_cast<double>(engine->queued()); });
+  }
+
   if (auto s = server_.Start(config_.grpc_listen, &metrics_); !s.ok()) return s;
   if (!config_.metrics_listen.empty()) {
     if (auto s = metrics_.StartExposer(config_.metrics_listen); !s.ok()) return s;
   }
   if (!config_.demo_data_dir.empty() && directory_store_ != nullptr) {
     if (auto s = LoadDemo(); !s.ok()) return s;
+  }
+  if (engine_ != nullptr) {
+    if (auto s = StartRecommender(); !s.ok()) return s;
   }
   if (config_.components.contains("gateway")) {
     auto gateway = gateway::Gateway::Create(config_.gateway, server_.InProcessChannel(),
@@ -135,6 +184,35 @@ absl::Status Node::StartImpl() {
        {"components", components},
        {"data_dir", config_.data_dir},
        {"revision", absl::StrCat(directory_store_ ? directory_store_->durable_revision() : 0)}});
+  return absl::OkStatus();
+}
+
+absl::Status Node::StartRecommender() {
+  std::shared_ptr<grpc::Channel> channel =
+      config_.directory_target.empty()
+          ? server_.InProcessChannel()
+          : grpc::CreateChannel(config_.directory_target, grpc::InsecureChannelCredentials());
+  follower_ = std::make_unique<recommender::DirectoryFollower>(channel, index_.get());
+  follower_->Start();
+  if (directory_store_ != nullptr) {
+    auto* store = directory_store_.get();
+    auto* follower = follower_.get();
+    metrics_.AddGaugeCallback(
+        "aurora_recommender_watch_lag_revisions",
+        "Directory revisions committed but not yet applied by the recommender's index",
+        [store, follower] {
+          return static_cast<double>(store->durable_revision() - follower->applied_revision());
+        });
+  }
+  if (!follower_->WaitUntilSynced(config_.recommender_sync_timeout)) {
+    return absl::UnavailableError(
+        absl::StrCat("the recommender could not load the directory's snapshot from ",
+                     config_.directory_target.empty() ? "this node" : config_.directory_target,
+                     " within ", absl::FormatDuration(config_.recommender_sync_timeout)));
+  }
+  LogInfo("recommender", "index loaded",
+          {{"services", absl::StrCat(index_->size())},
+           {"revision", absl::StrCat(index_->revision())}});
   return absl::OkStatus();
 }
 
@@ -223,6 +301,7 @@ void Node::Stop() {
   }
   // Watch streams end first (UNAVAILABLE, resume later), then the gateway, whose requests under
   // way finish through the still running gRPC server.
+  if (follower_) follower_->Stop();
   if (directory_service_) directory_service_->Shutdown();
   if (gateway_) gateway_->Shutdown(config_.grace);
   server_.Shutdown(config_.grace);
@@ -230,6 +309,12 @@ void Node::Stop() {
   metrics_.StopExposer();
   directory_service_.reset();
   directory_store_.reset();
+  if (engine_) engine_->Shutdown();
+  follower_.reset();
+  compat_service_.reset();
+  recommender_service_.reset();
+  engine_.reset();
+  feedback_store_.reset();
   if (database_) {
     if (auto s = database_->Close(); !s.ok()) {
       LogError("node", "closing RocksDB failed", {{"error", std::string(s.message())}});

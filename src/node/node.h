@@ -18,12 +18,19 @@
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "gateway/gateway.h"
+#include "recommender/catalogue_index.h"
+#include "recommender/compat_service.h"
+#include "recommender/directory_follower.h"
+#include "recommender/engine.h"
+#include "recommender/feedback_store.h"
+#include "recommender/ranker.h"
+#include "recommender/recommender_service.h"
 
 namespace aurora::node {
 
 // Components compiled into this build; `--components all` means these.
 inline const std::set<std::string>& AvailableComponents() {
-  static const std::set<std::string> kComponents = {"directory", "gateway"};
+  static const std::set<std::string> kComponents = {"directory", "gateway", "recommender"};
   return kComponents;
 }
 
@@ -35,6 +42,13 @@ struct NodeConfig {
   gateway::GatewayOptions gateway;
   std::set<std::string> components = AvailableComponents();
   std::string codelists_dir = "../shared/data/codelists";
+  // The directory the recommender follows; empty: this node's own (it must run the directory).
+  std::string directory_target;
+  // The gateway's address as browsers see it (the compat API's channel links); empty: from
+  // http_listen.
+  std::string public_url;
+  recommender::EngineOptions recommender;
+  absl::Duration recommender_sync_timeout = absl::Seconds(120);
   // Empty: no demo. Otherwise the folder with services.ndjson to load into an empty directory.
   std::string demo_data_dir;
   absl::Duration drain = absl::Seconds(5);   // NOT_SERVING before the server stops accepting
@@ -58,11 +72,13 @@ class Node {
   int metrics_port() const { return metrics_.exposer_port(); }
   int http_port() const { return gateway_ != nullptr ? gateway_->port() : 0; }
   directory::DirectoryStore* directory_store() const { return directory_store_.get(); }
+  recommender::DirectoryFollower* recommender_follower() const { return follower_.get(); }
 
  private:
   explicit Node(NodeConfig config) : config_(std::move(config)) {}
   absl::Status StartImpl();
   absl::Status LoadDemo();
+  absl::Status StartRecommender();
 
   NodeConfig config_;
   std::unique_ptr<CodeLists> codes_;
@@ -70,6 +86,15 @@ class Node {
   Metrics metrics_;
   std::unique_ptr<directory::DirectoryStore> directory_store_;
   std::unique_ptr<directory::DirectoryService> directory_service_;
+  std::unique_ptr<recommender::TextAnalyzer> analyzer_;
+  std::unique_ptr<recommender::CrisisLexicon> crisis_;
+  std::unique_ptr<recommender::CatalogueIndex> index_;
+  std::unique_ptr<recommender::Ranker> ranker_;
+  std::unique_ptr<recommender::FeedbackStore> feedback_store_;
+  std::unique_ptr<recommender::RecommenderEngine> engine_;
+  std::unique_ptr<recommender::RecommenderService> recommender_service_;
+  std::unique_ptr<recommender::CompatService> compat_service_;
+  std::unique_ptr<recommender::DirectoryFollower> follower_;
   GrpcServer server_;
   std::unique_ptr<gateway::Gateway> gateway_;  // after server_: stopped and destroyed first
   bool stopped_ = false;

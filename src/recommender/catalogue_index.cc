@@ -1,0 +1,316 @@
+#include "recommender/catalogue_index.h"
+
+#include <algorithm>
+#include <bit>
+#include <mutex>
+
+#include "absl/strings/match.h"
+#include "common/text.h"
+
+namespace aurora::recommender {
+namespace v1 = aurora::directory::v1;
+
+// ---------------------------------------------------------------------------------------------
+// DocSet
+
+void DocSet::Set(uint32_t doc) {
+  const size_t w = doc >> 6;
+  if (w >= words_.size()) words_.resize(w + 1, 0);
+  words_[w] |= uint64_t{1} << (doc & 63);
+}
+
+void DocSet::Clear(uint32_t doc) {
+  const size_t w = doc >> 6;
+  if (w < words_.size()) words_[w] &= ~(uint64_t{1} << (doc & 63));
+}
+
+void DocSet::UnionWith(const DocSet& other) {
+  if (other.words_.size() > words_.size()) words_.resize(other.words_.size(), 0);
+  for (size_t i = 0; i < other.words_.size(); ++i) words_[i] |= other.words_[i];
+}
+
+void DocSet::IntersectWith(const DocSet& other) {
+  if (words_.size() > other.words_.size()) words_.resize(other.words_.size());
+  for (size_t i = 0; i < words_.size(); ++i) words_[i] &= other.words_[i];
+}
+
+size_t DocSet::Count() const {
+  size_t n = 0;
+  for (uint64_t w : words_) n += std::popcount(w);
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IndexData
+
+const PostingList* IndexData::Find(Language language, std::string_view term) const {
+  const int l = static_cast<int>(language);
+  auto it = term_ids[l].find(Sv(term));
+  if (it == term_ids[l].end()) return nullptr;
+  return &postings[l][it->second];
+}
+
+double IndexData::AverageFieldLength(Language language, Field field) const {
+  if (live_count == 0) return 1;
+  const double avg = total_field_length[static_cast<int>(language)][static_cast<int>(field)] /
+                     static_cast<double>(live_count);
+  return avg > 0 ? avg : 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preparation (no lock)
+
+
+namespace {
+
+const std::string& Text(const aurora::common::v1::LocalizedText& text, Language language) {
+  switch (language) {
+    case Language::kFinnish:
+      return text.fi();
+    case Language::kSwedish:
+      return text.sv();
+    default:
+      return text.en();
+  }
+}
+
+void AddText(const TextAnalyzer& analyzer, std::string_view text, Language language, Field field,
+             PreparedService& out, std::vector<AnalyzedTerm>& scratch) {
+  if (text.empty()) return;
+  scratch.clear();
+  analyzer.Analyze(text, language, &scratch);
+  const int l = static_cast<int>(language);
+  const int f = static_cast<int>(field);
+  uint32_t length = out.doc.field_length[l][f];
+  for (const auto& t : scratch) {
+    auto& tf = out.terms[l][t.term];
+    if (tf[f] < 255) ++tf[f];
+    if (!t.compound_part) ++length;
+  }
+  out.doc.field_length[l][f] = static_cast<uint16_t>(std::min<uint32_t>(length, 65535));
+}
+
+Eligibility EligibilityOf(const v1::Service& service) {
+  Eligibility e;
+  bool citizens_any_age = false, any_citizen = false, any_other = false;
+  for (const auto& group : service.target_groups()) {
+    if (absl::StartsWith(group, "KR1")) {
+      any_citizen = true;
+      if (group == "KR1.1") {
+        e.seniors = true;
+      } else if (group == "KR1.2") {
+        e.children = true;
+      } else if (group == "KR1.3") {
+        e.youth = true;
+      } else {
+        citizens_any_age = true;  // KR1 itself, long-term ill, expatriates, disabled
+      }
+    } else {
+      any_other = true;
+    }
+  }
+  e.business_only = any_other && !any_citizen;
+  e.age_restricted = any_citizen && !citizens_any_age;
+  return e;
+}
+
+}  // namespace
+
+CatalogueIndex::CatalogueIndex(const CodeLists* codes, const TextAnalyzer* analyzer,
+                               const CrisisLexicon* crisis)
+    : codes_(codes),
+      analyzer_(analyzer),
+      crisis_(crisis),
+      data_(std::make_unique<IndexData>()) {}
+
+CatalogueIndex::~CatalogueIndex() = default;
+
+std::unique_ptr<PreparedService> CatalogueIndex::Prepare(const v1::Service& service) const {
+  auto out = std::make_unique<PreparedService>();
+  auto shared = std::make_shared<v1::Service>(service);
+  IndexedService& doc = out->doc;
+  doc.local = service.area_type() == v1::AREA_TYPE_LIMITED;
+  doc.general_description = service.kind() == v1::SERVICE_KIND_GENERAL_DESCRIPTION;
+  doc.profile = ProfileOf(service);
+  doc.profile_norm = doc.profile.Norm();
+  doc.eligibility = EligibilityOf(service);
+
+  std::vector<AnalyzedTerm> scratch;
+  for (int l = 0; l < kLanguageCount; ++l) {
+    const auto language = static_cast<Language>(l);
+    AddText(*analyzer_, Text(service.name(), language), language, Field::kName, *out, scratch);
+    AddText(*analyzer_, Text(service.alternative_name(), language), language,
+            Field::kAlternativeName, *out, scratch);
+    AddText(*analyzer_, Text(service.summary(), language), language, Field::kSummary, *out,
+            scratch);
+    AddText(*analyzer_, Text(service.description(), language), language, Field::kDescription,
+            *out, scratch);
+    // The labels of the service's codes in this language: the bridge between languages.
+    auto add_labels = [&](CodeKind kind, const auto& list) {
+      for (const auto& code : list) {
+        const HierarchicalCode* entry = codes_->Find(kind, code);
+        if (entry != nullptr) {
+          AddText(*analyzer_, Text(entry->name, language), language, Field::kClassification,
+                  *out, scratch);
+        }
+      }
+    };
+    add_labels(CodeKind::kServiceClass, service.service_classes());
+    add_labels(CodeKind::kTargetGroup, service.target_groups());
+    add_labels(CodeKind::kLifeEvent, service.life_events());
+  }
+  TermSets name_terms;
+  for (int l = 0; l < kLanguageCount; ++l) {
+    const auto language = static_cast<Language>(l);
+    for (const auto* text : {&Text(service.name(), language),
+                             &Text(service.alternative_name(), language)}) {
+      scratch.clear();
+      analyzer_->Analyze(*text, language, &scratch);
+      for (auto& t : scratch) name_terms[l].insert(std::move(t.term));
+    }
+  }
+  doc.crisis_kinds = crisis_->ServiceKinds(name_terms);
+  // Keywords and ontology terms are Finnish in the catalogue.
+  for (const auto& keyword : service.keywords()) {
+    AddText(*analyzer_, keyword, Language::kFinnish, Field::kKeywords, *out, scratch);
+  }
+  for (const auto& term : service.ontology_terms()) {
+    AddText(*analyzer_, term.fi(), Language::kFinnish, Field::kOntology, *out, scratch);
+  }
+
+  for (const auto& m : service.municipality_codes()) out->municipalities.push_back(m);
+  auto with_ancestors = [this](CodeKind kind, const auto& list, std::vector<std::string>& into) {
+    for (const auto& code : list) {
+      for (auto& c : codes_->WithAncestors(kind, code)) {
+        if (std::find(into.begin(), into.end(), c) == into.end()) into.push_back(std::move(c));
+      }
+    }
+  };
+  with_ancestors(CodeKind::kServiceClass, service.service_classes(), out->classes);
+  with_ancestors(CodeKind::kTargetGroup, service.target_groups(), out->target_groups);
+  with_ancestors(CodeKind::kLifeEvent, service.life_events(), out->life_events);
+
+  doc.service = std::move(shared);
+  return out;
+}
+
+void CatalogueIndex::Insert(std::unique_ptr<PreparedService> prepared) {
+  std::unique_lock lock(mu_);
+  InsertLocked(*data_, *prepared);
+}
+
+void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
+  const std::string& id = prepared.doc.service->id();
+  if (auto it = data.by_id.find(id); it != data.by_id.end()) RemoveLocked(data, it->second);
+  const auto doc_number = static_cast<uint32_t>(data.docs.size());
+  IndexedService& doc = prepared.doc;
+  for (int l = 0; l < kLanguageCount; ++l) {
+    for (const auto& [term, tf] : prepared.terms[l]) {
+      auto [it, inserted] = data.term_ids[l].try_emplace(term, data.postings[l].size());
+      if (inserted) data.postings[l].emplace_back();
+      PostingList& list = data.postings[l][it->second];
+      list.postings.push_back({doc_number, tf});
+      ++list.live_df;
+      doc.terms.push_back((static_cast<uint32_t>(l) << 30) | it->second);
+    }
+    for (int f = 0; f < kFieldCount; ++f) data.total_field_length[l][f] += doc.field_length[l][f];
+  }
+  data.live.Set(doc_number);
+  const auto& service = *doc.service;
+  if (service.area_type() == v1::AREA_TYPE_NATIONWIDE ||
+      service.area_type() == v1::AREA_TYPE_NATIONWIDE_EXCEPT_ALAND_ISLANDS) {
+    data.nationwide.Set(doc_number);
+  }
+  if (service.area_type() == v1::AREA_TYPE_NATIONWIDE_EXCEPT_ALAND_ISLANDS) {
+    data.nationwide_except_aland.Set(doc_number);
+  }
+  if (doc.general_description) data.general_descriptions.Set(doc_number);
+  for (const auto& m : prepared.municipalities) data.by_municipality[m].Set(doc_number);
+  for (const auto& c : prepared.classes) data.by_class[c].Set(doc_number);
+  for (const auto& c : prepared.target_groups) data.by_target_group[c].Set(doc_number);
+  for (const auto& c : prepared.life_events) data.by_life_event[c].Set(doc_number);
+  data.by_funding[service.funding_type()].Set(doc_number);
+  data.by_id[id] = doc_number;
+  ++data.live_count;
+  data.docs.push_back(std::move(doc));
+}
+
+void CatalogueIndex::Remove(const std::string& id) {
+  std::unique_lock lock(mu_);
+  auto it = data_->by_id.find(id);
+  if (it != data_->by_id.end()) RemoveLocked(*data_, it->second);
+}
+
+void CatalogueIndex::RemoveLocked(IndexData& data, uint32_t doc_number) {
+  IndexedService& doc = data.docs[doc_number];
+  if (!doc.live) return;
+  doc.live = false;
+  for (uint32_t packed : doc.terms) {
+    --data.postings[packed >> 30][packed & ((1u << 30) - 1)].live_df;
+  }
+  doc.terms.clear();
+  doc.terms.shrink_to_fit();
+  for (int l = 0; l < kLanguageCount; ++l) {
+    for (int f = 0; f < kFieldCount; ++f) data.total_field_length[l][f] -= doc.field_length[l][f];
+  }
+  data.live.Clear(doc_number);
+  data.by_id.erase(doc.service->id());
+  --data.live_count;
+}
+
+void CatalogueIndex::SetRevision(int64_t revision) {
+  std::unique_lock lock(mu_);
+  data_->revision = revision;
+}
+
+void CatalogueIndex::SetOrganizationName(const std::string& id, const std::string& name) {
+  std::unique_lock lock(mu_);
+  data_->organization_names[id] = name;
+}
+
+std::string CatalogueIndex::OrganizationName(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  auto it = data_->organization_names.find(id);
+  return it == data_->organization_names.end() ? std::string() : it->second;
+}
+
+void CatalogueIndex::CompactIfWorthIt() {
+  std::vector<std::shared_ptr<const v1::Service>> live;
+  int64_t revision;
+  {
+    std::shared_lock lock(mu_);
+    const size_t dead = data_->docs.size() - data_->live_count;
+    if (dead <= 1000 || dead <= data_->live_count) return;
+    for (const auto& doc : data_->docs) {
+      if (doc.live) live.push_back(doc.service);
+    }
+    revision = data_->revision;
+  }
+  // Only the writer calls this, so nothing changes between the copy above and the swap below.
+  auto fresh = std::make_unique<IndexData>();
+  for (const auto& service : live) {
+    auto prepared = Prepare(*service);
+    InsertLocked(*fresh, *prepared);
+  }
+  fresh->revision = revision;
+  std::unique_lock lock(mu_);
+  fresh->organization_names = std::move(data_->organization_names);
+  data_ = std::move(fresh);
+}
+
+size_t CatalogueIndex::size() const {
+  std::shared_lock lock(mu_);
+  return data_->live_count;
+}
+
+int64_t CatalogueIndex::revision() const {
+  std::shared_lock lock(mu_);
+  return data_->revision;
+}
+
+size_t CatalogueIndex::tombstones() const {
+  std::shared_lock lock(mu_);
+  return data_->docs.size() - data_->live_count;
+}
+
+}  // namespace aurora::recommender

@@ -1,0 +1,186 @@
+#pragma once
+// CatalogueIndex: the recommender's in-memory index of every live service of the directory.
+//
+//   * text: per language (fi, sv, en) an inverted index of analysed terms with per-field term
+//     frequencies for BM25F over name, alternative names, keywords, summary, description,
+//     ontology terms and "classification" (the fi/sv/en labels of the service's classes, target
+//     groups and life events — which is what lets an English query reach a Finnish-only service);
+//   * filters: precomputed document sets per municipality, nationwide type, service class and
+//     target group and life event (each with its ancestors), funding type, and kind, so that a
+//     filter is a few set operations, never a scan;
+//   * per service: its life-area profile, eligibility (age groups, businesses only), whether it
+//     is a crisis or emergency service, and the service record itself.
+//
+// Documents are numbered densely in insertion order; a changed service gets a new number and the
+// old one becomes a tombstone (skipped by queries, compacted when tombstones outnumber the live).
+//
+// Thread-safety: one writer (the directory follower) and any number of readers. Readers hold a
+// ReadLock for the whole query; Upsert/Remove take the exclusive lock only for the insertion
+// (analysis happens before it).
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "aurora/directory/v1/directory.pb.h"
+#include "common/codelists.h"
+#include "recommender/crisis.h"
+#include "recommender/life_areas.h"
+#include "recommender/text_analyzer.h"
+
+namespace aurora::recommender {
+
+enum class Field : uint8_t {
+  kName = 0,
+  kAlternativeName,
+  kKeywords,
+  kSummary,
+  kDescription,
+  kOntology,
+  kClassification,
+};
+inline constexpr int kFieldCount = 7;
+
+// A growable bit set of document numbers.
+class DocSet {
+ public:
+  void Set(uint32_t doc);
+  void Clear(uint32_t doc);
+  bool Test(uint32_t doc) const {
+    const size_t w = doc >> 6;
+    return w < words_.size() && ((words_[w] >> (doc & 63)) & 1) != 0;
+  }
+  void UnionWith(const DocSet& other);
+  void IntersectWith(const DocSet& other);
+  size_t Count() const;
+  const std::vector<uint64_t>& words() const { return words_; }
+  std::vector<uint64_t>& mutable_words() { return words_; }
+
+ private:
+  std::vector<uint64_t> words_;
+};
+
+struct Posting {
+  uint32_t doc;
+  std::array<uint8_t, kFieldCount> tf;  // per field, capped at 255
+};
+
+struct PostingList {
+  std::vector<Posting> postings;  // ascending doc
+  uint32_t live_df = 0;
+};
+
+// Who a service is for, from its target groups.
+struct Eligibility {
+  bool business_only = false;  // only KR2/KR3 groups
+  bool age_restricted = false;  // only age-specific citizen groups (below)
+  bool seniors = false;         // KR1.1
+  bool children = false;        // KR1.2
+  bool youth = false;           // KR1.3
+};
+
+struct IndexedService {
+  std::shared_ptr<const aurora::directory::v1::Service> service;
+  bool live = true;
+  bool local = false;  // available in listed municipalities only
+  bool general_description = false;
+  LifeAreaProfile profile;
+  float profile_norm = 0;
+  Eligibility eligibility;
+  uint8_t crisis_kinds = 0;  // CrisisKind bits
+  std::array<std::array<uint16_t, kFieldCount>, kLanguageCount> field_length{};
+  // Every (language, term id) of the document, for tombstoning.
+  std::vector<uint32_t> terms;  // language in the top 2 bits
+};
+
+// Everything a query reads. Not thread-safe by itself: CatalogueIndex guards it.
+struct IndexData {
+  std::vector<IndexedService> docs;
+  absl::flat_hash_map<std::string, uint32_t> by_id;  // live documents
+  std::array<absl::flat_hash_map<std::string, uint32_t>, kLanguageCount> term_ids;
+  std::array<std::vector<PostingList>, kLanguageCount> postings;
+  std::array<std::array<double, kFieldCount>, kLanguageCount> total_field_length{};
+  size_t live_count = 0;
+
+  DocSet live;
+  DocSet nationwide;              // NATIONWIDE and NATIONWIDE_EXCEPT_ALAND_ISLANDS
+  DocSet nationwide_except_aland;
+  DocSet general_descriptions;
+  absl::flat_hash_map<std::string, DocSet> by_municipality;
+  absl::flat_hash_map<std::string, DocSet> by_class;         // with ancestors
+  absl::flat_hash_map<std::string, DocSet> by_target_group;  // with ancestors
+  absl::flat_hash_map<std::string, DocSet> by_life_event;    // with ancestors
+  absl::flat_hash_map<int, DocSet> by_funding;
+  absl::flat_hash_map<std::string, std::string> organization_names;  // id -> name (fi, sv or en)
+  int64_t revision = 0;
+
+  const PostingList* Find(Language language, std::string_view term) const;
+  double AverageFieldLength(Language language, Field field) const;
+};
+
+// A service analysed and ready to insert.
+struct PreparedService {
+  IndexedService doc;
+  // Per language: term -> per-field frequency.
+  std::array<absl::flat_hash_map<std::string, std::array<uint8_t, kFieldCount>>, kLanguageCount>
+      terms;
+  std::vector<std::string> municipalities, classes, target_groups, life_events;
+};
+
+
+class CatalogueIndex {
+ public:
+  CatalogueIndex(const CodeLists* codes, const TextAnalyzer* analyzer,
+                 const CrisisLexicon* crisis);
+  ~CatalogueIndex();
+
+  // Analysis without the lock (any thread), then insertion under it. Replaces a service with the
+  // same id.
+  std::unique_ptr<PreparedService> Prepare(const aurora::directory::v1::Service& service) const;
+  void Insert(std::unique_ptr<PreparedService> prepared);
+  void Upsert(const aurora::directory::v1::Service& service) { Insert(Prepare(service)); }
+  void Remove(const std::string& id);
+  void SetRevision(int64_t revision);
+  void SetOrganizationName(const std::string& id, const std::string& name);
+  // Empty if unknown.
+  std::string OrganizationName(const std::string& id) const;
+  // Rebuilds without tombstones if they outnumber the live documents (and there are > 1000).
+  void CompactIfWorthIt();
+
+  // Shared access for queries.
+  class ReadLock {
+   public:
+    explicit ReadLock(const CatalogueIndex& index) : lock_(index.mu_), data_(*index.data_) {}
+    const IndexData& data() const { return data_; }
+
+   private:
+    std::shared_lock<std::shared_mutex> lock_;
+    const IndexData& data_;
+  };
+
+  size_t size() const;
+  int64_t revision() const;
+  size_t tombstones() const;
+
+  const CodeLists& codes() const { return *codes_; }
+  const TextAnalyzer& analyzer() const { return *analyzer_; }
+  const CrisisLexicon& crisis() const { return *crisis_; }
+
+ private:
+  void InsertLocked(IndexData& data, PreparedService& prepared);
+  void RemoveLocked(IndexData& data, uint32_t doc);
+
+  const CodeLists* codes_;
+  const TextAnalyzer* analyzer_;
+  const CrisisLexicon* crisis_;
+  mutable std::shared_mutex mu_;
+  std::unique_ptr<IndexData> data_;
+};
+
+}  // namespace aurora::recommender

@@ -1,0 +1,58 @@
+#pragma once
+// DirectoryFollower: keeps a CatalogueIndex in step with the directory through its Watch stream —
+// a snapshot first, then every change as it is committed. When the stream breaks (the directory
+// restarts, the network fails) it reconnects with backoff and resumes after the last revision it
+// applied, so nothing is missed and nothing is reloaded; until then the index keeps serving what
+// it has.
+//
+// Thread-safe; one background thread.
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "absl/time/time.h"
+#include "aurora/directory/v1/directory.grpc.pb.h"
+#include "recommender/catalogue_index.h"
+
+namespace aurora::recommender {
+
+class DirectoryFollower {
+ public:
+  DirectoryFollower(std::shared_ptr<grpc::Channel> directory, CatalogueIndex* index);
+  ~DirectoryFollower();
+
+  void Start();
+  // Ends the stream and joins the thread; idempotent.
+  void Stop();
+  // True once the first snapshot has been applied; waits up to `timeout`.
+  bool WaitUntilSynced(absl::Duration timeout);
+  // Waits until the index has applied `revision` (or a later one).
+  bool WaitForRevision(int64_t revision, absl::Duration timeout);
+  bool synced() const { return synced_.load(); }
+  int64_t applied_revision() const { return applied_.load(); }
+  // Seconds since the last response on the stream (for the lag metric); 0 when connected and
+  // idle is indistinguishable from fresh, so the metric is the revision gap instead.
+  int64_t reconnects() const { return reconnects_.load(); }
+
+ private:
+  void Run();
+  void Apply(const aurora::directory::v1::WatchResponse& response);
+
+  std::unique_ptr<aurora::directory::v1::Directory::Stub> stub_;
+  CatalogueIndex* index_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  grpc::ClientContext* context_ = nullptr;  // the stream's, under mu_
+  std::atomic<bool> synced_{false};
+  std::atomic<int64_t> applied_{0};
+  std::atomic<int64_t> reconnects_{0};
+};
+
+}  // namespace aurora::recommender

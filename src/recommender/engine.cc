@@ -1,0 +1,73 @@
+#include "recommender/engine.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/caller.h"
+
+namespace aurora::recommender {
+namespace {
+
+int ThreadsOf(const EngineOptions& options) {
+  if (options.ranking_threads > 0) return options.ranking_threads;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+std::string Metadata(const grpc::CallbackServerContext* context, const char* key) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find(key);
+  return it == metadata.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+Caller Caller::Of(const grpc::CallbackServerContext* context) {
+  return {Metadata(context, kCallerClientMetadata), Metadata(context, kCallerOrganizationMetadata)};
+}
+
+RecommenderEngine::RecommenderEngine(const CatalogueIndex* index, const Ranker* ranker,
+                                     FeedbackStore* store, EngineOptions options)
+    : index_(index),
+      ranker_(ranker),
+      store_(store),
+      options_(options),
+      executor_("ranking", ThreadsOf(options), options.max_queued_calls) {}
+
+RecommenderEngine::~RecommenderEngine() { executor_.Shutdown(); }
+
+bool RecommenderEngine::Submit(std::function<void()> work) {
+  return executor_.Submit(std::move(work));
+}
+
+grpc::Status RecommenderEngine::Overloaded(grpc::CallbackServerContext* context) const {
+  context->AddTrailingMetadata("retry-after", absl::StrCat(options_.retry_after_seconds));
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "the recommender is at capacity; retry after the time in retry-after");
+}
+
+absl::StatusOr<Outcome> RecommenderEngine::RankAndSave(const RankRequest& request,
+                                                       const std::string& path,
+                                                       const Caller& caller,
+                                                       const std::string& session) {
+  Outcome outcome;
+  outcome.result = ranker_->Rank(request);
+  StoredRecommendation stored;
+  stored.path = path;
+  stored.client = caller.client;
+  stored.organization = caller.organization;
+  stored.session = session;
+  for (const auto& ranked : outcome.result.services) {
+    StoredService service{ranked.service->id(), {}};
+    for (const auto& channel : ranked.service->channels()) {
+      service.channels.push_back(
+          {channel.id(), std::vector<std::string>(channel.urls().begin(), channel.urls().end())});
+    }
+    stored.services.push_back(std::move(service));
+  }
+  auto id = store_->SaveRecommendation(std::move(stored));
+  if (!id.ok()) return id.status();
+  outcome.recommendation_id = *id;
+  return outcome;
+}
+
+}  // namespace aurora::recommender

@@ -1,0 +1,69 @@
+#pragma once
+// RecommenderEngine: what both the native and the AuroraAI-compatible service run — admission
+// control (a fixed pool of ranking threads with a bounded queue: past it, calls are refused at
+// once with RESOURCE_EXHAUSTED and a Retry-After hint, and a slot can never leak because a queued
+// task owns nothing but its closure), ranking, and storing the recommendation.
+//
+// Thread-safe.
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/executor.h"
+#include "recommender/feedback_store.h"
+#include "recommender/ranker.h"
+
+namespace aurora::recommender {
+
+struct EngineOptions {
+  int ranking_threads = 0;       // 0: one per hardware thread
+  size_t max_queued_calls = 256;  // waiting rankings beyond the running ones
+  int retry_after_seconds = 1;
+};
+
+struct Caller {
+  std::string client;        // API client id, when the gateway authenticated one
+  std::string organization;  // its organisation
+  static Caller Of(const grpc::CallbackServerContext* context);
+};
+
+struct Outcome {
+  RankResult result;
+  int64_t recommendation_id = 0;
+};
+
+class RecommenderEngine {
+ public:
+  RecommenderEngine(const CatalogueIndex* index, const Ranker* ranker, FeedbackStore* store,
+                    EngineOptions options = {});
+  ~RecommenderEngine();
+
+  // Runs `work` on a ranking thread; false (and `work` not run) when the queue is full or the
+  // engine is shutting down.
+  bool Submit(std::function<void()> work);
+  // The status for a refused call; also sets the `retry-after` trailing metadata.
+  grpc::Status Overloaded(grpc::CallbackServerContext* context) const;
+
+  // Ranks and stores the recommendation (with its services' channel links).
+  absl::StatusOr<Outcome> RankAndSave(const RankRequest& request, const std::string& path,
+                                      const Caller& caller, const std::string& session);
+
+  void Shutdown() { executor_.Shutdown(); }
+  size_t queued() const { return executor_.queued(); }
+
+  const CatalogueIndex& index() const { return *index_; }
+  const Ranker& ranker() const { return *ranker_; }
+  FeedbackStore& store() const { return *store_; }
+
+ private:
+  const CatalogueIndex* index_;
+  const Ranker* ranker_;
+  FeedbackStore* store_;
+  EngineOptions options_;
+  Executor executor_;
+};
+
+}  // namespace aurora::recommender

@@ -1,0 +1,210 @@
+#include "recommender/feedback_store.h"
+
+#include <openssl/rand.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/text.h"
+#include "nlohmann/json.hpp"
+
+namespace aurora::recommender {
+namespace {
+
+using json = nlohmann::json;
+
+std::string RecommendationKey(int64_t id) { return absl::StrFormat("r/%016x", id); }
+std::string Prefix(char kind, int64_t id) { return absl::StrFormat("%c/%016x/", kind, id); }
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<std::pair<std::string, std::string>> Scan(rocksdb::DB* db,
+                                                      rocksdb::ColumnFamilyHandle* family,
+                                                      const std::string& prefix) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), family));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    out.emplace_back(it->key().ToString(), it->value().ToString());
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FeedbackStore>> FeedbackStore::Open(Database* database) {
+  rocksdb::ColumnFamilyHandle* family = database->family(kRecommenderColumnFamily);
+  if (family == nullptr) {
+    return absl::FailedPreconditionError("the database has no \"recommender\" column family");
+  }
+  std::string format;
+  rocksdb::Status s = database->db()->Get(rocksdb::ReadOptions(), family, "format", &format);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions options;
+    options.sync = true;
+    s = database->db()->Put(options, family, "format", R"({"version": 1})");
+    if (!s.ok()) return FromRocksStatus(s, "writing the recommender format version");
+  } else if (!s.ok()) {
+    return FromRocksStatus(s, "reading the recommender format version");
+  } else {
+    const json doc = json::parse(format, nullptr, false);
+    if (!doc.is_object() || doc.value("version", 0) != 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("unsupported recommender storage format ", QuoteForMessage(format)));
+    }
+  }
+  return std::unique_ptr<FeedbackStore>(new FeedbackStore(database, family));
+}
+
+absl::StatusOr<int64_t> FeedbackStore::SaveRecommendation(StoredRecommendation recommendation) {
+  uint64_t random = 0;
+  do {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&random), sizeof random) != 1) {
+      return absl::InternalError("OpenSSL RAND_bytes failed");
+    }
+    random &= (uint64_t{1} << 53) - 1;
+  } while (random == 0);
+  recommendation.id = static_cast<int64_t>(random);
+  json services = json::array();
+  for (const auto& service : recommendation.services) {
+    json channels = json::array();
+    for (const auto& channel : service.channels) {
+      channels.push_back({{"id", channel.id}, {"urls", channel.urls}});
+    }
+    services.push_back({{"id", service.id}, {"channels", std::move(channels)}});
+  }
+  const json doc = {{"time_ms", NowMs()},
+                    {"path", recommendation.path},
+                    {"client", recommendation.client},
+                    {"organization", recommendation.organization},
+                    {"session", recommendation.session},
+                    {"services", std::move(services)}};
+  rocksdb::WriteOptions options;  // WAL, no fsync wait (see the header)
+  rocksdb::Status s = database_->db()->Put(options, family_, RecommendationKey(recommendation.id),
+                                           doc.dump());
+  if (!s.ok()) return FromRocksStatus(s, "storing a recommendation");
+  return recommendation.id;
+}
+
+absl::StatusOr<StoredRecommendation> FeedbackStore::GetRecommendation(int64_t id) const {
+  std::string value;
+  rocksdb::Status s =
+      database_->db()->Get(rocksdb::ReadOptions(), family_, RecommendationKey(id), &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("recommendation ", id, " does not exist"));
+  }
+  if (!s.ok()) return FromRocksStatus(s, "reading a recommendation");
+  const json doc = json::parse(value, nullptr, false);
+  if (!doc.is_object()) {
+    return absl::DataLossError(absl::StrCat("recommendation ", id, " is not readable"));
+  }
+  StoredRecommendation out;
+  out.id = id;
+  out.time_ms = doc.value("time_ms", int64_t{0});
+  out.path = doc.value("path", "");
+  out.client = doc.value("client", "");
+  out.organization = doc.value("organization", "");
+  out.session = doc.value("session", "");
+  if (auto it = doc.find("services"); it != doc.end() && it->is_array()) {
+    for (const auto& service : *it) {
+      StoredService stored{service.value("id", ""), {}};
+      if (auto ch = service.find("channels"); ch != service.end() && ch->is_array()) {
+        for (const auto& channel : *ch) {
+          stored.channels.push_back(
+              {channel.value("id", ""), channel.value("urls", std::vector<std::string>{})});
+        }
+      }
+      out.services.push_back(std::move(stored));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<int> FeedbackStore::RecordFeedback(int64_t id,
+                                                  const std::vector<FeedbackEntry>& entries) {
+  auto recommendation = GetRecommendation(id);
+  if (!recommendation.ok()) return recommendation.status();
+  rocksdb::WriteBatch batch;
+  const int64_t now = NowMs();
+  for (const auto& entry : entries) {
+    if (!entry.service_id.empty()) {
+      bool found = false;
+      for (const auto& s : recommendation->services) found |= s.id == entry.service_id;
+      if (!found) {
+        return absl::NotFoundError(absl::StrCat("service ", QuoteForMessage(entry.service_id),
+                                                " was not part of recommendation ", id));
+      }
+    }
+    const json doc = {{"time_ms", now}, {"service_id", entry.service_id}, {"score", entry.score}};
+    batch.Put(family_, Prefix('f', id) + NewRandomUuid(), doc.dump());
+  }
+  if (entries.empty()) return 0;
+  rocksdb::WriteOptions options;
+  options.sync = true;
+  rocksdb::Status s = database_->db()->Write(options, &batch);
+  if (!s.ok()) return FromRocksStatus(s, "storing feedback");
+  return static_cast<int>(entries.size());
+}
+
+absl::StatusOr<std::string> FeedbackStore::RecordClick(int64_t id, const std::string& service_id,
+                                                       const std::string& channel_id, int link) {
+  auto recommendation = GetRecommendation(id);
+  if (!recommendation.ok()) return recommendation.status();
+  const StoredService* service = nullptr;
+  for (const auto& s : recommendation->services) {
+    if (s.id == service_id) service = &s;
+  }
+  if (service == nullptr) {
+    return absl::NotFoundError(absl::StrCat("service ", QuoteForMessage(service_id),
+                                            " was not part of recommendation ", id));
+  }
+  const StoredChannel* channel = nullptr;
+  for (const auto& c : service->channels) {
+    if (c.id == channel_id) channel = &c;
+  }
+  if (channel == nullptr) {
+    return absl::NotFoundError(absl::StrCat("channel ", QuoteForMessage(channel_id),
+                                            " is not a channel of service ", service_id,
+                                            " in recommendation ", id));
+  }
+  if (link < 0 || link >= static_cast<int>(channel->urls.size())) {
+    return absl::NotFoundError(absl::StrCat("channel ", channel_id, " has no link ", link, " (it has ",
+                                            channel->urls.size(), ")"));
+  }
+  const std::string& url = channel->urls[link];
+  const json doc = {{"time_ms", NowMs()},
+                    {"service_id", service_id},
+                    {"channel_id", channel_id},
+                    {"link", link},
+                    {"url", url}};
+  rocksdb::WriteOptions options;
+  options.sync = true;
+  rocksdb::Status s =
+      database_->db()->Put(options, family_, Prefix('c', id) + NewRandomUuid(), doc.dump());
+  if (!s.ok()) return FromRocksStatus(s, "storing a click");
+  return url;
+}
+
+std::vector<FeedbackEntry> FeedbackStore::FeedbackOf(int64_t id) const {
+  std::vector<FeedbackEntry> out;
+  for (const auto& [key, value] : Scan(database_->db(), family_, Prefix('f', id))) {
+    const json doc = json::parse(value, nullptr, false);
+    if (doc.is_object()) out.push_back({doc.value("service_id", ""), doc.value("score", 0)});
+  }
+  return out;
+}
+
+std::vector<std::string> FeedbackStore::ClicksOf(int64_t id) const {
+  std::vector<std::string> out;
+  for (const auto& [key, value] : Scan(database_->db(), family_, Prefix('c', id))) {
+    const json doc = json::parse(value, nullptr, false);
+    if (doc.is_object()) out.push_back(doc.value("url", ""));
+  }
+  return out;
+}
+
+}  // namespace aurora::recommender

@@ -1,0 +1,667 @@
+#include "recommender/ranker.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace aurora::recommender {
+namespace {
+
+namespace v1 = aurora::recommender::v1;
+namespace dv1 = aurora::directory::v1;
+
+double Mean(const google::protobuf::RepeatedField<int32_t>& values) {
+  double sum = 0;
+  for (int v : values) sum += v;
+  return values.empty() ? NAN : sum / values.size();
+}
+
+const std::string& LabelText(const aurora::common::v1::LocalizedText& text, Language language) {
+  switch (language) {
+    case Language::kFinnish:
+      return text.fi();
+    case Language::kSwedish:
+      return text.sv();
+    default:
+      return text.en();
+  }
+}
+
+// Per-thread score buffers, one slot per document number.
+struct Scratch {
+  std::vector<float> total, word, lang;
+  std::vector<uint8_t> matched_words;
+  std::vector<uint32_t> touched_total, touched_word, touched_lang;
+  void Reserve(size_t n) {
+    if (total.size() < n) {
+      total.resize(n, 0);
+      word.resize(n, 0);
+      lang.resize(n, 0);
+      matched_words.resize(n, 0);
+    }
+  }
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+}  // namespace
+
+struct Ranker::QueryTerm {
+  Language language;
+  std::string term;
+  double weight;    // 1, compound part, or translation
+  std::string via;  // the code that translated it, or empty
+  const PostingList* postings = nullptr;
+  double idf = 0;
+};
+
+struct Ranker::Query {
+  // Per query word (in order): its surface form and its terms.
+  struct Word {
+    std::string surface;
+    std::vector<QueryTerm> terms;
+  };
+  std::vector<Word> words;
+  TermSets term_sets;
+  size_t content_words = 0;
+};
+
+Ranker::Ranker(const CatalogueIndex* index, RankingParameters parameters)
+    : index_(index), parameters_(std::move(parameters)) {
+  const CodeLists& codes = index_->codes();
+  const TextAnalyzer& analyzer = index_->analyzer();
+  std::vector<AnalyzedTerm> terms;
+  for (CodeKind kind : {CodeKind::kServiceClass, CodeKind::kTargetGroup, CodeKind::kLifeEvent}) {
+    for (const HierarchicalCode& code : codes.codes(kind)) {
+      for (int l = 0; l < kLanguageCount; ++l) {
+        terms.clear();
+        analyzer.Analyze(LabelText(code.name, static_cast<Language>(l)), static_cast<Language>(l),
+                         &terms);
+        for (const auto& t : terms) {
+          if (t.compound_part) continue;
+          auto& list = label_codes_[l][t.term];
+          if (std::find(list.begin(), list.end(), code.code) == list.end()) {
+            list.push_back(code.code);
+          }
+          if (l == 0) {
+            auto& fi = finnish_label_terms_[code.code];
+            if (std::find(fi.begin(), fi.end(), t.term) == fi.end()) fi.push_back(t.term);
+          }
+        }
+      }
+    }
+  }
+}
+
+Ranker::Query Ranker::AnalyseQuery(const RankRequest& request) const {
+  Query query;
+  if (request.text.empty()) return query;
+  const TextAnalyzer& analyzer = index_->analyzer();
+  std::vector<AnalyzedTerm> terms;
+  std::vector<AnalyzedWord> words;
+  for (int l = 0; l < kLanguageCount; ++l) {
+    const auto language = static_cast<Language>(l);
+    terms.clear();
+    words.clear();
+    analyzer.Analyze(request.text, language, &terms, &words);
+    if (query.words.size() < words.size()) query.words.resize(words.size());
+    for (size_t w = 0; w < words.size(); ++w) query.words[w].surface = words[w].surface;
+    for (const auto& t : terms) query.term_sets[l].insert(t.term);
+    if (request.language.has_value() && *request.language != language) continue;
+    for (const auto& t : terms) {
+      auto& word = query.words[t.word].terms;
+      const double weight = t.compound_part ? parameters_.compound_part_weight : 1.0;
+      bool seen = false;
+      for (const auto& q : word) seen |= q.language == language && q.term == t.term;
+      if (!seen) word.push_back({language, t.term, weight, "", nullptr, 0});
+      // Swedish and English words reach Finnish texts through the labels of codes that carry
+      // the word in their own language ("housing" -> P1 "Asuminen").
+      if (language == Language::kFinnish || t.compound_part) continue;
+      auto it = label_codes_[l].find(t.term);
+      if (it == label_codes_[l].end() || it->second.size() > parameters_.max_label_codes) continue;
+      for (const auto& code : it->second) {
+        auto fi = finnish_label_terms_.find(code);
+        if (fi == finnish_label_terms_.end()) continue;
+        for (const auto& fi_term : fi->second) {
+          bool dup = false;
+          for (const auto& q : word) {
+            dup |= q.language == Language::kFinnish && q.term == fi_term && q.via == code;
+          }
+          if (!dup) {
+            word.push_back(
+                {Language::kFinnish, fi_term, parameters_.translation_weight, code, nullptr, 0});
+          }
+        }
+      }
+    }
+  }
+  for (const auto& word : query.words) query.content_words += word.terms.empty() ? 0 : 1;
+  return query;
+}
+
+CrisisSignal Ranker::DetectCrisis(const RankRequest& request) const {
+  CrisisSignal signal = CrisisLexicon::FromMeters(request.meters);
+  if (!request.text.empty()) {
+    Query query = AnalyseQuery(request);
+    CrisisSignal text = index_->crisis().FromText(query.term_sets);
+    if (text.kinds != 0) {
+      signal.kinds |= text.kinds;
+      signal.reason = signal.reason.empty() ? text.reason : signal.reason + "; " + text.reason;
+    }
+  }
+  return signal;
+}
+
+namespace {
+
+// The documents an area filter admits (AreaFilter semantics in common.proto).
+DocSet AreaSet(const IndexData& data, const CodeLists& codes,
+               const aurora::common::v1::AreaFilter& area) {
+  std::vector<std::string> municipalities(area.municipality_codes().begin(),
+                                          area.municipality_codes().end());
+  for (const auto& c : area.region_codes()) {
+    for (auto& m : codes.MunicipalitiesInRegion(c)) municipalities.push_back(std::move(m));
+  }
+  for (const auto& c : area.hospital_district_codes()) {
+    for (auto& m : codes.MunicipalitiesInHospitalDistrict(c)) municipalities.push_back(std::move(m));
+  }
+  for (const auto& c : area.wellbeing_service_county_codes()) {
+    for (auto& m : codes.MunicipalitiesInWellbeingCounty(c)) municipalities.push_back(std::move(m));
+  }
+  const bool include_national =
+      !area.has_include_national_services() || area.include_national_services();
+  DocSet set;
+  if (area.only_national_services()) {
+    set = data.nationwide;
+    return set;
+  }
+  if (municipalities.empty()) {
+    set = data.live;
+    if (!include_national) {
+      for (size_t i = 0; i < set.words().size() && i < data.nationwide.words().size(); ++i) {
+        set.mutable_words()[i] &= ~data.nationwide.words()[i];
+      }
+    }
+    return set;
+  }
+  bool all_aland = true;
+  for (const auto& m : municipalities) {
+    if (auto it = data.by_municipality.find(m); it != data.by_municipality.end()) {
+      set.UnionWith(it->second);
+    }
+    all_aland &= codes.IsInAland(m);
+  }
+  if (include_national) {
+    DocSet national = data.nationwide;
+    if (all_aland) {
+      for (size_t i = 0; i < national.words().size() && i < data.nationwide_except_aland.words().size();
+           ++i) {
+        national.mutable_words()[i] &= ~data.nationwide_except_aland.words()[i];
+      }
+    }
+    set.UnionWith(national);
+  }
+  return set;
+}
+
+DocSet UnionOf(const absl::flat_hash_map<std::string, DocSet>& sets,
+               const google::protobuf::RepeatedPtrField<std::string>& keys) {
+  DocSet set;
+  for (const auto& key : keys) {
+    if (auto it = sets.find(key); it != sets.end()) set.UnionWith(it->second);
+  }
+  return set;
+}
+
+const char* KindWord(uint8_t kinds) {
+  if (kinds & kCrisisMentalHealth) return "mental-health crisis service";
+  if (kinds & kCrisisViolence) return "service for victims of violence";
+  return "emergency service";
+}
+
+std::string CodeName(const CodeLists& codes, CodeKind kind, const std::string& code) {
+  const HierarchicalCode* entry = codes.Find(kind, code);
+  if (entry == nullptr) return code;
+  return absl::StrCat(code, " ", entry->name.en().empty() ? entry->name.fi() : entry->name.en());
+}
+
+}  // namespace
+
+RankResult Ranker::Rank(const RankRequest& request) const {
+  const RankingParameters& p = parameters_;
+  CatalogueIndex::ReadLock lock(*index_);
+  const IndexData& data = lock.data();
+  const CodeLists& codes = index_->codes();
+  RankResult result;
+  result.revision = data.revision;
+  const size_t n = data.docs.size();
+
+  // --- Admission: filter sets, then per-document eligibility.
+  DocSet admitted = data.live;
+  const auto& filters = request.filters;
+  if (!filters.include_general_descriptions()) {
+    for (size_t i = 0; i < admitted.words().size() && i < data.general_descriptions.words().size();
+         ++i) {
+      admitted.mutable_words()[i] &= ~data.general_descriptions.words()[i];
+    }
+  }
+  DocSet area_only = admitted;  // crisis services ignore every filter but the area
+  if (filters.has_area()) {
+    DocSet area = AreaSet(data, codes, filters.area());
+    admitted.IntersectWith(area);
+    area_only.IntersectWith(area);
+  }
+  if (!request.municipality_code.empty()) {
+    aurora::common::v1::AreaFilter home;
+    home.add_municipality_codes(request.municipality_code);
+    DocSet area = AreaSet(data, codes, home);
+    admitted.IntersectWith(area);
+    area_only.IntersectWith(area);
+  }
+  if (!filters.service_classes().empty()) {
+    admitted.IntersectWith(UnionOf(data.by_class, filters.service_classes()));
+  }
+  if (!filters.target_groups().empty()) {
+    admitted.IntersectWith(UnionOf(data.by_target_group, filters.target_groups()));
+  }
+  if (!filters.life_events().empty()) {
+    admitted.IntersectWith(UnionOf(data.by_life_event, filters.life_events()));
+  }
+  if (!filters.funding_types().empty()) {
+    DocSet funding;
+    for (int f : filters.funding_types()) {
+      if (auto it = data.by_funding.find(f); it != data.by_funding.end()) {
+        funding.UnionWith(it->second);
+      }
+    }
+    admitted.IntersectWith(funding);
+  }
+  const bool businesses_asked = std::any_of(
+      filters.target_groups().begin(), filters.target_groups().end(),
+      [](const std::string& g) { return absl::StartsWith(g, "KR2") || absl::StartsWith(g, "KR3"); });
+
+  // Needs: from the meters, and implied by the life events named.
+  std::array<double, kLifeAreaCount> need{};
+  std::array<bool, kLifeAreaCount> from_meter{};
+  for (int k = 0; k < kLifeAreaCount; ++k) {
+    const double m = Mean(MeterAnswers(request.meters, k));
+    if (!std::isnan(m)) {
+      need[k] = std::clamp(1.0 - m / 10.0, 0.0, 1.0);
+      from_meter[k] = true;
+    }
+  }
+  for (const auto& event : request.life_events) {
+    for (const auto& [area, weight] : AreasOfLifeEvent(event)) {
+      if (!from_meter[area]) need[area] = std::max(need[area], 0.6 * weight);
+    }
+  }
+  std::array<double, kLifeAreaCount> need_weight{};
+  bool any_need = false;
+  for (int k = 0; k < kLifeAreaCount; ++k) {
+    need_weight[k] = std::pow(need[k], p.need_exponent);
+    any_need |= need_weight[k] > 0;
+  }
+  bool family_context = false;
+  for (const auto& e : request.life_events) {
+    family_context |= absl::StartsWith(e, "KE1") && !absl::StartsWith(e, "KE10") &&
+                      !absl::StartsWith(e, "KE11") && !absl::StartsWith(e, "KE12") &&
+                      !absl::StartsWith(e, "KE13") && !absl::StartsWith(e, "KE14");
+    family_context |= e == "KE7" || e == "KE13";
+  }
+  family_context |= from_meter[4] && need[4] >= 0.3;
+
+  auto eligible = [&](const IndexedService& doc, bool text_matched) {
+    if (!request.search && doc.eligibility.business_only && !businesses_asked) return false;
+    if (!request.age.has_value() || !doc.eligibility.age_restricted) return true;
+    const int age = *request.age;
+    const Eligibility& e = doc.eligibility;
+    return (e.seniors && age >= p.senior_min_age) || (e.youth && age <= p.youth_max_age) ||
+           (e.children && (age <= p.child_max_age || family_context || text_matched));
+  };
+
+  // --- Text relevance (BM25F), per query word the best language.
+  Query query = AnalyseQuery(request);
+  Scratch& s = ThreadScratch();
+  s.Reserve(n);
+  s.touched_total.clear();
+  const double N = static_cast<double>(data.live_count);
+  std::array<std::array<double, kFieldCount>, kLanguageCount> avg{};
+  for (int l = 0; l < kLanguageCount; ++l) {
+    for (int f = 0; f < kFieldCount; ++f) {
+      avg[l][f] = data.AverageFieldLength(static_cast<Language>(l), static_cast<Field>(f));
+    }
+  }
+  auto term_score = [&](const QueryTerm& t, const Posting& posting) {
+    const IndexedService& doc = data.docs[posting.doc];
+    const int l = static_cast<int>(t.language);
+    double tfw = 0;
+    for (int f = 0; f < kFieldCount; ++f) {
+      if (posting.tf[f] == 0) continue;
+      const double norm = 1 - p.field_b[f] + p.field_b[f] * doc.field_length[l][f] / avg[l][f];
+      tfw += p.field_weight[f] * posting.tf[f] / norm;
+    }
+    return t.weight * t.idf * tfw / (p.k1 + tfw);
+  };
+  for (auto& word : query.words) {
+    for (auto& t : word.terms) {
+      t.postings = data.Find(t.language, t.term);
+      if (t.postings != nullptr && t.postings->live_df > 0) {
+        const double df = t.postings->live_df;
+        t.idf = std::log(1 + (N - df + 0.5) / (df + 0.5));
+      }
+    }
+  }
+  for (const auto& word : query.words) {
+    s.touched_word.clear();
+    for (int l = 0; l < kLanguageCount; ++l) {
+      s.touched_lang.clear();
+      for (const auto& t : word.terms) {
+        if (static_cast<int>(t.language) != l || t.postings == nullptr || t.idf <= 0) continue;
+        for (const Posting& posting : t.postings->postings) {
+          if (!admitted.Test(posting.doc)) continue;
+          if (s.lang[posting.doc] == 0) s.touched_lang.push_back(posting.doc);
+          s.lang[posting.doc] += static_cast<float>(term_score(t, posting));
+        }
+      }
+      for (uint32_t d : s.touched_lang) {
+        if (s.word[d] == 0) s.touched_word.push_back(d);
+        s.word[d] = std::max(s.word[d], s.lang[d]);
+        s.lang[d] = 0;
+      }
+    }
+    for (uint32_t d : s.touched_word) {
+      if (s.total[d] == 0) s.touched_total.push_back(d);
+      s.total[d] += s.word[d];
+      ++s.matched_words[d];
+      s.word[d] = 0;
+    }
+  }
+
+  // --- Candidates.
+  struct Candidate {
+    uint32_t doc;
+    double score, text, life_situation, life_event, locality;
+  };
+  std::vector<Candidate> candidates;
+  double top_text = 0;
+  for (uint32_t d : s.touched_total) top_text = std::max<double>(top_text, s.total[d]);
+  const size_t words_needed =
+      query.content_words <= 4 ? (query.content_words + 1) / 2
+                               : static_cast<size_t>(std::ceil(0.4 * query.content_words));
+  const double text_floor =
+      std::max(p.min_text_score, top_text * (request.search ? p.min_relative_text_score
+                                                            : p.min_relative_text_score * 0.8));
+  auto text_of = [&](uint32_t d) -> double {
+    if (s.total[d] < text_floor || s.matched_words[d] < words_needed) return 0;
+    return s.total[d] / top_text;
+  };
+  auto life_situation_of = [&](const IndexedService& doc) {
+    double ls = 0;
+    for (int k = 0; k < kLifeAreaCount; ++k) ls += need_weight[k] * doc.profile.relevance[k];
+    return ls / std::max(1.0f, doc.profile_norm);
+  };
+  auto life_event_of = [&](uint32_t d) {
+    double bonus = 0;
+    for (const auto& e : request.life_events) {
+      auto it = data.by_life_event.find(e);
+      if (it != data.by_life_event.end() && it->second.Test(d)) bonus += p.life_event_bonus;
+    }
+    return std::min(bonus, p.max_life_event_bonus);
+  };
+  const DocSet* home = nullptr;
+  if (!request.municipality_code.empty()) {
+    auto it = data.by_municipality.find(request.municipality_code);
+    if (it != data.by_municipality.end()) home = &it->second;
+  }
+  auto locality_of = [&](uint32_t d) {
+    return home != nullptr && data.docs[d].local && home->Test(d) ? p.locality_bonus : 0.0;
+  };
+
+  auto consider = [&](uint32_t d, double text) {
+    const IndexedService& doc = data.docs[d];
+    if (!eligible(doc, text > 0)) return;
+    Candidate c{d, 0, text, any_need ? life_situation_of(doc) : 0, life_event_of(d), locality_of(d)};
+    if (request.search) {
+      if (text <= 0) return;
+      c.score = text + c.locality;
+    } else {
+      const bool need_driven = c.life_situation >= p.min_life_situation_score || c.life_event > 0;
+      if (text <= 0 && !need_driven) return;
+      candidates.push_back(c);
+      return;
+    }
+    candidates.push_back(c);
+  };
+  if (!query.words.empty()) {
+    for (uint32_t d : s.touched_total) consider(d, text_of(d));
+  }
+  if (!request.search && (any_need || !request.life_events.empty())) {
+    const auto& words = admitted.words();
+    for (size_t w = 0; w < words.size(); ++w) {
+      for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
+        const auto d = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
+        if (d < n && s.total[d] == 0) consider(d, 0);
+      }
+    }
+  }
+  if (!request.search) {
+    double top_ls = 0;
+    for (const auto& c : candidates) top_ls = std::max(top_ls, c.life_situation);
+    const bool has_text = !query.words.empty() && top_text > 0;
+    for (auto& c : candidates) {
+      const double ls = top_ls > 0 ? c.life_situation / top_ls : 0;
+      c.score = (has_text ? p.text_share * c.text + (1 - p.text_share) * ls : c.life_situation) +
+                c.life_event + c.locality;
+    }
+  }
+  // Reset the scratch buffers for the next query on this thread.
+  for (uint32_t d : s.touched_total) {
+    s.total[d] = 0;
+    s.matched_words[d] = 0;
+  }
+
+  // --- Crisis services first.
+  CrisisSignal crisis = CrisisLexicon::FromMeters(request.meters);
+  if (CrisisSignal text = index_->crisis().FromText(query.term_sets); text.kinds != 0) {
+    crisis.kinds |= text.kinds;
+    crisis.reason = crisis.reason.empty() ? text.reason : crisis.reason + "; " + text.reason;
+  }
+  std::vector<uint32_t> crisis_docs;
+  if (crisis.kinds != 0) {
+    result.crisis = crisis.reason;
+    const uint8_t wanted = crisis.kinds | kCrisisEmergency;
+    const auto& words = area_only.words();
+    for (size_t w = 0; w < words.size(); ++w) {
+      for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
+        const auto d = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
+        const IndexedService& doc = data.docs[d];
+        if ((doc.crisis_kinds & wanted) != 0 && !doc.eligibility.business_only) {
+          crisis_docs.push_back(d);
+        }
+      }
+    }
+    auto key = [&](uint32_t d) {
+      const IndexedService& doc = data.docs[d];
+      return std::make_tuple((doc.crisis_kinds & crisis.kinds) == 0, locality_of(d) == 0,
+                             std::cref(doc.service->id()));
+    };
+    std::sort(crisis_docs.begin(), crisis_docs.end(),
+              [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
+    if (crisis_docs.size() > p.max_crisis_services) crisis_docs.resize(p.max_crisis_services);
+  }
+
+  // --- Order: crisis services, then by score, ties by id.
+  auto by_score = [&](const Candidate& a, const Candidate& b) {
+    if (a.score != b.score) return a.score > b.score;
+    return data.docs[a.doc].service->id() < data.docs[b.doc].service->id();
+  };
+  std::vector<Candidate> ordered;
+  for (uint32_t d : crisis_docs) {
+    Candidate c{d, 0, 0, 0, 0, locality_of(d)};
+    for (const auto& other : candidates) {
+      if (other.doc == d) c = other;
+    }
+    ordered.push_back(c);
+  }
+  const size_t wanted_total = std::min(p.max_results, request.offset + request.limit + 1);
+  std::vector<Candidate> rest;
+  rest.reserve(candidates.size());
+  for (const auto& c : candidates) {
+    if (std::find(crisis_docs.begin(), crisis_docs.end(), c.doc) == crisis_docs.end()) {
+      rest.push_back(c);
+    }
+  }
+  const size_t keep = std::min(rest.size(), wanted_total);
+  std::partial_sort(rest.begin(), rest.begin() + keep, rest.end(), by_score);
+  rest.resize(keep);
+  for (auto& c : rest) ordered.push_back(c);
+  if (ordered.size() > p.max_results) ordered.resize(p.max_results);
+
+  // --- The page, explained.
+  const size_t end = std::min(ordered.size(), request.offset + request.limit);
+  result.more = ordered.size() > end && end < p.max_results;
+  for (size_t i = request.offset; i < end; ++i) {
+    const Candidate& c = ordered[i];
+    const IndexedService& doc = data.docs[c.doc];
+    const dv1::Service& service = *doc.service;
+    RankedService out;
+    out.service = doc.service;
+    out.rank = static_cast<int>(i + 1);
+    out.score = c.score;
+    v1::Explanation& e = out.explanation;
+    e.set_text_score(c.text);
+    e.set_life_situation_score(c.life_situation);
+    e.set_life_event_score(c.life_event);
+    e.set_locality_bonus(c.locality);
+    if (std::find(crisis_docs.begin(), crisis_docs.end(), c.doc) != crisis_docs.end()) {
+      e.set_crisis(absl::StrCat("placed first: ", crisis.reason, "; this is a ",
+                                KindWord(doc.crisis_kinds), ""));
+    }
+    // Life areas.
+    double ls_total = 0;
+    for (int k = 0; k < kLifeAreaCount; ++k) {
+      ls_total += need_weight[k] * doc.profile.relevance[k];
+    }
+    for (int k = 0; k < kLifeAreaCount; ++k) {
+      if (need[k] <= 0 || doc.profile.relevance[k] <= 0) continue;
+      auto* area = e.add_life_areas();
+      area->set_area(LifeAreaAt(k));
+      area->set_need(need[k]);
+      area->set_relevance(doc.profile.relevance[k]);
+      area->set_source(doc.profile.hand_labelled ? v1::Explanation::LABEL_SOURCE_HAND
+                                                 : v1::Explanation::LABEL_SOURCE_MAPPED);
+      for (const auto& code : doc.profile.mapped_from[k]) area->add_mapped_from(code);
+      area->set_contribution(ls_total > 0 ? need_weight[k] * doc.profile.relevance[k] / ls_total
+                                          : 0);
+    }
+    // Terms: which query words matched which fields.
+    if (c.text > 0) {
+      double text_total = 0;
+      std::vector<std::pair<v1::Explanation::TermMatch, double>> matches;
+      for (const auto& word : query.words) {
+        for (const auto& t : word.terms) {
+          if (t.postings == nullptr || t.idf <= 0) continue;
+          const auto& list = t.postings->postings;
+          auto it = std::lower_bound(list.begin(), list.end(), c.doc,
+                                     [](const Posting& a, uint32_t d) { return a.doc < d; });
+          if (it == list.end() || it->doc != c.doc) continue;
+          v1::Explanation::TermMatch m;
+          m.set_query_word(word.surface);
+          m.set_term(t.term);
+          m.set_language(std::string(LanguageCode(t.language)));
+          for (int f = 0; f < kFieldCount; ++f) {
+            if (it->tf[f] > 0) m.add_fields(static_cast<v1::Explanation::Field>(f + 1));
+          }
+          m.set_via(t.via);
+          const double score = term_score(t, *it);
+          text_total += score;
+          matches.emplace_back(std::move(m), score);
+        }
+      }
+      for (auto& [m, score] : matches) {
+        m.set_contribution(text_total > 0 ? score / text_total : 0);
+        *e.add_terms() = std::move(m);
+      }
+    }
+    // Filters.
+    if (doc.local) {
+      std::vector<std::string> where;
+      auto note = [&](const std::string& m) {
+        for (const auto& code : service.municipality_codes()) {
+          if (code == m) {
+            const Municipality* muni = codes.FindMunicipality(m);
+            where.push_back(absl::StrCat(m, " ", muni ? muni->name.fi() : ""));
+          }
+        }
+      };
+      if (!request.municipality_code.empty()) note(request.municipality_code);
+      if (filters.has_area()) {
+        for (const auto& m : filters.area().municipality_codes()) note(m);
+      }
+      if (!where.empty()) e.add_filters(absl::StrCat("available in ", absl::StrJoin(where, ", ")));
+    } else {
+      e.add_filters(service.area_type() == dv1::AREA_TYPE_NATIONWIDE_EXCEPT_ALAND_ISLANDS
+                        ? "nationwide service (except the Åland Islands)"
+                        : "nationwide service");
+    }
+    auto explain_codes = [&](CodeKind kind, const char* what,
+                             const google::protobuf::RepeatedPtrField<std::string>& wanted,
+                             const google::protobuf::RepeatedPtrField<std::string>& has) {
+      for (const auto& w : wanted) {
+        for (const auto& h : has) {
+          const auto ancestors = codes.WithAncestors(kind, h);
+          if (std::find(ancestors.begin(), ancestors.end(), w) != ancestors.end()) {
+            e.add_filters(absl::StrCat(what, " ", CodeName(codes, kind, w),
+                                       h == w ? "" : absl::StrCat(" (has ", h, ")")));
+            break;
+          }
+        }
+      }
+    };
+    explain_codes(CodeKind::kServiceClass, "service class", filters.service_classes(),
+                  service.service_classes());
+    explain_codes(CodeKind::kTargetGroup, "target group", filters.target_groups(),
+                  service.target_groups());
+    explain_codes(CodeKind::kLifeEvent, "life event", filters.life_events(),
+                  service.life_events());
+    if (!filters.funding_types().empty()) {
+      e.add_filters(absl::StrCat("funding ", dv1::FundingType_Name(service.funding_type())));
+    }
+    for (const auto& event : request.life_events) {
+      auto it = data.by_life_event.find(event);
+      if (it != data.by_life_event.end() && it->second.Test(c.doc)) e.add_life_events(event);
+    }
+    // Eligibility.
+    const Eligibility& el = doc.eligibility;
+    if (!el.age_restricted) {
+      e.add_eligibility(el.business_only ? "for businesses and organisations (a search result)"
+                                         : "open to people of any age");
+    } else {
+      std::vector<std::string> groups;
+      if (el.youth) groups.push_back(absl::StrCat("young people (KR1.3, up to ", p.youth_max_age, ")"));
+      if (el.seniors) groups.push_back(absl::StrCat("seniors (KR1.1, from ", p.senior_min_age, ")"));
+      if (el.children) groups.push_back("children and families (KR1.2)");
+      std::string rule = absl::StrCat("for ", absl::StrJoin(groups, " and "));
+      if (!request.age.has_value()) {
+        absl::StrAppend(&rule, "; no age given, not checked");
+      } else {
+        absl::StrAppend(&rule, "; age ", *request.age, " admitted");
+        if (el.children && *request.age > p.child_max_age) {
+          absl::StrAppend(&rule, family_context ? " (family context from the request)"
+                                                : " (the text asked for it)");
+        }
+      }
+      e.add_eligibility(rule);
+    }
+    result.services.push_back(std::move(out));
+  }
+  return result;
+}
+
+}  // namespace aurora::recommender

@@ -1,0 +1,100 @@
+#pragma once
+// Ranker: answers one recommendation or search over the CatalogueIndex — admits services through
+// the precomputed filter sets and the eligibility rules, scores them (BM25F text relevance across
+// languages, need-weighted life-area relevance, life events, locality), puts crisis services
+// first when the request signals a crisis, and explains every result. Deterministic: ties are
+// broken by service id. README "How recommendations are ranked" documents the formulas.
+//
+// Stateless apart from immutable tables built at construction; thread-safe.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "aurora/recommender/v1/recommender.pb.h"
+#include "recommender/catalogue_index.h"
+
+namespace aurora::recommender {
+
+// A validated request (the service checks codes, ranges and lengths first).
+struct RankRequest {
+  aurora::common::v1::LifeSituationAnswers meters;
+  std::optional<int> age;
+  std::string municipality_code;
+  std::vector<std::string> life_events;
+  std::string text;
+  std::optional<Language> language;  // unset: every language
+  aurora::recommender::v1::ServiceFilters filters;
+  // Search: text only, services must match the text. Recommend: need-driven candidates too, and
+  // services for businesses only are left out.
+  bool search = false;
+  size_t offset = 0;
+  size_t limit = 5;
+};
+
+struct RankedService {
+  std::shared_ptr<const aurora::directory::v1::Service> service;
+  double score = 0;
+  int rank = 0;
+  aurora::recommender::v1::Explanation explanation;
+};
+
+struct RankResult {
+  std::vector<RankedService> services;  // the requested page
+  bool more = false;                    // results after this page
+  int64_t revision = 0;
+  std::string crisis;  // the crisis signal's reason, if any
+};
+
+// Weights and thresholds (README "How recommendations are ranked").
+struct RankingParameters {
+  double k1 = 1.2;
+  std::array<double, kFieldCount> field_weight = {3.0, 2.5, 2.0, 1.5, 1.0, 1.5, 1.5};
+  std::array<double, kFieldCount> field_b = {0.5, 0.5, 0.3, 0.6, 0.75, 0.3, 0.3};
+  double compound_part_weight = 0.5;
+  double translation_weight = 0.4;
+  // A query word found in more code labels than this is too general to translate through them.
+  size_t max_label_codes = 4;
+  double need_exponent = 1.5;
+  double min_life_situation_score = 0.05;
+  double min_text_score = 0.6;          // absolute BM25F floor of a text match
+  double min_relative_text_score = 0.25;  // of the best text match
+  double text_share = 0.6;              // with text and needs: text vs life situation
+  double life_event_bonus = 0.3;        // per requested life event the service is tagged with
+  double max_life_event_bonus = 0.6;
+  double locality_bonus = 0.1;
+  int youth_max_age = 29;
+  int senior_min_age = 60;
+  int child_max_age = 17;
+  size_t max_crisis_services = 3;
+  size_t max_results = 500;  // across all pages
+};
+
+class Ranker {
+ public:
+  explicit Ranker(const CatalogueIndex* index, RankingParameters parameters = {});
+
+  RankResult Rank(const RankRequest& request) const;
+
+  // Whether a request would signal a crisis (exposed for tests and the compat layer).
+  CrisisSignal DetectCrisis(const RankRequest& request) const;
+
+  const RankingParameters& parameters() const { return parameters_; }
+
+ private:
+  struct QueryTerm;
+  struct Query;
+  Query AnalyseQuery(const RankRequest& request) const;
+
+  const CatalogueIndex* index_;
+  RankingParameters parameters_;
+  // Cross-language bridge from the code lists: (language, label term) -> codes whose label in that
+  // language has the term; and each code's Finnish label terms.
+  std::array<absl::flat_hash_map<std::string, std::vector<std::string>>, kLanguageCount>
+      label_codes_;
+  absl::flat_hash_map<std::string, std::vector<std::string>> finnish_label_terms_;
+};
+
+}  // namespace aurora::recommender

@@ -1,0 +1,159 @@
+#include "recommender/recommender_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "common/text.h"
+#include "recommender/requests.h"
+
+namespace aurora::recommender {
+
+template <typename Response, typename Request>
+void FillResponse(const Outcome& outcome, const Request& request, size_t offset,
+                  Response* response) {
+  response->set_recommendation_id(outcome.recommendation_id);
+  response->set_revision(outcome.result.revision);
+  response->set_crisis(outcome.result.crisis);
+  for (const auto& ranked : outcome.result.services) {
+    auto* out = response->add_services();
+    *out->mutable_service() = *ranked.service;
+    out->set_score(ranked.score);
+    out->set_rank(ranked.rank);
+    *out->mutable_explanation() = ranked.explanation;
+  }
+  if (outcome.result.more) {
+    response->set_next_page_token(PageToken(offset + outcome.result.services.size(), request));
+  }
+}
+
+grpc::ServerUnaryReactor* RecommenderService::Run(grpc::CallbackServerContext* context,
+                                                  std::function<absl::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!engine_->Submit([reactor, work = std::move(work)] { reactor->Finish(ToGrpcStatus(work())); })) {
+    reactor->Finish(engine_->Overloaded(context));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerContext* context,
+                                                        const v1::RecommendRequest* request,
+                                                        v1::RecommendResponse* response) {
+  auto rank = ToRankRequest(*request, *codes_);
+  if (!rank.ok()) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(rank.status()));
+    return reactor;
+  }
+  Caller caller = Caller::Of(context);
+  return Run(context, [this, request, response, rank = std::move(*rank), caller]() {
+    auto outcome = engine_->RankAndSave(rank, "recommend", caller, request->session_id());
+    if (!outcome.ok()) return outcome.status();
+    FillResponse(*outcome, *request, rank.offset, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RecommenderService::Search(grpc::CallbackServerContext* context,
+                                                     const v1::SearchRequest* request,
+                                                     v1::SearchResponse* response) {
+  auto rank = ToRankRequest(*request, *codes_);
+  if (!rank.ok()) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(rank.status()));
+    return reactor;
+  }
+  Caller caller = Caller::Of(context);
+  return Run(context, [this, request, response, rank = std::move(*rank), caller]() {
+    auto outcome = engine_->RankAndSave(rank, "search", caller, request->session_id());
+    if (!outcome.ok()) return outcome.status();
+    FillResponse(*outcome, *request, rank.offset, response);
+    return absl::OkStatus();
+  });
+}
+
+namespace {
+
+absl::Status ValidateRecommendationId(int64_t id, const std::string& field) {
+  if (id <= 0 || id >= (int64_t{1} << 53)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": must be a recommendation id (1..2^53-1), got ", id));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateScore(int score, const std::string& field, bool zero_allowed) {
+  if (score == 1 || score == -1 || (zero_allowed && score == 0)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, ": must be 1 or -1", zero_allowed ? " (or 0 for none)" : "", ", got ", score));
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* RecommenderService::RecordFeedback(
+    grpc::CallbackServerContext* context, const v1::RecordFeedbackRequest* request,
+    v1::RecordFeedbackResponse* response) {
+  absl::Status valid = ValidateRecommendationId(request->recommendation_id(), "recommendation_id");
+  if (valid.ok()) valid = ValidateScore(request->score(), "score", true);
+  if (valid.ok() && request->services_size() > 50) {
+    valid = absl::InvalidArgumentError(
+        absl::StrCat("services: at most 50 entries, got ", request->services_size()));
+  }
+  std::vector<FeedbackEntry> entries;
+  if (request->score() != 0) entries.push_back({"", request->score()});
+  for (int i = 0; valid.ok() && i < request->services_size(); ++i) {
+    const auto& s = request->services(i);
+    if (!IsCanonicalUuid(s.service_id())) {
+      valid = absl::InvalidArgumentError(absl::StrCat("services[", i, "].service_id: not a canonical UUID: ",
+                                                      QuoteForMessage(s.service_id())));
+    } else {
+      valid = ValidateScore(s.score(), absl::StrCat("services[", i, "].score"), false);
+    }
+    entries.push_back({s.service_id(), s.score()});
+  }
+  if (!valid.ok()) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(valid));
+    return reactor;
+  }
+  return Run(context, [this, request, response, entries = std::move(entries)]() -> absl::Status {
+    auto recorded = engine_->store().RecordFeedback(request->recommendation_id(), entries);
+    if (!recorded.ok()) return recorded.status();
+    response->set_recorded(*recorded);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RecommenderService::RecordRedirect(
+    grpc::CallbackServerContext* context, const v1::RecordRedirectRequest* request,
+    v1::RecordRedirectResponse* response) {
+  absl::Status valid = ValidateRecommendationId(request->recommendation_id(), "recommendation_id");
+  if (valid.ok() && !IsCanonicalUuid(request->service_id())) {
+    valid = absl::InvalidArgumentError(
+        absl::StrCat("service_id: not a canonical UUID: ", QuoteForMessage(request->service_id())));
+  }
+  if (valid.ok() && !IsCanonicalUuid(request->channel_id())) {
+    valid = absl::InvalidArgumentError(
+        absl::StrCat("channel_id: not a canonical UUID: ", QuoteForMessage(request->channel_id())));
+  }
+  if (valid.ok() && (request->link_index() < 0 || request->link_index() > 100)) {
+    valid = absl::InvalidArgumentError(
+        absl::StrCat("link_index: must be 0..100, got ", request->link_index()));
+  }
+  if (!valid.ok()) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(valid));
+    return reactor;
+  }
+  return Run(context, [this, request, response]() -> absl::Status {
+    auto url = engine_->store().RecordClick(request->recommendation_id(), request->service_id(),
+                                            request->channel_id(), request->link_index());
+    if (!url.ok()) return url.status();
+    response->set_url(*url);
+    return absl::OkStatus();
+  });
+}
+
+template void FillResponse(const Outcome&, const v1::RecommendRequest&, size_t,
+                           v1::RecommendResponse*);
+template void FillResponse(const Outcome&, const v1::SearchRequest&, size_t, v1::SearchResponse*);
+
+}  // namespace aurora::recommender

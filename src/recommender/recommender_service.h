@@ -1,0 +1,46 @@
+#pragma once
+// The aurora.recommender.v1.Recommender gRPC service (callback API): validation and mapping only.
+// Rankings run on the engine's bounded pool, never on gRPC's callback threads; feedback and
+// clicks (synced RocksDB writes) too.
+//
+// Thread-safe.
+
+#include "aurora/recommender/v1/recommender.grpc.pb.h"
+#include "common/codelists.h"
+#include "recommender/engine.h"
+
+namespace aurora::recommender {
+
+class RecommenderService final : public aurora::recommender::v1::Recommender::CallbackService {
+ public:
+  RecommenderService(RecommenderEngine* engine, const CodeLists* codes)
+      : engine_(engine), codes_(codes) {}
+
+  grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context,
+                                      const v1::RecommendRequest* request,
+                                      v1::RecommendResponse* response) override;
+  grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* context,
+                                   const v1::SearchRequest* request,
+                                   v1::SearchResponse* response) override;
+  grpc::ServerUnaryReactor* RecordFeedback(grpc::CallbackServerContext* context,
+                                           const v1::RecordFeedbackRequest* request,
+                                           v1::RecordFeedbackResponse* response) override;
+  grpc::ServerUnaryReactor* RecordRedirect(grpc::CallbackServerContext* context,
+                                           const v1::RecordRedirectRequest* request,
+                                           v1::RecordRedirectResponse* response) override;
+
+ private:
+  // Runs `work` on the engine's pool and finishes the call with its status.
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
+                                std::function<absl::Status()> work);
+
+  RecommenderEngine* engine_;
+  const CodeLists* codes_;
+};
+
+// Fills a native response from an outcome (services, ids, page token).
+template <typename Response, typename Request>
+void FillResponse(const Outcome& outcome, const Request& request, size_t offset,
+                  Response* response);
+
+}  // namespace aurora::recommender

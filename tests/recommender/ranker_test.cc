@@ -1,0 +1,433 @@
+// The ranking logic over the real demo catalogue: need weighting, eligibility, cross-lingual
+// search, explanations that are true, filters, determinism, crisis routing, the relevance cut-off,
+// live changes and paging.
+
+#include <catch2/catch.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "catalogue_fixture.h"
+
+namespace aurora::recommender {
+namespace {
+
+using testing::Demo;
+namespace rv1 = aurora::recommender::v1;
+namespace dv1 = aurora::directory::v1;
+
+RankRequest Meters(std::initializer_list<std::pair<const char*, int>> answers) {
+  RankRequest r;
+  auto* d = r.meters.GetDescriptor();
+  for (const auto& [key, value] : answers) {
+    r.meters.GetReflection()->AddInt32(&r.meters, d->FindFieldByName(key), value);
+  }
+  r.limit = 10;
+  return r;
+}
+
+RankRequest AllMeters(int value) {
+  return Meters({{"health", value},
+                 {"resilience", value},
+                 {"housing", value},
+                 {"working_studying", value},
+                 {"family", value},
+                 {"friends", value},
+                 {"finance", value},
+                 {"improvement_of_strengths", value},
+                 {"self_esteem", value},
+                 {"life_satisfaction", value}});
+}
+
+RankRequest Search(const std::string& text, std::optional<Language> language = std::nullopt) {
+  RankRequest r;
+  r.text = text;
+  r.language = language;
+  r.search = true;
+  r.limit = 10;
+  return r;
+}
+
+std::vector<std::string> Ids(const RankResult& result) {
+  std::vector<std::string> ids;
+  for (const auto& s : result.services) ids.push_back(s.service->id());
+  return ids;
+}
+
+bool HasNoEnglishOrSwedishName(const dv1::Service& s) {
+  return s.name().en().empty() && s.name().sv().empty();
+}
+
+TEST_CASE("need weighting: all-0 and all-10 answers do not give the same list", "[ranker]") {
+  const auto& demo = Demo();
+  RankResult zero = demo.ranker->Rank(AllMeters(0));
+  RankResult ten = demo.ranker->Rank(AllMeters(10));
+  REQUIRE(zero.services.size() == 10);
+  // All-10 means no need: nothing is need-driven.
+  CHECK(ten.services.empty());
+  // A middling answer gives results, but they score lower than the same areas at 0.
+  RankResult five = demo.ranker->Rank(AllMeters(5));
+  REQUIRE_FALSE(five.services.empty());
+  CHECK(five.services[0].score < zero.services[0].score);
+}
+
+TEST_CASE("need weighting: a low meter weighs more than a middling one", "[ranker]") {
+  const auto& demo = Demo();
+  RankResult r = demo.ranker->Rank(Meters({{"housing", 1}, {"health", 6}}));
+  REQUIRE(r.services.size() >= 5);
+  // The top results serve housing, and housing contributes most to each of them.
+  for (size_t i = 0; i < 5; ++i) {
+    const auto& e = r.services[i].explanation;
+    CAPTURE(r.services[i].service->name().fi());
+    const aurora::common::v1::LifeArea top_area =
+        std::max_element(e.life_areas().begin(), e.life_areas().end(),
+                         [](const auto& a, const auto& b) {
+                           return a.contribution() < b.contribution();
+                         })
+            ->area();
+    CHECK(top_area == aurora::common::v1::LIFE_AREA_HOUSING);
+  }
+  // The explanation says how strongly: need 0.9 for housing.
+  bool found = false;
+  for (const auto& area : r.services[0].explanation.life_areas()) {
+    if (area.area() == aurora::common::v1::LIFE_AREA_HOUSING) {
+      found = true;
+      CHECK(area.need() == Approx(0.9));
+      CHECK(area.relevance() > 0);
+    }
+  }
+  CHECK(found);
+}
+
+TEST_CASE("life areas for services without hand labels come from the class mapping", "[ranker]") {
+  const auto& demo = Demo();
+  // Helsinki's records have no hand labels; day care (P3.4) maps to family.
+  RankRequest r = Meters({{"family", 0}});
+  r.municipality_code = "091";
+  r.limit = 50;
+  RankResult result = demo.ranker->Rank(r);
+  bool mapped = false;
+  for (const auto& s : result.services) {
+    for (const auto& area : s.explanation.life_areas()) {
+      if (area.source() == rv1::Explanation::LABEL_SOURCE_MAPPED) {
+        mapped = true;
+        CHECK_FALSE(area.mapped_from().empty());
+        CHECK(s.service->life_areas().empty());
+      } else {
+        CHECK_FALSE(s.service->life_areas().empty());
+      }
+    }
+  }
+  CHECK(mapped);
+}
+
+TEST_CASE("age eligibility: youth-only services are not shown to a 36-year-old", "[ranker]") {
+  const auto& demo = Demo();
+  auto youth_only = [](const dv1::Service& s) {
+    std::set<std::string> groups(s.target_groups().begin(), s.target_groups().end());
+    return groups == std::set<std::string>{"KR1.3"};
+  };
+  RankRequest r = Meters({{"working_studying", 1}, {"improvement_of_strengths", 2}});
+  r.limit = 50;
+  RankResult no_age = demo.ranker->Rank(r);
+  size_t youth_without_age = 0;
+  for (const auto& s : no_age.services) youth_without_age += youth_only(*s.service) ? 1 : 0;
+  REQUIRE(youth_without_age > 0);  // the test means something
+
+  r.age = 36;
+  RankResult adult = demo.ranker->Rank(r);
+  REQUIRE_FALSE(adult.services.empty());
+  for (const auto& s : adult.services) {
+    CAPTURE(s.service->name().fi());
+    CHECK_FALSE(youth_only(*s.service));
+    CHECK_FALSE(s.explanation.eligibility().empty());
+  }
+  r.age = 17;
+  RankResult young = demo.ranker->Rank(r);
+  size_t youth_for_17 = 0;
+  for (const auto& s : young.services) youth_for_17 += youth_only(*s.service) ? 1 : 0;
+  CHECK(youth_for_17 > 0);
+}
+
+TEST_CASE("children's services need a family context for an adult", "[ranker]") {
+  const auto& demo = Demo();
+  auto children_only = [](const dv1::Service& s) {
+    std::set<std::string> groups(s.target_groups().begin(), s.target_groups().end());
+    return groups == std::set<std::string>{"KR1.2"};
+  };
+  RankRequest r = Meters({{"health", 2}, {"resilience", 3}});
+  r.age = 36;
+  r.limit = 50;
+  for (const auto& s : demo.ranker->Rank(r).services) CHECK_FALSE(children_only(*s.service));
+  r.life_events = {"KE1"};  // having a child: now they are for this person
+  size_t children = 0;
+  for (const auto& s : demo.ranker->Rank(r).services) children += children_only(*s.service);
+  CHECK(children > 0);
+}
+
+TEST_CASE("cross-lingual search finds Finnish-only services", "[ranker]") {
+  const auto& demo = Demo();
+  struct Case {
+    const char* text;
+    Language language;
+  };
+  for (const Case& c : {Case{"unemployment benefit", Language::kEnglish},
+                        Case{"housing allowance", Language::kEnglish},
+                        Case{"arbetslöshet", Language::kSwedish}}) {
+    CAPTURE(c.text);
+    RankResult r = demo.ranker->Rank(Search(c.text, c.language));
+    size_t finnish_only = 0;
+    for (const auto& s : r.services) {
+      if (!HasNoEnglishOrSwedishName(*s.service)) continue;
+      ++finnish_only;
+      // Reached through a code label or a translation, in words that say so.
+      bool bridged = false;
+      for (const auto& t : s.explanation.terms()) {
+        bridged |= !t.via().empty() || t.language() != "fi";
+      }
+      CHECK(bridged);
+    }
+    CHECK(finnish_only > 0);
+  }
+}
+
+// The text of a field of a service in a language, as the index saw it.
+std::string FieldText(const dv1::Service& s, rv1::Explanation::Field field, const std::string& lang,
+                      const CodeLists& codes) {
+  auto in = [&](const aurora::common::v1::LocalizedText& t) {
+    return lang == "fi" ? t.fi() : lang == "sv" ? t.sv() : t.en();
+  };
+  std::string text;
+  switch (field) {
+    case rv1::Explanation::FIELD_NAME:
+      return in(s.name());
+    case rv1::Explanation::FIELD_ALTERNATIVE_NAME:
+      return in(s.alternative_name());
+    case rv1::Explanation::FIELD_SUMMARY:
+      return in(s.summary());
+    case rv1::Explanation::FIELD_DESCRIPTION:
+      return in(s.description());
+    case rv1::Explanation::FIELD_KEYWORDS:
+      for (const auto& k : s.keywords()) text += k + "\n";
+      return text;
+    case rv1::Explanation::FIELD_ONTOLOGY_TERMS:
+      for (const auto& o : s.ontology_terms()) text += o.fi() + "\n";
+      return text;
+    case rv1::Explanation::FIELD_CLASSIFICATION:
+      for (const auto& c : s.service_classes()) {
+        if (auto* e = codes.Find(CodeKind::kServiceClass, c)) text += in(e->name) + "\n";
+      }
+      for (const auto& c : s.target_groups()) {
+        if (auto* e = codes.Find(CodeKind::kTargetGroup, c)) text += in(e->name) + "\n";
+      }
+      for (const auto& c : s.life_events()) {
+        if (auto* e = codes.Find(CodeKind::kLifeEvent, c)) text += in(e->name) + "\n";
+      }
+      return text;
+    default:
+      return "";
+  }
+}
+
+TEST_CASE("explanations are true: every matched term occurs in the fields named", "[ranker]") {
+  const auto& demo = Demo();
+  size_t checked = 0;
+  for (const char* q : {"työttömyysturva", "asumistuki opiskelijalle", "mental health support",
+                        "hjälp med skulder", "päivähoito"}) {
+    RankResult r = demo.ranker->Rank(Search(q));
+    CAPTURE(q);
+    REQUIRE_FALSE(r.services.empty());
+    for (const auto& s : r.services) {
+      REQUIRE_FALSE(s.explanation.terms().empty());
+      double sum = 0;
+      for (const auto& t : s.explanation.terms()) {
+        const Language lang = *ParseLanguage(t.language());
+        REQUIRE_FALSE(t.fields().empty());
+        for (int f : t.fields()) {
+          const std::string text =
+              FieldText(*s.service, static_cast<rv1::Explanation::Field>(f), t.language(),
+                        *demo.codes);
+          std::vector<AnalyzedTerm> terms;
+          demo.analyzer->Analyze(text, lang, &terms);
+          bool occurs = false;
+          for (const auto& a : terms) occurs |= a.term == t.term();
+          CAPTURE(t.term(), f, text);
+          CHECK(occurs);
+          ++checked;
+        }
+        // The query word is a word of the query.
+        CHECK(absl::StrContains(FoldText(q), FoldText(t.query_word())));
+        sum += t.contribution();
+      }
+      CHECK(sum == Approx(1.0));
+    }
+  }
+  CHECK(checked > 20);
+}
+
+TEST_CASE("filters: area, service class, target group and funding admit only what they say",
+          "[ranker]") {
+  const auto& demo = Demo();
+  RankRequest r = Meters({{"health", 1}, {"finance", 2}});
+  r.limit = 50;
+  r.filters.mutable_area()->add_municipality_codes("564");
+  RankResult oulu = demo.ranker->Rank(r);
+  REQUIRE_FALSE(oulu.services.empty());
+  size_t local = 0;
+  for (const auto& s : oulu.services) {
+    const bool national = s.service->area_type() != dv1::AREA_TYPE_LIMITED;
+    const bool in_oulu = std::find(s.service->municipality_codes().begin(),
+                                   s.service->municipality_codes().end(),
+                                   "564") != s.service->municipality_codes().end();
+    CHECK((national || in_oulu));
+    local += in_oulu;
+    CHECK_FALSE(s.explanation.filters().empty());
+  }
+  CHECK(local > 0);
+
+  r.filters.mutable_area()->set_include_national_services(false);
+  for (const auto& s : demo.ranker->Rank(r).services) {
+    CHECK(s.service->area_type() == dv1::AREA_TYPE_LIMITED);
+  }
+
+  RankRequest c = Meters({{"health", 0}});
+  c.limit = 50;
+  c.filters.add_service_classes("P5");
+  RankResult health = demo.ranker->Rank(c);
+  REQUIRE_FALSE(health.services.empty());
+  for (const auto& s : health.services) {
+    bool under = false;
+    for (const auto& cls : s.service->service_classes()) under |= absl::StartsWith(cls, "P5");
+    CHECK(under);
+    bool explained = false;
+    for (const auto& f : s.explanation.filters()) explained |= absl::StartsWith(f, "service class P5");
+    CHECK(explained);
+  }
+
+  RankRequest w = Meters({{"health", 0}});
+  w.limit = 20;
+  w.filters.mutable_area()->add_wellbeing_service_county_codes("90");  // Helsinki
+  w.filters.mutable_area()->set_include_national_services(false);
+  for (const auto& s : demo.ranker->Rank(w).services) {
+    CHECK(std::find(s.service->municipality_codes().begin(), s.service->municipality_codes().end(),
+                    "091") != s.service->municipality_codes().end());
+  }
+}
+
+TEST_CASE("deterministic: the same request gives the same list, scores and order", "[ranker]") {
+  const auto& demo = Demo();
+  for (const RankRequest& r : {AllMeters(0), Meters({{"friends", 2}}), Search("kirjasto")}) {
+    RankRequest big = r;
+    big.limit = 50;
+    RankResult a = demo.ranker->Rank(big);
+    RankResult b = demo.ranker->Rank(big);
+    REQUIRE(Ids(a) == Ids(b));
+    for (size_t i = 0; i < a.services.size(); ++i) {
+      CHECK(a.services[i].score == b.services[i].score);
+      if (i > 0) {
+        // Ordered by score, ties by id.
+        const auto& p = a.services[i - 1];
+        const auto& q = a.services[i];
+        CHECK((p.score > q.score || (p.score == q.score && p.service->id() < q.service->id())));
+      }
+    }
+  }
+}
+
+TEST_CASE("crisis routing puts crisis and emergency services first, with the reason",
+          "[ranker]") {
+  const auto& demo = Demo();
+  for (const char* text : {"minulla on itsemurha-ajatuksia", "I have suicidal thoughts",
+                           "väkivalta kotona", "jag har självmordstankar"}) {
+    CAPTURE(text);
+    RankRequest r;
+    r.text = text;
+    r.limit = 10;
+    RankResult result = demo.ranker->Rank(r);
+    CHECK_FALSE(result.crisis.empty());
+    REQUIRE(result.services.size() >= 2);
+    CHECK_FALSE(result.services[0].explanation.crisis().empty());
+    const std::string& name = result.services[0].service->name().fi();
+    CAPTURE(name);
+    CHECK((absl::StrContains(FoldText(name), "päivystys") ||
+           absl::StrContains(FoldText(name), "kriisi") ||
+           absl::StrContains(FoldText(name), "turvakoti") ||
+           absl::StrContains(FoldText(name), "nollalinja") ||
+           absl::StrContains(FoldText(name), "hätä")));
+  }
+  // Meters alone can signal it too.
+  RankResult meters = demo.ranker->Rank(Meters({{"life_satisfaction", 0}, {"resilience", 1}}));
+  CHECK_FALSE(meters.crisis.empty());
+  REQUIRE_FALSE(meters.services.empty());
+  CHECK_FALSE(meters.services[0].explanation.crisis().empty());
+  // And an ordinary request does not.
+  CHECK(demo.ranker->Rank(Search("kirjasto")).crisis.empty());
+  CHECK(demo.ranker->Rank(Search("substance abuse help")).crisis.empty());
+}
+
+TEST_CASE("search never pads with unrelated services", "[ranker]") {
+  const auto& demo = Demo();
+  CHECK(demo.ranker->Rank(Search("xqzvwk blorft")).services.empty());
+  RankResult fishing = demo.ranker->Rank(Search("kalastuslupa"));
+  REQUIRE_FALSE(fishing.services.empty());
+  for (const auto& s : fishing.services) {
+    CAPTURE(s.service->name().fi());
+    CHECK(s.explanation.text_score() > 0);
+    CHECK_FALSE(s.explanation.terms().empty());
+  }
+  // A long query needs most of its words to match, not one common word.
+  RankResult r = demo.ranker->Rank(Search("palvelu kalastuslupa vesialue"));
+  for (const auto& s : r.services) {
+    std::set<std::string> words;
+    for (const auto& t : s.explanation.terms()) words.insert(t.query_word());
+    CHECK(words.size() >= 2);
+  }
+}
+
+TEST_CASE("paging continues the list without overlap", "[ranker]") {
+  const auto& demo = Demo();
+  RankRequest r = AllMeters(3);
+  r.limit = 20;
+  RankResult all = demo.ranker->Rank(r);
+  REQUIRE(all.services.size() == 20);
+  CHECK(all.more);
+  r.limit = 10;
+  RankResult first = demo.ranker->Rank(r);
+  r.offset = 10;
+  RankResult second = demo.ranker->Rank(r);
+  std::vector<std::string> joined = Ids(first);
+  for (const auto& id : Ids(second)) joined.push_back(id);
+  CHECK(joined == Ids(all));
+  CHECK(second.services[0].rank == 11);
+}
+
+TEST_CASE("live changes: an added service is found, a changed one re-indexed, a removed one gone",
+          "[ranker]") {
+  auto catalogue = testing::Empty();
+  dv1::Service s;
+  s.set_id("9b1c4a1e-1111-4c2b-8d3e-123456789abc");
+  s.mutable_name()->set_fi("Kuutamokalastuksen neuvonta");
+  s.mutable_summary()->set_fi("Neuvontaa kuutamokalastukseen.");
+  s.set_area_type(dv1::AREA_TYPE_NATIONWIDE);
+  s.set_kind(dv1::SERVICE_KIND_SERVICE);
+  catalogue.index->Upsert(s);
+  RankResult found = catalogue.ranker->Rank(Search("kuutamokalastus"));
+  REQUIRE(found.services.size() == 1);
+  CHECK(found.services[0].service->id() == s.id());
+
+  s.mutable_name()->set_fi("Revontulivalokuvauksen neuvonta");
+  s.mutable_summary()->set_fi("Neuvontaa revontulten kuvaamiseen.");
+  catalogue.index->Upsert(s);
+  CHECK(catalogue.ranker->Rank(Search("kuutamokalastus")).services.empty());
+  CHECK(catalogue.ranker->Rank(Search("revontulivalokuvaus")).services.size() == 1);
+  CHECK(catalogue.index->size() == 1);
+  CHECK(catalogue.index->tombstones() == 1);
+
+  catalogue.index->Remove(s.id());
+  CHECK(catalogue.ranker->Rank(Search("revontulivalokuvaus")).services.empty());
+  CHECK(catalogue.index->size() == 0);
+}
+
+}  // namespace
+}  // namespace aurora::recommender
