@@ -8,7 +8,9 @@
 
 #include <array>
 #include <atomic>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 
 #include "absl/strings/ascii.h"
@@ -22,6 +24,7 @@
 #include "common/text.h"
 #include "gateway/api_client_auth.h"
 #include "gateway/openapi.h"
+#include "gateway/response_metadata.h"
 #include "gateway/transcoder.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -142,6 +145,17 @@ bool IsPrintableAscii(std::string_view value) {
     if (c < 0x20 || c > 0x7e) return false;
   }
   return true;
+}
+
+// The last value of `key` in a service's response metadata.
+std::optional<std::string> MetadataValue(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata, std::string_view key) {
+  std::optional<std::string> value;
+  auto range = metadata.equal_range(grpc::string_ref(key.data(), key.size()));
+  for (auto it = range.first; it != range.second; ++it) {
+    value.emplace(it->second.data(), it->second.size());
+  }
+  return value;
 }
 
 // RFC 6750 b64token.
@@ -290,14 +304,17 @@ class Reply : public std::enable_shared_from_this<Reply> {
   }
 
   void SendError(int grpc_code, std::string_view message, std::string_view details = {},
-                 const ContractSet* contracts = nullptr, RouteAuth auth = RouteAuth::kNone) {
+                 const ContractSet* contracts = nullptr, RouteAuth auth = RouteAuth::kNone,
+                 int retry_after_seconds = 1) {
     int status = HttpStatusFromGrpcCode(grpc_code);
     std::vector<HttpHeader> extra;
     if (grpc_code == 16) {
       std::string challenge = ChallengeFor(auth == RouteAuth::kNone ? RouteAuth::kApiClient : auth);
       extra.push_back({"WWW-Authenticate", challenge});
     }
-    if (grpc_code == 8 || grpc_code == 14) extra.push_back({"Retry-After", "1"});
+    if (grpc_code == 8 || grpc_code == 14) {
+      extra.push_back({"Retry-After", std::to_string(retry_after_seconds)});
+    }
     Send(status, kJson, StatusJson(grpc_code, message, details, contracts), std::move(extra));
   }
 
@@ -444,24 +461,17 @@ class Gateway::StreamCall : public UpstreamCall,
     }
     if (!route->server_streaming) {
       if (final_status.ok() && has_unary_response_) {
-        HttpBody body;
-        absl::Status rendered =
-            gateway_->transcoder_->RenderResponse(*route, unary_response_, &body);
-        if (rendered.ok()) {
-          reply->Send(200, body.content_type, std::move(body.data));
-        } else {
-          reply->SendError(13, StdSv(rendered.message()));
-        }
+        gateway_->SendUpstreamResponse(*reply, *route, context, unary_response_);
       } else if (final_status.ok()) {
         reply->SendError(13, "the upstream finished without a response");
       } else {
-        gateway_->SendUpstreamError(*reply, *route, final_status);
+        gateway_->SendUpstreamError(*reply, *route, final_status, context);
       }
     } else if (!started_) {
       if (final_status.ok()) {
         reply->Send(200, sse_ ? "text/event-stream" : "application/x-ndjson", "");
       } else {
-        gateway_->SendUpstreamError(*reply, *route, final_status);
+        gateway_->SendUpstreamError(*reply, *route, final_status, context);
       }
     } else {
       if (!final_status.ok()) {
@@ -515,6 +525,17 @@ Gateway::Gateway(GatewayOptions options, std::shared_ptr<grpc::Channel> upstream
   authenticator_ = std::make_unique<ApiClientAuthenticator>(upstream_, auth_options);
   if (registry_ != nullptr) metrics_ = std::make_unique<GatewayMetrics>(*registry_, routes_);
   for (std::string& header : options_.forwarded_headers) header = Lower(header);
+  // Metadata that only the gateway sets (the caller identity) or only services set
+  // (response_metadata.h) never comes from an HTTP request.
+  std::erase_if(options_.forwarded_headers, [](const std::string& header) {
+    bool reserved = header == kCallerOrganizationMetadata || header == kCallerClientMetadata ||
+                    IsResponseControlMetadata(header);
+    if (reserved) {
+      LogWarning(kComponent, "reserved metadata key left out of the forwarded headers",
+                 {{"header", header}});
+    }
+    return reserved;
+  });
 
   OpenApiInfo info;
   info.version = options_.version;
@@ -583,7 +604,37 @@ void Gateway::CallEnded() {
   if (--calls_ == 0) calls_idle_.notify_all();
 }
 
-void Gateway::SendUpstreamError(Reply& reply, const Route& route, const grpc::Status& status) {
+void Gateway::SendUpstreamResponse(Reply& reply, const Route& route,
+                                   const grpc::ClientContext& context,
+                                   const std::string& response) {
+  HttpBody body;
+  absl::Status rendered = transcoder_->RenderResponse(route, response, &body);
+  if (!rendered.ok()) {
+    reply.SendError(13, StdSv(rendered.message()));
+    return;
+  }
+  // The service may ask for another status and a Location (response_metadata.h).
+  auto find = [&context](std::string_view key) {
+    std::optional<std::string> value = MetadataValue(context.GetServerTrailingMetadata(), key);
+    if (!value) value = MetadataValue(context.GetServerInitialMetadata(), key);
+    return value;
+  };
+  std::optional<std::string> status = find(kHttpStatusMetadata);
+  std::optional<std::string> location = find(kHttpLocationMetadata);
+  std::vector<std::string> warnings;
+  SuccessHead head = SuccessHeadFromMetadata(status ? &*status : nullptr,
+                                             location ? &*location : nullptr, &warnings);
+  for (const std::string& warning : warnings) {
+    LogWarning(kComponent, "service response metadata ignored",
+               {{"request_id", reply.request_id()}, {"route", route.label}, {"reason", warning}});
+  }
+  std::vector<HttpHeader> extra;
+  if (!head.location.empty()) extra.push_back({"Location", std::move(head.location)});
+  reply.Send(head.status, std::move(body.content_type), std::move(body.data), std::move(extra));
+}
+
+void Gateway::SendUpstreamError(Reply& reply, const Route& route, const grpc::Status& status,
+                                const grpc::ClientContext& context) {
   int code = status.error_code();
   if (code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::INTERNAL ||
       code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::DATA_LOSS ||
@@ -594,8 +645,19 @@ void Gateway::SendUpstreamError(Reply& reply, const Route& route, const grpc::St
                 {"code", std::to_string(code)},
                 {"message", status.error_message()}});
   }
+  int retry_after = 1;
+  if (code == grpc::StatusCode::RESOURCE_EXHAUSTED || code == grpc::StatusCode::UNAVAILABLE) {
+    std::optional<std::string> value =
+        MetadataValue(context.GetServerTrailingMetadata(), kRetryAfterMetadata);
+    std::string warning;
+    retry_after = RetryAfterFromMetadata(value ? &*value : nullptr, retry_after, &warning);
+    if (!warning.empty()) {
+      LogWarning(kComponent, "service response metadata ignored",
+                 {{"request_id", reply.request_id()}, {"route", route.label}, {"reason", warning}});
+    }
+  }
   reply.SendError(code, status.error_message(), status.error_details(), contracts_.get(),
-                  route.auth);
+                  route.auth, retry_after);
 }
 
 bool Gateway::OriginAllowed(std::string_view origin) const {
@@ -839,25 +901,19 @@ void Gateway::Dispatch(const HttpRequest& request, std::shared_ptr<Reply> reply,
     auto* call = new Call();
     prepare(call);
     call->request = ToByteBuffer(std::move(messages.front()));
-    stub_->UnaryCall(
-        &call->context, route.grpc_method, grpc::StubOptions(), &call->request, &call->response,
-        [this, call](grpc::Status status) {
-          call->cancel->Detach();
-          if (status.ok()) {
-            HttpBody body;
-            absl::Status rendered =
-                transcoder_->RenderResponse(*call->route, FromByteBuffer(call->response), &body);
-            if (rendered.ok()) {
-              call->reply->Send(200, std::move(body.content_type), std::move(body.data));
-            } else {
-              call->reply->SendError(13, StdSv(rendered.message()));
-            }
-          } else {
-            SendUpstreamError(*call->reply, *call->route, status);
-          }
-          delete call;
-          CallEnded();
-        });
+    auto done = [this, call](grpc::Status status) {
+      call->cancel->Detach();
+      if (status.ok()) {
+        SendUpstreamResponse(*call->reply, *call->route, call->context,
+                             FromByteBuffer(call->response));
+      } else {
+        SendUpstreamError(*call->reply, *call->route, status, call->context);
+      }
+      delete call;
+      CallEnded();
+    };
+    stub_->UnaryCall(&call->context, route.grpc_method, grpc::StubOptions(), &call->request,
+                     &call->response, std::move(done));
     return;
   }
   const std::string* accept = request.FindHeader("accept");

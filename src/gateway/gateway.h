@@ -6,6 +6,9 @@
 // the standard HTTP status for errors. Server-streaming methods answer as NDJSON, or as
 // Server-Sent Events for `Accept: text/event-stream`, one record per message, flushed as it
 // comes, with backpressure (the next message is read only once the previous one is written).
+// A service may set the status (200-399) and Location of a successful answer, and the
+// Retry-After of a RESOURCE_EXHAUSTED or UNAVAILABLE error (default 1), through its response
+// metadata (response_metadata.h); no other response metadata reaches the HTTP answer.
 //
 // Built-in paths: GET /healthz (the gateway is up), GET /readyz (the upstream's gRPC health for
 // "" is SERVING), GET /metrics (Prometheus text of the given registry), GET /openapi.json and
@@ -47,7 +50,8 @@ struct GatewayOptions {
   std::vector<std::string> cors_origins;
   // Request headers passed on to the upstream as metadata (lowercase names). X-Request-Id is
   // always passed (generated when absent); Authorization only on Bearer routes; the caller
-  // identity keys (common/caller.h) never come from HTTP.
+  // identity keys (common/caller.h) and the keys of response_metadata.h never come from HTTP
+  // (left out of this list if named).
   std::vector<std::string> forwarded_headers = {"accept-language", "traceparent", "tracestate",
                                                 "user-agent"};
   absl::Duration auth_cache_ttl = absl::Seconds(60);
@@ -94,7 +98,13 @@ class Gateway {
   // Transcodes the request and calls the upstream; `caller` is empty for public routes.
   void Dispatch(const HttpRequest& request, std::shared_ptr<Reply> reply, const Route& route,
                 const std::vector<PathBinding>& bindings, const Caller& caller);
-  void SendUpstreamError(Reply& reply, const Route& route, const grpc::Status& status);
+  // The answer to a successful call with one response: the transcoded response, with the
+  // status and Location the service may set in its metadata (response_metadata.h).
+  void SendUpstreamResponse(Reply& reply, const Route& route, const grpc::ClientContext& context,
+                            const std::string& response);
+  // A google.rpc.Status answer; Retry-After from the service's trailing metadata when it has one.
+  void SendUpstreamError(Reply& reply, const Route& route, const grpc::Status& status,
+                         const grpc::ClientContext& context);
   // Upstream calls under way: their callbacks use this object, so Shutdown waits for them.
   void CallStarted();
   void CallEnded();

@@ -47,7 +47,11 @@ constexpr char kConventions[] =
     "and double fields may also be \"NaN\", \"Infinity\" or \"-Infinity\"; Timestamp is RFC 3339, "
     "Duration is seconds with the suffix \"s\" (\"1.5s\"), FieldMask is comma-separated "
     "lowerCamelCase paths, wrappers are their value or null, Struct, Value and ListValue are "
-    "plain JSON, Any is an object with \"@type\".\n\n"
+    "plain JSON, Any is an object with \"@type\". Operations marked `x-aurora-strict-json` type "
+    "their request body strictly: every value must have its field's own JSON type (numbers, "
+    "64-bit integers included, as JSON numbers, integers without a fraction or exponent, booleans "
+    "as true or false, no null except for Value and Struct), or the request is refused with 400 "
+    "naming the field.\n\n"
     "**Parameters.** Path variables set (nested) request fields; a variable spanning several "
     "segments (e.g. `shelves/*/books/*`) is sent with its slashes unescaped. Query parameters set "
     "the other fields by dotted path (`page.page_size=10`); repeat the key for a repeated field. "
@@ -57,7 +61,8 @@ constexpr char kConventions[] =
     "(INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE 400; UNAUTHENTICATED 401; "
     "PERMISSION_DENIED 403; NOT_FOUND 404; ALREADY_EXISTS, ABORTED 409; RESOURCE_EXHAUSTED 429; "
     "CANCELLED 499; UNIMPLEMENTED 501; UNAVAILABLE 503; DEADLINE_EXCEEDED 504; others 500). A 401 "
-    "carries WWW-Authenticate.\n\n"
+    "carries WWW-Authenticate; a 429 or 503 carries Retry-After (seconds). A service may answer a "
+    "successful call with another status from 200 to 399, and a redirection with Location.\n\n"
     "**Streaming.** A server-streaming operation answers with newline-delimited JSON "
     "(application/x-ndjson), one message per line; an error after the first message ends the "
     "stream with the line {\"error\": <google.rpc.Status>}. With `Accept: text/event-stream` the "
@@ -819,6 +824,7 @@ Json Operation(const Route& route, const std::string& tag, const std::string& op
   if (route.default_timeout > absl::ZeroDuration()) {
     op["x-aurora-default-timeout-ms"] = absl::ToInt64Milliseconds(route.default_timeout);
   }
+  if (route.strict_json) op["x-aurora-strict-json"] = true;
   return op;
 }
 

@@ -317,6 +317,10 @@ double fields may also be <code>"NaN"</code>, <code>"Infinity"</code> or
 <code>s</code> (<code>"1.5s"</code>); FieldMask is comma-separated lowerCamelCase paths; wrappers
 are their value or <code>null</code>; Struct, Value and ListValue are plain JSON; Any is an object
 with <code>"@type"</code>.</li>
+<li>Operations with strict JSON typing take every body value only in its field's own JSON type:
+numbers (64-bit integers included) as JSON numbers, integers without a fraction or exponent,
+booleans as <code>true</code> or <code>false</code>, no <code>null</code> except for Value and
+Struct. Anything else is rejected with 400 naming the field.</li>
 <li>Path variables set (nested) request fields. A variable spanning several segments (e.g.
 <code>shelves/*/books/*</code>) is sent with its slashes unescaped. Query parameters set the other
 fields by dotted path (<code>page.page_size=10</code>); repeat the key for a repeated field; an
@@ -334,14 +338,16 @@ follows the gRPC code:</p>
 <tr><td>PERMISSION_DENIED (7)</td><td>403</td></tr>
 <tr><td>NOT_FOUND (5)</td><td>404</td></tr>
 <tr><td>ALREADY_EXISTS (6), ABORTED (10)</td><td>409</td></tr>
-<tr><td>RESOURCE_EXHAUSTED (8)</td><td>429</td></tr>
+<tr><td>RESOURCE_EXHAUSTED (8)</td><td>429, with <code>Retry-After</code></td></tr>
 <tr><td>CANCELLED (1)</td><td>499</td></tr>
 <tr><td>UNIMPLEMENTED (12)</td><td>501</td></tr>
-<tr><td>UNAVAILABLE (14)</td><td>503</td></tr>
+<tr><td>UNAVAILABLE (14)</td><td>503, with <code>Retry-After</code></td></tr>
 <tr><td>DEADLINE_EXCEEDED (4)</td><td>504</td></tr>
 <tr><td>UNKNOWN (2), INTERNAL (13), DATA_LOSS (15)</td><td>500</td></tr>
 </tbody>
 </table>
+<p>A successful answer is 200, or another status from 200 to 399 that the service chose (a
+redirection with <code>Location</code>).</p>
 <h3 id="streaming">Streaming</h3>
 <p>A server-streaming operation answers with newline-delimited JSON
 (<code>application/x-ndjson</code>): one message per line, flushed as it arrives. An error after the
@@ -416,6 +422,9 @@ service, which verifies it.</li>
       out_ += "<dt>Default deadline</dt><dd>" +
               std::to_string(operation["x-aurora-default-timeout-ms"].get<int64_t>()) +
               " ms</dd>\n";
+    }
+    if (operation.value("x-aurora-strict-json", false)) {
+      out_ += "<dt>JSON typing</dt><dd><a href=\"#conventions\">strict</a></dd>\n";
     }
     if (!op.note.empty()) out_ += "<dt>Note</dt><dd>" + op.note + "</dd>\n";
     out_ += "</dl>\n";

@@ -144,6 +144,7 @@ absl::StatusOr<Route> MakeRoute(const MethodDescriptor* method, const google::ap
       route.auth = RouteAuth::kNone;
   }
   route.default_timeout = absl::Milliseconds(gateway.timeout_ms());
+  route.strict_json = gateway.strict_json();
   return route;
 }
 

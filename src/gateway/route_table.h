@@ -91,6 +91,7 @@ struct Route {
   const google::protobuf::FieldDescriptor* response_body_field = nullptr;
   RouteAuth auth = RouteAuth::kNone;
   absl::Duration default_timeout = absl::ZeroDuration();  // zero: the gateway's default
+  bool strict_json = false;  // JSON bodies are type-checked strictly (strict_json.h)
   bool client_streaming = false;
   bool server_streaming = false;
   bool additional_binding = false;  // from additional_bindings, not the primary rule

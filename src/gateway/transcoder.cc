@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "common/text.h"
 #include "gateway/json_printer.h"
+#include "gateway/strict_json.h"
 #include "google/rpc/status.pb.h"
 
 namespace aurora::gateway {
@@ -339,8 +340,17 @@ absl::Status Transcoder::SetWellKnownFromText(Message* message, const FieldPath&
 }
 
 absl::Status Transcoder::ParseJsonInto(std::string_view json, std::string_view what,
-                                       Message* message, std::string_view original) const {
+                                       Message* message, bool strict,
+                                       std::string_view original) const {
   const Descriptor* type = message->GetDescriptor();
+  if (strict) {
+    absl::Status typed = CheckStrictJson(json, type);
+    if (!typed.ok()) {
+      std::string syntax = SyntaxErrorOf(original.data() == nullptr ? json : original);
+      return absl::InvalidArgumentError(
+          absl::StrCat(Sv(what), ": ", syntax.empty() ? typed.message() : Sv(syntax)));
+    }
+  }
   std::string binary;
   google::protobuf::util::JsonParseOptions options;
   auto status = google::protobuf::util::JsonToBinaryString(
@@ -378,7 +388,7 @@ absl::Status Transcoder::BindBody(const Route& route, std::string_view body,
       return absl::OkStatus();
     }
     if (IsBlank(body)) return absl::OkStatus();
-    return ParseJsonInto(body, "request body", request);
+    return ParseJsonInto(body, "request body", request, route.strict_json);
   }
   const FieldDescriptor* field = route.body_field;
   if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated() &&
@@ -400,7 +410,7 @@ absl::Status Transcoder::BindBody(const Route& route, std::string_view body,
   std::string wrapped;
   wrapped.reserve(body.size() + field->name().size() + 6);
   absl::StrAppend(&wrapped, "{\"", Sv(field->name()), "\":", Sv(body), "\n}");
-  return ParseJsonInto(wrapped, "request body", request, body);
+  return ParseJsonInto(wrapped, "request body", request, route.strict_json, body);
 }
 
 absl::Status Transcoder::BindQuery(const Route& route, std::string_view query,
@@ -523,8 +533,8 @@ absl::Status Transcoder::BuildRequests(const Route& route, const std::vector<Pat
   }
   for (size_t i = 0; i < documents.size(); ++i) {
     std::unique_ptr<Message> request(prototype->New());
-    absl::Status status =
-        ParseJsonInto(documents[i], absl::StrCat("request body message ", i + 1), request.get());
+    absl::Status status = ParseJsonInto(documents[i], absl::StrCat("request body message ", i + 1),
+                                        request.get(), route.strict_json);
     if (!status.ok()) return status;
     std::string serialized = request->SerializeAsString();
     serialized.append(bound_bytes);

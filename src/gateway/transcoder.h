@@ -10,6 +10,10 @@
 //     unless the body is "*"; a repeated field repeats the key; '+' means a space; an unknown
 //     parameter, one naming a field bound by the path or the body, a repeated key for a singular
 //     field, or a value of the wrong type is INVALID_ARGUMENT naming the parameter and the value;
+//   - on a route with strict_json (aurora.common.v1.GatewayRule), every JSON body is checked by
+//     CheckStrictJson (strict_json.h) before protobuf's parser takes it: a value of the wrong JSON
+//     type ("5" for an int32, 1.5 for an integer, 0 for a bool, null) is INVALID_ARGUMENT naming
+//     the field path and the value;
 //   - responses print with proto field names and every field (json_printer.h), or only
 //     `response_body`'s field; a google.api.HttpBody response is sent raw with its content type.
 // Malformed JSON is INVALID_ARGUMENT naming the line and column.
@@ -55,10 +59,10 @@ class Transcoder {
   const ContractSet& contracts() const { return *contracts_; }
 
  private:
-  // Merges `json` into `message`; errors start with `what`. Syntax errors are located in
-  // `original` when given (the body that `json` wraps).
+  // Merges `json` into `message`, after CheckStrictJson when `strict`; errors start with
+  // `what`. Syntax errors are located in `original` when given (the body that `json` wraps).
   absl::Status ParseJsonInto(std::string_view json, std::string_view what,
-                             google::protobuf::Message* message,
+                             google::protobuf::Message* message, bool strict,
                              std::string_view original = {}) const;
   absl::Status BindBody(const Route& route, std::string_view body, std::string_view content_type,
                         google::protobuf::Message* request) const;

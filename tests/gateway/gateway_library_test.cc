@@ -12,11 +12,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "aurora/directory/v1/directory.grpc.pb.h"
+#include "common/codelists.h"
 #include "common/database.h"
 #include "common/metrics.h"
 #include "common/server.h"
 #include "common/text.h"
-#include "common/codelists.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "gateway/gateway.h"
@@ -42,8 +42,7 @@ class LibraryNode {
     dir_ = std::filesystem::temp_directory_path() /
            ("aurora-gateway-test-" + std::to_string(::getpid()) + "-" + NewRandomUuid());
     std::filesystem::create_directories(dir_);
-    auto codes =
-        CodeLists::LoadFromDirectory(std::string(AURORA_DATA_DIR) + "/codelists");
+    auto codes = CodeLists::LoadFromDirectory(std::string(AURORA_DATA_DIR) + "/codelists");
     REQUIRE(codes.ok());
     codes_ = std::make_unique<CodeLists>(std::move(*codes));
     auto database = Database::Open(dir_.string(), {directory::kDirectoryColumnFamily}, {});
@@ -370,6 +369,130 @@ TEST_CASE("errors follow the status table with a google.rpc.Status body", "[gate
   CHECK(wrong_method.Header("allow") == "GET, POST");
 }
 
+TEST_CASE("strict_json routes refuse loosely typed bodies with 400", "[gateway]") {
+  LibraryNode node;
+  TestHttpClient client(node.port());
+  auto refused = client.Request("POST", "/v1/echo:strict", R"({"f_message": {"pages": "5"}})");
+  RequireError(refused, 400, 3,
+               R"(request body: field "f_message.pages": expected a JSON integer, got "5")");
+  RequireError(client.Request("POST", "/v1/echo:strict", R"({"f_int32": 2.5})"), 400, 3,
+               R"(field "f_int32": expected a JSON integer, got 2.5)");
+  RequireError(client.Request("POST", "/v1/echo:strict", R"({"f_bool": 1})"), 400, 3,
+               R"(field "f_bool": expected a JSON boolean, got 1)");
+  RequireError(client.Request("POST", "/v1/echo:strict", R"({"r_string": ["a", null]})"), 400, 3,
+               R"(field "r_string[1]": expected a JSON string, got null)");
+  RequireError(client.Request("POST", "/v1/echo:strictMessage", R"({"title": null})"), 400, 3,
+               R"(field "f_message.title": expected a JSON string, got null)");
+  RequireError(client.Request("POST", "/v1/echo:strict", R"({"colour": 1})"), 400, 3,
+               R"(unknown field "colour")");
+
+  auto taken = client.Request(
+      "POST", "/v1/echo:strict",
+      R"({"f_int32": 5, "f_int64": 6, "f_double": 1e3, "f_bool": true, "t_value": null,
+          "f_message": {"title": "t", "authors": ["a"]}, "m_string_int32": {"k": -1}})");
+  REQUIRE(taken.status == 200);
+  json t = Json(taken);
+  CHECK(t["f_int32"] == 5);
+  CHECK(t["f_int64"] == "6");
+  CHECK(t["f_double"] == 1000.0);
+  CHECK(t["f_bool"] == true);
+  CHECK(t["t_value"].is_null());
+  CHECK(t["f_message"]["authors"] == json({"a"}));
+  CHECK(t["m_string_int32"] == json({{"k", -1}}));
+
+  // The same bodies on a route without the option are converted as the JSON mapping says.
+  auto lenient = client.Request("POST", "/v1/echo", R"({"f_int32": "5", "f_bool": null})");
+  REQUIRE(lenient.status == 200);
+  CHECK(Json(lenient)["f_int32"] == 5);
+}
+
+TEST_CASE("a service sets the status and Location of a successful answer", "[gateway]") {
+  LibraryNode node;
+  TestHttpClient client(node.port());
+  const std::string open = "/v1/shelves/s1/books/b1:open";
+
+  // A redirect with an empty HttpBody, from the initial metadata.
+  auto found =
+      client.Request("GET", open + "?status=302&location=https%3A%2F%2Fbooks.example%2Fb1%3Fp%3D1");
+  CHECK(found.status == 302);
+  CHECK(found.Header("location") == "https://books.example/b1?p=1");
+  CHECK(found.body.empty());
+  CHECK(found.Header("content-length") == "0");
+  CHECK(!found.Header("x-request-id").empty());
+  CHECK(!found.HasHeader("x-aurora-http-status"));  // metadata is not copied into headers
+  CHECK(!found.HasHeader("x-aurora-http-location"));
+
+  // From the trailing metadata, with a body.
+  const std::string see_other_query =
+      "?trailing=true&status=303&location=/v1/shelves/s1/books/b1&content=see+there"
+      "&content_type=text/plain";
+  auto see_other = client.Request("GET", open + see_other_query);
+  CHECK(see_other.status == 303);
+  CHECK(see_other.Header("location") == "/v1/shelves/s1/books/b1");
+  CHECK(see_other.Header("content-type") == "text/plain");
+  CHECK(see_other.body == "see there");
+
+  // Another 2xx: the status, but no Location (it goes only with 3xx).
+  auto created = client.Request(
+      "GET", open + "?status=201&location=/elsewhere&content=%7B%7D&content_type=application/json");
+  CHECK(created.status == 201);
+  CHECK(!created.HasHeader("location"));
+  CHECK(created.body == "{}");
+  auto not_modified = client.Request("GET", open + "?status=304");
+  CHECK(not_modified.status == 304);
+  CHECK(!not_modified.HasHeader("location"));
+
+  // Statuses outside 200-399 are ignored (and logged): the answer is the usual 200.
+  for (const char* status : {"404", "500", "199", "600", "abc", "3020"}) {
+    INFO(status);
+    for (const char* trailing : {"false", "true"}) {
+      auto ignored = client.Request("GET", open + "?status=" + status + "&trailing=" + trailing +
+                                               "&location=/x&content=body");
+      CHECK(ignored.status == 200);
+      CHECK(!ignored.HasHeader("location"));
+      CHECK(ignored.body == "body");
+    }
+  }
+  // No metadata: 200, as always; a request header of the same name changes nothing.
+  auto plain = client.Request("GET", open + "?content=plain", "",
+                              {{"X-Aurora-Http-Status", "302"}, {"X-Aurora-Http-Location", "/x"}});
+  CHECK(plain.status == 200);
+  CHECK(!plain.HasHeader("location"));
+  CHECK(plain.body == "plain");
+
+  auto metrics = client.Request("GET", "/metrics");
+  CHECK(absl::StrContains(
+      metrics.body,
+      R"(aurora_http_requests_total{code="302",route="GET /v1/{name=shelves/*/books/*}:open"} 1)"));
+}
+
+TEST_CASE("Retry-After comes from the service's trailing metadata", "[gateway]") {
+  LibraryNode node;
+  TestHttpClient client(node.port());
+  auto fail = [&](int code, const std::string& retry_after) {
+    json body = {{"message", "busy"}};
+    if (!retry_after.empty()) body["retry_after"] = retry_after;
+    return client.Request("POST", "/v1/fail/" + std::to_string(code), body.dump());
+  };
+  auto exhausted = fail(8, "30");
+  RequireError(exhausted, 429, 8, "busy");
+  CHECK(exhausted.Header("retry-after") == "30");
+  CHECK(fail(14, "0").Header("retry-after") == "0");
+  CHECK(fail(14, "3600").Header("retry-after") == "3600");
+  // Not a whole number of seconds from 0 to 3600: ignored (and logged), the default stays.
+  for (const char* bad : {"3601", "-1", "1.5", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"}) {
+    INFO(bad);
+    auto response = fail(14, bad);
+    CHECK(response.status == 503);
+    CHECK(response.Header("retry-after") == "1");
+  }
+  CHECK(fail(8, "").Header("retry-after") == "1");
+  // Only RESOURCE_EXHAUSTED and UNAVAILABLE answers carry it.
+  auto invalid = fail(9, "30");
+  CHECK(invalid.status == 400);
+  CHECK(!invalid.HasHeader("retry-after"));
+}
+
 TEST_CASE("server streaming as NDJSON and SSE, with an error record", "[gateway]") {
   LibraryNode node;
   TestHttpClient client(node.port());
@@ -527,6 +650,32 @@ TEST_CASE("deadlines come from the caller, capped", "[gateway]") {
   RequireError(client.Request("GET", "/v1/whoami", "",
                               {{"Authorization", "Bearer t"}, {"X-Request-Timeout", "-1"}}),
                400, 3, "X-Request-Timeout");
+}
+
+TEST_CASE("reserved metadata keys are never forwarded from HTTP headers", "[gateway]") {
+  gateway::GatewayOptions options;
+  options.forwarded_headers = {"Accept-Language",        "X-Aurora-Organization-Id",
+                               "x-aurora-client-id",     "x-aurora-http-status",
+                               "X-Aurora-Http-Location", "retry-after"};
+  LibraryNode node(options);
+  TestHttpClient client(node.port());
+  auto who = client.Request("GET", "/v1/whoami", "",
+                            {{"Authorization", "Bearer t"},
+                             {"Accept-Language", "fi"},
+                             {"X-Aurora-Organization-Id", "someone"},
+                             {"X-Aurora-Client-Id", "someone"},
+                             {"X-Aurora-Http-Status", "302"},
+                             {"X-Aurora-Http-Location", "/x"},
+                             {"Retry-After", "5"}});
+  REQUIRE(who.status == 200);
+  json keys = Json(who)["metadata_keys"];
+  INFO(keys.dump());
+  CHECK(std::find(keys.begin(), keys.end(), "accept-language") != keys.end());
+  for (const char* reserved : {"x-aurora-organization-id", "x-aurora-client-id",
+                               "x-aurora-http-status", "x-aurora-http-location", "retry-after"}) {
+    CHECK(std::find(keys.begin(), keys.end(), reserved) == keys.end());
+  }
+  CHECK(Json(who)["organization_id"] == "");
 }
 
 TEST_CASE("CORS is off by default and follows the allow-list", "[gateway]") {

@@ -1,6 +1,7 @@
 #include "library_service.h"
 
 #include <chrono>
+#include <set>
 
 #include "google/rpc/status.pb.h"
 
@@ -119,6 +120,28 @@ grpc::ServerUnaryReactor* LibraryService::EchoQuery(grpc::CallbackServerContext*
   return Done(context);
 }
 
+grpc::ServerUnaryReactor* LibraryService::EchoStrict(grpc::CallbackServerContext* context,
+                                                     const v1::Everything* request,
+                                                     v1::Everything* response) {
+  *response = *request;
+  return Done(context);
+}
+
+grpc::ServerUnaryReactor* LibraryService::OpenBook(grpc::CallbackServerContext* context,
+                                                   const v1::OpenBookRequest* request,
+                                                   google::api::HttpBody* response) {
+  auto add = [&](const std::string& key, const std::string& value) {
+    if (value.empty()) return;
+    request->trailing() ? context->AddTrailingMetadata(key, value)
+                        : context->AddInitialMetadata(key, value);
+  };
+  add("x-aurora-http-status", request->status());
+  add("x-aurora-http-location", request->location());
+  response->set_data(request->content());
+  response->set_content_type(request->content_type());
+  return Done(context);
+}
+
 grpc::ServerUnaryReactor* LibraryService::Report(grpc::CallbackServerContext* context,
                                                  const v1::ReportRequest* request,
                                                  v1::ReportResponse* response) {
@@ -227,6 +250,9 @@ grpc::ServerUnaryReactor* LibraryService::WhoAmI(grpc::CallbackServerContext* co
   response->set_request_id(Metadata(context, "x-request-id"));
   auto left = context->deadline() - std::chrono::system_clock::now();
   response->set_deadline_ms(std::chrono::duration_cast<std::chrono::milliseconds>(left).count());
+  std::set<std::string> keys;
+  for (const auto& [key, value] : context->client_metadata()) keys.emplace(key.data(), key.size());
+  for (const std::string& key : keys) response->add_metadata_keys(key);
   if (response->authorization() == "Bearer expired") {
     return Done(context, grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the token expired"));
   }
@@ -237,6 +263,9 @@ grpc::ServerUnaryReactor* LibraryService::Fail(grpc::CallbackServerContext* cont
                                                const v1::FailRequest* request,
                                                google::protobuf::Empty* /*response*/) {
   auto code = static_cast<grpc::StatusCode>(request->code());
+  if (!request->retry_after().empty()) {
+    context->AddTrailingMetadata("retry-after", request->retry_after());
+  }
   if (!request->with_details()) return Done(context, grpc::Status(code, request->message()));
   google::rpc::Status status;
   status.set_code(request->code());

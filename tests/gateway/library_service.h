@@ -41,6 +41,12 @@ class LibraryService final : public aurora::testing::v1::Library::CallbackServic
   grpc::ServerUnaryReactor* EchoQuery(grpc::CallbackServerContext* context,
                                       const v1::Everything* request,
                                       v1::Everything* response) override;
+  grpc::ServerUnaryReactor* EchoStrict(grpc::CallbackServerContext* context,
+                                       const v1::Everything* request,
+                                       v1::Everything* response) override;
+  grpc::ServerUnaryReactor* OpenBook(grpc::CallbackServerContext* context,
+                                     const v1::OpenBookRequest* request,
+                                     google::api::HttpBody* response) override;
   grpc::ServerUnaryReactor* Report(grpc::CallbackServerContext* context,
                                    const v1::ReportRequest* request,
                                    v1::ReportResponse* response) override;

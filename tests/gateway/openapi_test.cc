@@ -174,7 +174,7 @@ TEST_CASE("openapi: library paths, operation ids and path parameters") {
             Ref("google.rpc.Status"));
     }
   }
-  CHECK(operations == 15);  // 16 routes, REPORT left out
+  CHECK(operations == 18);  // 19 routes, REPORT left out
   const Json& status = doc["components"]["schemas"]["google.rpc.Status"];
   CHECK(status["properties"]["code"]["type"] == "integer");
   CHECK(status["properties"]["message"]["type"] == "string");
@@ -246,6 +246,10 @@ TEST_CASE("openapi: request bodies, responses, streaming and security") {
   const Json& whoami = paths["/v1/whoami"]["get"];
   CHECK(whoami["security"] == Json::parse(R"([{"bearer": []}])"));
   CHECK(whoami["x-aurora-default-timeout-ms"] == 1500);
+  // strict_json, on every binding of the RPC.
+  CHECK(paths["/v1/echo:strict"]["post"]["x-aurora-strict-json"] == true);
+  CHECK(paths["/v1/echo:strictMessage"]["post"]["x-aurora-strict-json"] == true);
+  CHECK(paths["/v1/echo"]["post"].count("x-aurora-strict-json") == 0);
   CHECK(paths["/v1/{name}"]["get"].count("security") == 0);
   CHECK(paths["/v1/{name}"]["get"]["responses"].count("401") == 0);
 
@@ -589,6 +593,8 @@ TEST_CASE("openapi: the docs page is self-contained HTML with every text escaped
   CHECK(html.find("id=\"streaming\"") != std::string::npos);
   CHECK(html.find("<code>application/x-ndjson</code>") != std::string::npos);
   CHECK(html.find("REPORT") != std::string::npos);
+  CHECK(html.find("<dt>JSON typing</dt><dd><a href=\"#conventions\">strict</a></dd>") !=
+        std::string::npos);
   CHECK(html.find("href=\"/openapi.json\"") != std::string::npos);
 
   // The JSON document carries the same comment verbatim (JSON-escaped, not HTML-escaped).

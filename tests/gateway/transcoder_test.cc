@@ -13,11 +13,13 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "aurora/directory/v1/directory.pb.h"
 #include "aurora/testing/v1/library.pb.h"
-#include "directory/catalogue_format.h"
 #include "common/codelists.h"
+#include "directory/catalogue_format.h"
 #include "gateway/json_printer.h"
+#include "gateway/response_metadata.h"
 #include "gateway/route_table.h"
 #include "google/api/annotations.pb.h"
 
@@ -99,6 +101,10 @@ TEST_CASE("routes come from every rule, with their options", "[transcoder]") {
   const Route& who = find("GET /v1/whoami");
   CHECK(who.auth == RouteAuth::kBearer);
   CHECK(who.default_timeout == absl::Milliseconds(1500));
+  CHECK_FALSE(who.strict_json);
+  CHECK(find("POST /v1/echo:strict").strict_json);
+  CHECK(find("POST /v1/echo:strictMessage").strict_json);  // the option holds for every binding
+  CHECK_FALSE(find("POST /v1/echo").strict_json);
   CHECK(find("GET /v1/shelves/{shelf}:watch").server_streaming);
   CHECK(find("POST /v1/books:upload").client_streaming);
   CHECK(find("GET /v1/{name=shelves/*/books/*}/cover").response_body_field->name() == "image");
@@ -252,6 +258,282 @@ TEST_CASE("binding errors name the parameter and the value", "[transcoder]") {
     CHECK(bound.status().code() == absl::StatusCode::kInvalidArgument);
     CHECK(absl::StrContains(bound.status().message(), c.message));
   }
+}
+
+TEST_CASE("strict_json refuses values of the wrong JSON type, naming the field", "[transcoder]") {
+  Library library;
+  // The message as a whole.
+  auto string_for_int =
+      library.Bind<lib::Everything>("POST", "/v1/echo:strict", R"({"f_int32": "5"})");
+  REQUIRE_FALSE(string_for_int.ok());
+  CHECK(string_for_int.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(string_for_int.status().message() ==
+        R"(request body: field "f_int32": expected a JSON integer, got "5")");
+  // Without the option the same body is taken (protobuf's JSON parser converts).
+  auto lenient = library.Bind<lib::Everything>("POST", "/v1/echo", R"({"f_int32": "5"})");
+  REQUIRE(lenient.ok());
+  CHECK(lenient->f_int32() == 5);
+
+  struct Case {
+    std::string body, message;
+  };
+  const std::vector<Case> cases = {
+      // A string for a number or a bool, also where the proto3 JSON mapping prints strings.
+      {R"({"f_int64": "5"})", R"(field "f_int64": expected a JSON integer, got "5")"},
+      {R"({"f_uint64": "18446744073709551615"})", R"(field "f_uint64": expected a JSON integer)"},
+      {R"({"f_sint32": "-1"})", R"(field "f_sint32": expected a JSON integer, got "-1")"},
+      {R"({"f_fixed64": "1"})", R"(field "f_fixed64": expected a JSON integer, got "1")"},
+      {R"({"f_double": "1.5"})", R"(field "f_double": expected a JSON number, got "1.5")"},
+      {R"({"f_float": "NaN"})", R"(field "f_float": expected a JSON number, got "NaN")"},
+      {R"({"r_double": [1, "Infinity"]})",
+       R"(field "r_double[1]": expected a JSON number, got "Infinity")"},
+      {R"({"f_bool": "true"})", R"(field "f_bool": expected a JSON boolean, got "true")"},
+      // A fraction or an exponent for an integer, even when the value is whole.
+      {R"({"f_int32": 1.5})", R"(field "f_int32": expected a JSON integer, got 1.5)"},
+      {R"({"f_int32": 1e2})", R"(field "f_int32": expected a JSON integer, got 1e2)"},
+      {R"({"f_int64": 1.0})", R"(field "f_int64": expected a JSON integer, got 1.0)"},
+      {R"({"f_uint32": 5E0})", R"(field "f_uint32": expected a JSON integer, got 5E0)"},
+      {R"({"r_int32": [1, -2.50]})", R"(field "r_int32[1]": expected a JSON integer, got -2.50)"},
+      // Anything but true or false for a bool.
+      {R"({"f_bool": 0})", R"(field "f_bool": expected a JSON boolean, got 0)"},
+      {R"({"f_bool": 1})", R"(field "f_bool": expected a JSON boolean, got 1)"},
+      {R"({"f_bool": "false"})", R"(field "f_bool": expected a JSON boolean, got "false")"},
+      // null, for every kind of field, array element and map value.
+      {R"({"f_string": null})", R"(field "f_string": expected a JSON string, got null)"},
+      {R"({"f_int32": null})", R"(field "f_int32": expected a JSON integer, got null)"},
+      {R"({"f_bool": null})", R"(field "f_bool": expected a JSON boolean, got null)"},
+      {R"({"o_int32": null})", R"(field "o_int32": expected a JSON integer, got null)"},
+      {R"({"f_enum": null})",
+       R"(field "f_enum": expected a value name (a JSON string) or number of aurora.testing.v1.Genre, got null)"},
+      {R"({"f_message": null})", R"(field "f_message": expected a JSON object, got null)"},
+      {R"({"c_book": null})", R"(field "c_book": expected a JSON object, got null)"},
+      {R"({"r_int32": null})", R"(field "r_int32": expected a JSON array, got null)"},
+      {R"({"m_string_int32": null})",
+       R"(field "m_string_int32": expected a JSON object, got null)"},
+      {R"({"r_string": ["a", null]})", R"(field "r_string[1]": expected a JSON string, got null)"},
+      {R"({"r_message": [null]})", R"(field "r_message[0]": expected a JSON object, got null)"},
+      {R"({"m_string_int32": {"a": 1, "b": null}})",
+       R"(field "m_string_int32[b]": expected a JSON integer, got null)"},
+      {R"({"w_int64": null})", R"(field "w_int64": expected a JSON integer, got null)"},
+      {R"({"t_timestamp": null})",
+       R"(field "t_timestamp": expected a JSON string (google.protobuf.Timestamp), got null)"},
+      {R"({"t_list": null})", R"(field "t_list": expected a JSON array, got null)"},
+      {R"({"t_any": null})", R"(field "t_any": expected a JSON object, got null)"},
+      {R"({"t_empty": null})", R"(field "t_empty": expected a JSON object, got null)"},
+      // Nested messages, repeated messages and maps of messages, by either name.
+      {R"({"f_message": {"pages": "12"}})",
+       R"(field "f_message.pages": expected a JSON integer, got "12")"},
+      {R"({"fMessage": {"publishTime": 5}})",
+       R"(field "fMessage.publishTime": expected a JSON string (google.protobuf.Timestamp), got 5)"},
+      {R"({"r_message": [{}, {"authors": ["a", null]}]})",
+       R"(field "r_message[1].authors[1]": expected a JSON string, got null)"},
+      {R"({"m_int64_book": {"7": {"pages": 1.5}}})",
+       R"(field "m_int64_book[7].pages": expected a JSON integer, got 1.5)"},
+      {R"({"m_bool_string": {"true": false}})",
+       R"(field "m_bool_string[true]": expected a JSON string, got false)"},
+      {R"({"nested": {"min_pages": "3"}})",
+       R"(field "nested.min_pages": expected a JSON integer, got "3")"},
+      // Wrappers are their value; an Any is the message it names.
+      {R"({"w_bool": "true"})", R"(field "w_bool": expected a JSON boolean, got "true")"},
+      {R"({"w_double": "1"})", R"(field "w_double": expected a JSON number, got "1")"},
+      {R"({"t_any": {"@type": "type.googleapis.com/aurora.testing.v1.Book", "pages": "5"}})",
+       R"(field "t_any.pages": expected a JSON integer, got "5")"},
+      {R"({"t_any": {"@type": "type.googleapis.com/google.protobuf.Int32Value", "value": "5"}})",
+       R"(field "t_any.value": expected a JSON integer, got "5")"},
+      {R"({"t_any": {"title": "x", "@type": "type.googleapis.com/aurora.testing.v1.Book"}})",
+       R"(field "t_any": an Any must start with its "@type")"},
+      {R"({"t_any": {"@type": null}})", R"(field "t_any.@type": expected a JSON string, got null)"},
+      // Values of the wrong kind.
+      {R"({"f_string": 5})", R"(field "f_string": expected a JSON string, got 5)"},
+      {R"({"f_bytes": 5})", R"(field "f_bytes": expected a JSON string (base64), got 5)"},
+      {R"({"f_enum": 1.5})", R"(field "f_enum": expected a value name (a JSON string) or number)"},
+      {R"({"f_enum": true})", R"(field "f_enum": expected a value name (a JSON string) or number)"},
+      {R"({"r_int32": 5})", R"(field "r_int32": expected a JSON array, got 5)"},
+      {R"({"r_string": "a"})", R"(field "r_string": expected a JSON array, got "a")"},
+      {R"({"f_message": []})", R"(field "f_message": expected a JSON object, got an array)"},
+      {R"({"f_int32": {}})", R"(field "f_int32": expected a JSON integer, got an object)"},
+      {R"({"m_string_int32": [1]})",
+       R"(field "m_string_int32": expected a JSON object, got an array)"},
+      {R"({"t_struct": [1]})", R"(field "t_struct": expected a JSON object, got an array)"},
+      {R"({"t_duration": 1.5})",
+       R"(field "t_duration": expected a JSON string (google.protobuf.Duration), got 1.5)"},
+      {"[1]", "request body: expected a JSON object, got an array"},
+      {"null", "request body: expected a JSON object, got null"},
+      // Every value is checked, also the ones a repeated key would hide.
+      {R"({"f_int32": "1", "f_int32": 2})", R"(field "f_int32": expected a JSON integer, got "1")"},
+      {R"({"f_message": {"pages": "1"}, "fMessage": {"title": "t"}})",
+       R"(field "f_message.pages": expected a JSON integer, got "1")"},
+      // Long values are cut short.
+      {R"({"f_int32": ")" + std::string(200, '9') + R"("})", R"(99999...")"},
+      // Syntax errors and unknown fields are reported as before.
+      {R"({"f_int32": 1,)", "line 1, column"},
+      {R"({"nope": "5"})", R"(unknown field "nope")"},
+      {R"({"f_message": {"colour": null}})", R"(unknown field "f_message.colour")"},
+      {R"({"f_int64": 9223372036854775808})", R"(f_int64)"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.body);
+    auto bound = library.Bind<lib::Everything>("POST", "/v1/echo:strict", c.body);
+    REQUIRE_FALSE(bound.ok());
+    CHECK(bound.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(absl::StartsWith(bound.status().message(), "request body: "));
+    CHECK(absl::StrContains(bound.status().message(), c.message));
+  }
+
+  // A named body: the value of its field, named from the request message.
+  const std::vector<Case> named = {
+      {R"({"pages": "12"})",
+       R"(request body: field "f_message.pages": expected a JSON integer, got "12")"},
+      {"null", R"(request body: field "f_message": expected a JSON object, got null)"},
+      {R"("x")", R"(request body: field "f_message": expected a JSON object, got "x")"},
+      {R"({"authors": [1]})",
+       R"(request body: field "f_message.authors[0]": expected a JSON string, got 1)"},
+  };
+  for (const Case& c : named) {
+    INFO(c.body);
+    auto bound = library.Bind<lib::Everything>("POST", "/v1/echo:strictMessage", c.body);
+    REQUIRE_FALSE(bound.ok());
+    CHECK(bound.status().message() == c.message);
+  }
+
+  // Every message of a client-streaming call.
+  const Route* upload = library.routes->Find("POST", "/v1/books:upload").route;
+  REQUIRE(upload != nullptr);
+  Route strict_upload = *upload;
+  strict_upload.strict_json = true;
+  std::vector<std::string> requests;
+  for (std::string body :
+       {R"([{"title": "a"}, {"pages": "5"}])", "{\"title\": \"a\"}\n{\"pages\": \"5\"}\n"}) {
+    INFO(body);
+    absl::Status status =
+        library.transcoder->BuildRequests(strict_upload, {}, "", body, "", &requests);
+    CHECK(status.message() ==
+          R"(request body message 2: field "pages": expected a JSON integer, got "5")");
+    REQUIRE(library.transcoder->BuildRequests(*upload, {}, "", body, "", &requests).ok());
+  }
+  REQUIRE(
+      library.transcoder
+          ->BuildRequests(strict_upload, {}, "", R"([{"title": "a", "pages": 5}])", "", &requests)
+          .ok());
+  CHECK(requests.size() == 1);
+}
+
+TEST_CASE("strict_json takes every proto3 JSON value of the right type", "[transcoder]") {
+  Library library;
+  const std::string body = R"({
+    "f_double": 1.5, "f_float": -2, "f_int32": -7, "f_int64": -9007199254740993,
+    "f_uint32": 4000000000, "f_uint64": 18446744073709551615, "f_sint32": -3, "f_sint64": -4,
+    "f_fixed32": 5, "f_fixed64": 6, "f_sfixed32": -8, "f_sfixed64": -9, "f_bool": false,
+    "f_string": "s", "f_bytes": "AAH/", "f_enum": "GENRE_POETRY",
+    "fMessage": {"title": "t", "pages": 3, "authors": ["a"], "publishTime": "2024-01-01T00:00:00Z"},
+    "r_int32": [1, -2], "r_enum": ["GENRE_FICTION", 2], "r_message": [{"title": "x"}],
+    "m_string_int32": {"a": 1}, "m_int64_book": {"7": {"pages": 7}}, "m_bool_string": {"true": "y"},
+    "o_int32": 0, "c_book": {"title": "c"}, "t_timestamp": "2024-02-29T12:00:00Z",
+    "t_duration": "1.5s", "w_int64": 5, "w_string": "w", "w_bool": true, "w_double": 2,
+    "t_struct": {"k": [1, "two", null, true, {"n": null}]}, "t_value": null, "t_list": [null, 1],
+    "t_field_mask": "fInt32", "t_empty": {}, "r_double": [0.1, 1e300, -0, 2E-3],
+    "t_any": {"@type": "type.googleapis.com/aurora.testing.v1.Book", "pages": 5, "authors": []}
+  })";
+  auto bound = library.Bind<lib::Everything>("POST", "/v1/echo:strict", body);
+  INFO(bound.status().ToString());
+  REQUIRE(bound.ok());
+  CHECK(bound->f_float() == -2);
+  CHECK(bound->f_int64() == -9007199254740993LL);
+  CHECK(bound->f_uint64() == 18446744073709551615ULL);
+  CHECK(bound->f_message().pages() == 3);
+  CHECK(bound->f_message().publish_time().seconds() == 1704067200);
+  CHECK(bound->m_int64_book().at(7).pages() == 7);
+  CHECK(bound->w_int64().value() == 5);
+  CHECK(bound->w_double().value() == 2);
+  CHECK(bound->t_struct().fields().at("k").list_value().values(2).has_null_value());
+  CHECK(bound->t_value().has_null_value());
+  CHECK(bound->r_double(2) == 0);
+  lib::Book packed;
+  REQUIRE(bound->t_any().UnpackTo(&packed));
+  CHECK(packed.pages() == 5);
+
+  // An Any of a type with a JSON form of its own, the empty body, and a named body.
+  auto wrapped = library.Bind<lib::Everything>(
+      "POST", "/v1/echo:strict",
+      R"({"t_any": {"@type": "type.googleapis.com/google.protobuf.Int32Value", "value": 5}})");
+  INFO(wrapped.status().ToString());
+  REQUIRE(wrapped.ok());
+  CHECK(wrapped->t_any().type_url() == "type.googleapis.com/google.protobuf.Int32Value");
+  REQUIRE(library.Bind<lib::Everything>("POST", "/v1/echo:strict", " \n").ok());
+  auto named = library.Bind<lib::Everything>("POST", "/v1/echo:strictMessage",
+                                             R"({"title": "T", "pages": 12, "genre": 1})");
+  REQUIRE(named.ok());
+  CHECK(named->f_message().pages() == 12);
+  CHECK(named->f_message().genre() == lib::GENRE_FICTION);
+}
+
+TEST_CASE("the status, Location and Retry-After a service asks for", "[transcoder]") {
+  auto head = [](const char* status, const char* location, size_t warnings_expected) {
+    std::string status_text = status != nullptr ? status : "";
+    std::string location_text = location != nullptr ? location : "";
+    std::vector<std::string> warnings;
+    SuccessHead result =
+        SuccessHeadFromMetadata(status != nullptr ? &status_text : nullptr,
+                                location != nullptr ? &location_text : nullptr, &warnings);
+    INFO((status ? status : "(none)")
+         << " " << (location ? location : "(none)") << ": " << absl::StrJoin(warnings, "; "));
+    CHECK(warnings.size() == warnings_expected);
+    return result;
+  };
+  CHECK(head(nullptr, nullptr, 0).status == 200);
+  SuccessHead found = head("302", "https://books.example/b1?x=1", 0);
+  CHECK(found.status == 302);
+  CHECK(found.location == "https://books.example/b1?x=1");
+  CHECK(head("200", nullptr, 0).status == 200);
+  CHECK(head("201", nullptr, 0).status == 201);
+  CHECK(head("304", nullptr, 0).status == 304);  // a 3xx without Location
+  CHECK(head("304", nullptr, 0).location.empty());
+  CHECK(head("399", "/x", 0).location == "/x");
+  // Statuses outside 200-399, or not three digits: ignored, the answer stays 200.
+  for (const char* bad : {"199", "400", "404", "500", "600", "abc", "20", "2000", " 200", "200 ",
+                          "+20", "-200", "", "2e2"}) {
+    CHECK(head(bad, nullptr, 1).status == 200);
+  }
+  // A Location only goes with a 3xx, and never with a control character.
+  CHECK(head("201", "/books/b1", 1).location.empty());
+  CHECK(head("201", "/books/b1", 1).status == 201);
+  CHECK(head(nullptr, "/books/b1", 1).location.empty());
+  CHECK(head("600", "/books/b1", 2).location.empty());
+  CHECK(head("302", "", 1).location.empty());
+  for (const char* bad :
+       {"https://a.example/\r\nSet-Cookie: x=1", "/a\nb", "/a\rb", "/a\tb", "/a\x7f", "/a\x01"}) {
+    SuccessHead refused = head("302", bad, 1);
+    CHECK(refused.status == 302);
+    CHECK(refused.location.empty());
+  }
+  std::vector<std::string> warnings;
+  std::string crlf = "/x\r\ny";
+  std::string status = "301";
+  SuccessHeadFromMetadata(&status, &crlf, &warnings);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0] ==
+        R"(x-aurora-http-location "/x\x0d\x0ay" ignored: it contains control characters)");
+
+  auto retry_after = [](const char* value, int expected, bool warned) {
+    INFO((value ? value : "(none)"));
+    std::string text = value != nullptr ? value : "";
+    std::string warning;
+    CHECK(RetryAfterFromMetadata(value != nullptr ? &text : nullptr, 1, &warning) == expected);
+    CHECK(warning.empty() != warned);
+  };
+  retry_after(nullptr, 1, false);
+  retry_after("0", 0, false);
+  retry_after("30", 30, false);
+  retry_after("0030", 30, false);
+  retry_after("3600", 3600, false);
+  for (const char* bad : {"3601", "99999", "-1", "+5", "1.5", "", "abc", " 5", "5 ", "1e3"}) {
+    retry_after(bad, 1, true);
+  }
+
+  for (const char* key : {"x-aurora-http-status", "x-aurora-http-location", "retry-after"}) {
+    CHECK(IsResponseControlMetadata(key));
+  }
+  CHECK_FALSE(IsResponseControlMetadata("x-request-id"));
 }
 
 TEST_CASE("the JSON printer agrees with protobuf on the whole demo catalogue", "[transcoder]") {
