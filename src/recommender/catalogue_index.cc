@@ -116,6 +116,22 @@ Eligibility EligibilityOf(const v1::Service& service) {
 
 }  // namespace
 
+void CatalogueIndex::AddToLexicon(IndexData& data, const IndexedService& doc, int delta) {
+  const auto& finnish = doc.aligned_terms[0];
+  if (finnish.empty()) return;
+  for (int l = 1; l < kLanguageCount; ++l) {
+    const auto& foreign = doc.aligned_terms[l];
+    if (foreign.empty()) continue;
+    TranslationLexicon& lexicon = data.lexicon[l];
+    for (const auto& f : finnish) lexicon.finnish_df[f] += delta;
+    for (const auto& e : foreign) {
+      lexicon.foreign_df[e] += delta;
+      auto& row = lexicon.pairs[e];
+      for (const auto& f : finnish) row[f] += delta;
+    }
+  }
+}
+
 CatalogueIndex::CatalogueIndex(const CodeLists* codes, const TextAnalyzer* analyzer,
                                const CrisisLexicon* crisis)
     : codes_(codes),
@@ -170,6 +186,25 @@ std::unique_ptr<PreparedService> CatalogueIndex::Prepare(const v1::Service& serv
     }
   }
   doc.crisis_kinds = crisis_->ServiceKinds(name_terms);
+  // Parallel texts for the translation lexicon.
+  std::array<std::vector<std::string>, kLanguageCount> aligned;
+  for (int l = 0; l < kLanguageCount; ++l) {
+    const auto language = static_cast<Language>(l);
+    for (const auto* text : {&Text(service.name(), language), &Text(service.alternative_name(), language),
+                             &Text(service.summary(), language)}) {
+      scratch.clear();
+      analyzer_->Analyze(*text, language, &scratch);
+      for (auto& t : scratch) {
+        if (t.compound_part) continue;
+        if (std::find(aligned[l].begin(), aligned[l].end(), t.term) == aligned[l].end()) {
+          aligned[l].push_back(std::move(t.term));
+        }
+      }
+    }
+  }
+  if (!aligned[0].empty() && (!aligned[1].empty() || !aligned[2].empty())) {
+    doc.aligned_terms = std::move(aligned);
+  }
   // Keywords and ontology terms are Finnish in the catalogue.
   for (const auto& keyword : service.keywords()) {
     AddText(*analyzer_, keyword, Language::kFinnish, Field::kKeywords, *out, scratch);
@@ -215,6 +250,7 @@ void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
     }
     for (int f = 0; f < kFieldCount; ++f) data.total_field_length[l][f] += doc.field_length[l][f];
   }
+  AddToLexicon(data, doc, +1);
   data.live.Set(doc_number);
   const auto& service = *doc.service;
   if (service.area_type() == v1::AREA_TYPE_NATIONWIDE ||
@@ -250,6 +286,7 @@ void CatalogueIndex::RemoveLocked(IndexData& data, uint32_t doc_number) {
   }
   doc.terms.clear();
   doc.terms.shrink_to_fit();
+  AddToLexicon(data, doc, -1);
   for (int l = 0; l < kLanguageCount; ++l) {
     for (int f = 0; f < kFieldCount; ++f) data.total_field_length[l][f] -= doc.field_length[l][f];
   }

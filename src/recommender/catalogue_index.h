@@ -95,8 +95,20 @@ struct IndexedService {
   Eligibility eligibility;
   uint8_t crisis_kinds = 0;  // CrisisKind bits
   std::array<std::array<uint16_t, kFieldCount>, kLanguageCount> field_length{};
+  // Base forms of the name, alternative name and summary per language, kept for documents that
+  // have them in Finnish and in another language (the translation lexicon's evidence).
+  std::array<std::vector<std::string>, kLanguageCount> aligned_terms;
   // Every (language, term id) of the document, for tombstoning.
   std::vector<uint32_t> terms;  // language in the top 2 bits
+};
+
+// A word lexicon learnt from the catalogue's own parallel texts: for services whose name or
+// summary is given both in Finnish and in Swedish (or English), how often each foreign term and
+// each Finnish term occur together, and in how many such services each occurs at all. A query
+// word translates to the Finnish terms with the highest Dice coefficient 2c/(df_foreign + df_fi).
+struct TranslationLexicon {
+  absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, int>> pairs;
+  absl::flat_hash_map<std::string, int> foreign_df, finnish_df;
 };
 
 // Everything a query reads. Not thread-safe by itself: CatalogueIndex guards it.
@@ -118,6 +130,7 @@ struct IndexData {
   absl::flat_hash_map<std::string, DocSet> by_life_event;    // with ancestors
   absl::flat_hash_map<int, DocSet> by_funding;
   absl::flat_hash_map<std::string, std::string> organization_names;  // id -> name (fi, sv or en)
+  std::array<TranslationLexicon, kLanguageCount> lexicon;  // [sv], [en]; [fi] unused
   int64_t revision = 0;
 
   const PostingList* Find(Language language, std::string_view term) const;
@@ -175,6 +188,7 @@ class CatalogueIndex {
  private:
   void InsertLocked(IndexData& data, PreparedService& prepared);
   void RemoveLocked(IndexData& data, uint32_t doc);
+  static void AddToLexicon(IndexData& data, const IndexedService& doc, int delta);
 
   const CodeLists* codes_;
   const TextAnalyzer* analyzer_;

@@ -50,7 +50,6 @@ constexpr PhraseSpec kRequestPhrases[] = {
     {Language::kEnglish, "violent", kCrisisViolence},
     {Language::kEnglish, "rape", kCrisisViolence},
     {Language::kEnglish, "assault", kCrisisViolence},
-    {Language::kEnglish, "abusive", kCrisisViolence},
 };
 
 // Names of crisis and emergency services (all terms of a phrase must occur in the name; compound
@@ -86,15 +85,26 @@ constexpr PhraseSpec kServiceExclusions[] = {
 };
 
 std::vector<std::string> TermsOf(const TextAnalyzer& analyzer, Language language,
-                                 std::string_view text, bool whole_words_only) {
+                                 std::string_view text, bool parts) {
   std::vector<AnalyzedTerm> analysed;
   analyzer.Analyze(text, language, &analysed);
   std::vector<std::string> out;
   for (const auto& t : analysed) {
-    if (whole_words_only && t.compound_part) continue;
+    if (t.compound_part != parts) continue;
     if (std::find(out.begin(), out.end(), t.term) == out.end()) out.push_back(t.term);
   }
   return out;
+}
+
+// A phrase matches by the base forms of its words (not their compound parts, which would make
+// "väkivalta" match any "-valta"); a one-word compound also matches when all its parts occur,
+// because Voikko may split a longer compound further ("itsemurha-ajatus": itse, murha, ajatus).
+std::vector<std::string> PartsOf(const TextAnalyzer& analyzer, Language language,
+                                 std::string_view text) {
+  if (text.find(' ') != std::string_view::npos) return {};
+  std::vector<std::string> parts = TermsOf(analyzer, language, text, true);
+  if (parts.size() < 2) parts.clear();
+  return parts;
 }
 
 bool AllIn(const std::vector<std::string>& terms, const absl::flat_hash_set<std::string>& set) {
@@ -114,18 +124,18 @@ double Mean(const google::protobuf::RepeatedField<int32_t>& values) {
 }  // namespace
 
 CrisisLexicon::CrisisLexicon(const TextAnalyzer& analyzer) {
-  // A phrase is matched by the base forms of its words (not by their compound parts, which
-  // would make "väkivalta" match any "-valta").
   for (const auto& spec : kRequestPhrases) {
-    request_phrases_.push_back(
-        {spec.language, spec.text, TermsOf(analyzer, spec.language, spec.text, true), spec.kind});
+    request_phrases_.push_back({spec.language, spec.text,
+                                TermsOf(analyzer, spec.language, spec.text, false),
+                                PartsOf(analyzer, spec.language, spec.text), spec.kind});
   }
   for (const auto& spec : kServicePhrases) {
-    service_phrases_.push_back(
-        {spec.language, spec.text, TermsOf(analyzer, spec.language, spec.text, true), spec.kind});
+    service_phrases_.push_back({spec.language, spec.text,
+                                TermsOf(analyzer, spec.language, spec.text, false),
+                                PartsOf(analyzer, spec.language, spec.text), spec.kind});
   }
   for (const auto& spec : kServiceExclusions) {
-    for (auto& t : TermsOf(analyzer, spec.language, spec.text, true)) {
+    for (auto& t : TermsOf(analyzer, spec.language, spec.text, false)) {
       service_exclusions_[static_cast<int>(spec.language)].insert(std::move(t));
     }
   }
@@ -134,7 +144,8 @@ CrisisLexicon::CrisisLexicon(const TextAnalyzer& analyzer) {
 CrisisSignal CrisisLexicon::FromText(const TermSets& terms) const {
   CrisisSignal signal;
   for (const auto& phrase : request_phrases_) {
-    if (!AllIn(phrase.terms, terms[static_cast<int>(phrase.language)])) continue;
+    const auto& set = terms[static_cast<int>(phrase.language)];
+    if (!AllIn(phrase.terms, set) && !AllIn(phrase.parts, set)) continue;
     if ((signal.kinds & phrase.kind) != 0) continue;
     signal.kinds |= phrase.kind;
     absl::StrAppend(&signal.reason, signal.reason.empty() ? "" : "; ", "the text says \"",
@@ -175,7 +186,9 @@ uint8_t CrisisLexicon::ServiceKinds(const TermSets& name_terms) const {
   }
   uint8_t kinds = 0;
   for (const auto& phrase : service_phrases_) {
-    if (AllIn(phrase.terms, name_terms[static_cast<int>(phrase.language)])) kinds |= phrase.kind;
+    const auto& set = name_terms[static_cast<int>(phrase.language)];
+    // Names match by base forms only: "Kotihoidon turvapalvelut" is not a "turvakoti".
+    if (AllIn(phrase.terms, set)) kinds |= phrase.kind;
   }
   return kinds;
 }

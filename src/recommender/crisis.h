@@ -46,7 +46,8 @@ class CrisisLexicon {
   struct Phrase {
     Language language;
     std::string text;                 // as written, for the reason
-    std::vector<std::string> terms;   // all must occur
+    std::vector<std::string> terms;   // all must occur ...
+    std::vector<std::string> parts;   // ... or, for a one-word compound, all of its parts
     uint8_t kind;
   };
   std::vector<Phrase> request_phrases_;

@@ -99,7 +99,8 @@ Ranker::Ranker(const CatalogueIndex* index, RankingParameters parameters)
   }
 }
 
-Ranker::Query Ranker::AnalyseQuery(const RankRequest& request) const {
+Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* data) const {
+  const RankingParameters& p_ = parameters_;
   Query query;
   if (request.text.empty()) return query;
   const TextAnalyzer& analyzer = index_->analyzer();
@@ -123,6 +124,30 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request) const {
       // Swedish and English words reach Finnish texts through the labels of codes that carry
       // the word in their own language ("housing" -> P1 "Asuminen").
       if (language == Language::kFinnish || t.compound_part) continue;
+      if (data != nullptr) {
+        // Through the lexicon learnt from the catalogue's parallel texts.
+        const TranslationLexicon& lexicon = data->lexicon[l];
+        auto row = lexicon.pairs.find(t.term);
+        auto df = lexicon.foreign_df.find(t.term);
+        if (row != lexicon.pairs.end() && df != lexicon.foreign_df.end() && df->second > 0) {
+          std::vector<std::pair<double, const std::string*>> best;
+          for (const auto& [fi_term, count] : row->second) {
+            if (count < p_.min_pairs) continue;
+            auto fdf = lexicon.finnish_df.find(fi_term);
+            if (fdf == lexicon.finnish_df.end()) continue;
+            const double dice = 2.0 * count / (df->second + fdf->second);
+            if (dice >= p_.min_dice) best.emplace_back(dice, &fi_term);
+          }
+          std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) {
+            return a.first != b.first ? a.first > b.first : *a.second < *b.second;
+          });
+          if (best.size() > p_.max_lexicon_terms) best.resize(p_.max_lexicon_terms);
+          for (const auto& [dice, fi_term] : best) {
+            word.push_back({Language::kFinnish, *fi_term, p_.translation_weight * dice, "lexicon",
+                            nullptr, 0});
+          }
+        }
+      }
       auto it = label_codes_[l].find(t.term);
       if (it == label_codes_[l].end() || it->second.size() > parameters_.max_label_codes) continue;
       for (const auto& code : it->second) {
@@ -141,14 +166,13 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request) const {
       }
     }
   }
-  for (const auto& word : query.words) query.content_words += word.terms.empty() ? 0 : 1;
   return query;
 }
 
 CrisisSignal Ranker::DetectCrisis(const RankRequest& request) const {
   CrisisSignal signal = CrisisLexicon::FromMeters(request.meters);
   if (!request.text.empty()) {
-    Query query = AnalyseQuery(request);
+    Query query = AnalyseQuery(request, nullptr);
     CrisisSignal text = index_->crisis().FromText(query.term_sets);
     if (text.kinds != 0) {
       signal.kinds |= text.kinds;
@@ -326,7 +350,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   };
 
   // --- Text relevance (BM25F), per query word the best language.
-  Query query = AnalyseQuery(request);
+  Query query = AnalyseQuery(request, &data);
   Scratch& s = ThreadScratch();
   s.Reserve(n);
   s.touched_total.clear();
@@ -348,14 +372,19 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     }
     return t.weight * t.idf * tfw / (p.k1 + tfw);
   };
+  // A word counts towards the coverage a match needs only if the catalogue has it in some
+  // language (a Finnish word read as Swedish gives a stem nobody uses).
   for (auto& word : query.words) {
+    bool known = false;
     for (auto& t : word.terms) {
       t.postings = data.Find(t.language, t.term);
       if (t.postings != nullptr && t.postings->live_df > 0) {
         const double df = t.postings->live_df;
         t.idf = std::log(1 + (N - df + 0.5) / (df + 0.5));
+        known |= t.via.empty();
       }
     }
+    query.content_words += known ? 1 : 0;
   }
   for (const auto& word : query.words) {
     s.touched_word.clear();

@@ -57,9 +57,14 @@ struct RankingParameters {
   double translation_weight = 0.4;
   // A query word found in more code labels than this is too general to translate through them.
   size_t max_label_codes = 4;
+  // Lexicon translations: at most this many Finnish terms per word, each with a Dice coefficient
+  // of at least min_dice over at least min_pairs services.
+  size_t max_lexicon_terms = 3;
+  double min_dice = 0.3;
+  int min_pairs = 2;
   double need_exponent = 1.5;
   double min_life_situation_score = 0.05;
-  double min_text_score = 0.6;          // absolute BM25F floor of a text match
+  double min_text_score = 0.1;          // absolute BM25F floor of a text match
   double min_relative_text_score = 0.25;  // of the best text match
   double text_share = 0.6;              // with text and needs: text vs life situation
   double life_event_bonus = 0.3;        // per requested life event the service is tagged with
@@ -86,7 +91,8 @@ class Ranker {
  private:
   struct QueryTerm;
   struct Query;
-  Query AnalyseQuery(const RankRequest& request) const;
+  // `data` (may be null: no lexicon translations) is read under the caller's lock.
+  Query AnalyseQuery(const RankRequest& request, const IndexData* data) const;
 
   const CatalogueIndex* index_;
   RankingParameters parameters_;
