@@ -125,6 +125,18 @@ std::string SyntheticServiceId(size_t i) {
 
 std::vector<v1::Service> GenerateServices(const std::vector<v1::Service>& real,
                                           const CodeLists& codes, size_t n, uint64_t seed) {
+  std::vector<v1::Service> out;
+  out.reserve(n);
+  GenerateServicesStreaming(
+      real, codes, n, [&](size_t, v1::Service& service) { out.push_back(std::move(service)); },
+      seed);
+  return out;
+}
+
+void GenerateServicesStreaming(const std::vector<v1::Service>& real, const CodeLists& codes,
+                               size_t n,
+                               const std::function<void(size_t, v1::Service&)>& sink,
+                               uint64_t seed) {
   if (real.empty() && n > 0) throw std::invalid_argument("GenerateServices: no real services");
   std::mt19937_64 rng(seed);
   const MunicipalityDraw municipalities(codes);
@@ -132,11 +144,9 @@ std::vector<v1::Service> GenerateServices(const std::vector<v1::Service>& real,
   const Siblings target_groups(codes, CodeKind::kTargetGroup);
   const Siblings life_events(codes, CodeKind::kLifeEvent);
 
-  std::vector<v1::Service> out;
-  out.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     const v1::Service& base = real[i % real.size()];
-    v1::Service& service = out.emplace_back(base);
+    v1::Service service(base);
     service.set_id(SyntheticServiceId(i));
     service.clear_revision();
     service.clear_create_revision();
@@ -171,8 +181,8 @@ std::vector<v1::Service> GenerateServices(const std::vector<v1::Service>& real,
     VaryCodes(service.mutable_service_classes(), classes, rng);
     VaryCodes(service.mutable_target_groups(), target_groups, rng);
     VaryCodes(service.mutable_life_events(), life_events, rng);
+    sink(i, service);
   }
-  return out;
 }
 
 }  // namespace aurora::bench

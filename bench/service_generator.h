@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,14 @@ std::string SyntheticServiceId(size_t i);
 // passes it too (the bench checks).
 std::vector<directory::v1::Service> GenerateServices(
     const std::vector<directory::v1::Service>& real, const CodeLists& codes, size_t n,
+    uint64_t seed = kGeneratorSeed);
+
+// The same services as GenerateServices, handed over one at a time in order (i = 0..n-1) instead
+// of all at once, so that a caller that consumes them in batches never holds all n: `sink(i,
+// service)` may move from `service`. GenerateServices is this with a sink that collects them.
+void GenerateServicesStreaming(
+    const std::vector<directory::v1::Service>& real, const CodeLists& codes, size_t n,
+    const std::function<void(size_t i, directory::v1::Service& service)>& sink,
     uint64_t seed = kGeneratorSeed);
 
 }  // namespace aurora::bench

@@ -72,6 +72,14 @@ void AppendFloating(T value, std::string* out) {
   }
   constexpr bool kIsFloat = std::is_same_v<T, float>;
   char buffer[40];
+  // Whole numbers below 10^21 are written out in full, as ECMAScript's Number::toString does
+  // (1234567890123456 rather than 1.23456789012346e+15): identifiers carried in doubles, such
+  // as the AuroraAI API's recommendation ids, stay readable and exact.
+  if (value == std::trunc(value) && std::fabs(value) < 1e21) {
+    const int whole = std::snprintf(buffer, sizeof buffer, "%.0f", static_cast<double>(value));
+    out->append(buffer, static_cast<size_t>(whole));
+    return;
+  }
   int length = std::snprintf(buffer, sizeof buffer, "%.*g", kIsFloat ? 6 : 15, value);
   T back = kIsFloat ? std::strtof(buffer, nullptr) : static_cast<T>(std::strtod(buffer, nullptr));
   if (back != value) {

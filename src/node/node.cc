@@ -39,6 +39,15 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   return absl::OkStatus();
 }
 
+// "http://<host>:<bound port>" for a listen address "host:port"; a wildcard host ("0.0.0.0",
+// "[::]", "") becomes 127.0.0.1, since links need a host a client can reach (deployments set
+// --public-url to the name users reach).
+std::string DefaultPublicUrl(const std::string& listen, int port) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") host = "127.0.0.1";
+  return absl::StrCat("http://", host, ":", port);
+}
+
 }  // namespace
 
 absl::StatusOr<std::set<std::string>> ParseComponents(const std::string& list) {
@@ -129,8 +138,8 @@ absl::Status Node::StartImpl() {
     recommender_service_ =
         std::make_unique<recommender::RecommenderService>(engine_.get(), codes_.get());
     recommender::CompatOptions compat;
-    compat.public_url = !config_.public_url.empty() ? config_.public_url
-                                                    : absl::StrCat("http://", config_.http_listen);
+    // Without --public-url the links point at the gateway's bound port (set below, once bound).
+    if (!config_.public_url.empty()) compat.public_url = config_.public_url;
     compat_service_ =
         std::make_unique<recommender::CompatService>(engine_.get(), codes_.get(), compat);
     server_.AddService(recommender_service_.get(),
@@ -170,6 +179,9 @@ absl::Status Node::StartImpl() {
     gateway_ = std::move(*gateway);
     if (auto s = gateway_->Start(config_.http_listen); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("--http-listen: ", s.message()));
+    }
+    if (compat_service_ != nullptr && config_.public_url.empty()) {
+      compat_service_->mapper().SetPublicUrl(DefaultPublicUrl(config_.http_listen, http_port()));
     }
   }
   server_.SetServing(true);

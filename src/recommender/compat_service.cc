@@ -99,9 +99,10 @@ absl::StatusOr<rv1::ServiceFilters> CompatMapper::ToFilters(const cv1::ServiceFi
   }
   area->set_only_national_services(in.has_only_national_services() &&
                                    in.only_national_services());
-  if (area->only_national_services() && area->has_include_national_services()) {
+  if (area->only_national_services() && area->has_include_national_services() &&
+      !area->include_national_services()) {
     return Invalid("service_filters.only_national_services",
-                   "cannot be combined with include_national_services");
+                   "cannot be combined with include_national_services=false");
   }
   if (auto s = ValidateAreaFilter(*area, "service_filters", *codes_); !s.ok()) return s;
   for (int i = 0; i < in.service_classes_size(); ++i) {
@@ -204,10 +205,20 @@ absl::StatusOr<RankRequest> CompatMapper::ToRankRequest(
   return out;
 }
 
+void CompatMapper::SetPublicUrl(std::string url) {
+  absl::MutexLock lock(&mutex_);
+  options_.public_url = std::move(url);
+}
+
+std::string CompatMapper::public_url() const {
+  absl::MutexLock lock(&mutex_);
+  return options_.public_url;
+}
+
 std::string CompatMapper::RedirectLink(int64_t recommendation_id, const std::string& service_id,
                                        const std::string& channel_id, int link, bool electronic,
                                        const std::string& session_id) const {
-  std::string url = absl::StrCat(options_.public_url, "/service-recommender/v1/redirect?service_id=",
+  std::string url = absl::StrCat(public_url(), "/service-recommender/v1/redirect?service_id=",
                                  service_id, "&service_channel_id=", channel_id, "&link_id=", link,
                                  "&recommendation_id=", recommendation_id);
   if (electronic && !session_id.empty()) {
@@ -345,11 +356,11 @@ grpc::ServerUnaryReactor* CompatService::TextSearch(grpc::CallbackServerContext*
 
 namespace {
 
-absl::StatusOr<int64_t> RecommendationIdOf(double value, const std::string& field) {
-  if (!(value >= 0) || value >= 9007199254740992.0 || std::floor(value) != value) {
-    return Invalid(field, absl::StrCat("must be a non-negative integer, got ", value));
+absl::StatusOr<int64_t> RecommendationIdOf(int64_t value, const std::string& field) {
+  if (value < 0 || value >= (int64_t{1} << 53)) {
+    return Invalid(field, absl::StrCat("must be an integer 0..2^53-1, got ", value));
   }
-  return static_cast<int64_t>(value);
+  return value;
 }
 
 void PlainText(google::api::HttpBody* body, std::string text) {

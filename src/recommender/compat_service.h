@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "aurora/compat/v1/compat.grpc.pb.h"
 #include "common/codelists.h"
 #include "recommender/engine.h"
@@ -33,6 +34,9 @@ class CompatMapper {
   // The original's output object. `language` picks the texts (Finnish as the fallback).
   void ToOutput(const Outcome& outcome, Language language, const std::string& session_id,
                 aurora::compat::v1::RecommendationOutput* output) const;
+  // Where the links point; the node sets it once the gateway has bound its port.
+  void SetPublicUrl(std::string url) ABSL_LOCKS_EXCLUDED(mutex_);
+  std::string public_url() const ABSL_LOCKS_EXCLUDED(mutex_);
   // The tracking link of a channel's web page.
   std::string RedirectLink(int64_t recommendation_id, const std::string& service_id,
                            const std::string& channel_id, int link, bool electronic,
@@ -44,7 +48,8 @@ class CompatMapper {
 
   const CodeLists* codes_;
   const CatalogueIndex* index_;
-  CompatOptions options_;
+  mutable absl::Mutex mutex_;
+  CompatOptions options_ ABSL_GUARDED_BY(mutex_);
 };
 
 class CompatService final : public aurora::compat::v1::ServiceRecommender::CallbackService {
@@ -71,6 +76,7 @@ class CompatService final : public aurora::compat::v1::ServiceRecommender::Callb
                                         google::api::HttpBody* response) override;
 
   const CompatMapper& mapper() const { return mapper_; }
+  CompatMapper& mapper() { return mapper_; }
 
  private:
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,

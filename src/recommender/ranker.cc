@@ -89,14 +89,21 @@ Ranker::Ranker(const CatalogueIndex* index, RankingParameters parameters)
           if (std::find(list.begin(), list.end(), code.code) == list.end()) {
             list.push_back(code.code);
           }
-          if (l == 0) {
-            auto& fi = finnish_label_terms_[code.code];
-            if (std::find(fi.begin(), fi.end(), t.term) == fi.end()) fi.push_back(t.term);
-          }
         }
       }
     }
   }
+  KeepSpecificLabelTerms();
+}
+
+// (Constructor helper) Keeps, of each code's Finnish label terms, only the specific ones: a term
+// in more than two labels ("talous", "palvelu", "henkilö") would translate a word into noise.
+void Ranker::KeepSpecificLabelTerms() {
+  for (const auto& [term, codes] : label_codes_[0]) {
+    if (codes.size() > 2) continue;
+    for (const auto& code : codes) finnish_label_terms_[code].push_back(term);
+  }
+  for (auto& [code, terms] : finnish_label_terms_) std::sort(terms.begin(), terms.end());
 }
 
 Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* data) const {
@@ -143,6 +150,9 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
           });
           if (best.size() > p_.max_lexicon_terms) best.resize(p_.max_lexicon_terms);
           for (const auto& [dice, fi_term] : best) {
+            bool dup = false;
+            for (const auto& q : word) dup |= q.language == Language::kFinnish && q.term == *fi_term;
+            if (dup) continue;
             word.push_back({Language::kFinnish, *fi_term, p_.translation_weight * dice, "lexicon",
                             nullptr, 0});
           }
@@ -155,9 +165,7 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
         if (fi == finnish_label_terms_.end()) continue;
         for (const auto& fi_term : fi->second) {
           bool dup = false;
-          for (const auto& q : word) {
-            dup |= q.language == Language::kFinnish && q.term == fi_term && q.via == code;
-          }
+          for (const auto& q : word) dup |= q.language == Language::kFinnish && q.term == fi_term;
           if (!dup) {
             word.push_back(
                 {Language::kFinnish, fi_term, parameters_.translation_weight, code, nullptr, 0});

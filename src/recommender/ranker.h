@@ -93,6 +93,7 @@ class Ranker {
   struct Query;
   // `data` (may be null: no lexicon translations) is read under the caller's lock.
   Query AnalyseQuery(const RankRequest& request, const IndexData* data) const;
+  void KeepSpecificLabelTerms();
 
   const CatalogueIndex* index_;
   RankingParameters parameters_;

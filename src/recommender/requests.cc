@@ -123,9 +123,9 @@ absl::Status ValidateAreaFilter(const aurora::common::v1::AreaFilter& area,
       return Invalid(absl::StrCat(field, ".only_national_services"),
                      "cannot be combined with area codes");
     }
-    if (area.has_include_national_services()) {
+    if (area.has_include_national_services() && !area.include_national_services()) {
       return Invalid(absl::StrCat(field, ".only_national_services"),
-                     "cannot be combined with include_national_services");
+                     "cannot be combined with include_national_services=false");
     }
   }
   return absl::OkStatus();
@@ -317,6 +317,10 @@ absl::StatusOr<size_t> PageOffset(const std::string& token,
   if (parts[2] != Fingerprint(request)) {
     return Invalid("page_token", "was issued for a different request (only limit and session_id "
                                  "may change between pages)");
+  }
+  if (offset > kMaxPagedResults) {
+    return Invalid("page_token", absl::StrCat("offset ", offset, " lies past the last page (at most ",
+                                              kMaxPagedResults, " results are paged)"));
   }
   return offset;
 }

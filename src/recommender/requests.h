@@ -15,6 +15,8 @@ namespace aurora::recommender {
 inline constexpr int kDefaultLimit = 5;
 inline constexpr int kMaxLimit = 50;
 inline constexpr size_t kMaxTextLength = 1024;  // code points
+// No ranking pages further than this (RankingParameters::max_results); later offsets are refused.
+inline constexpr size_t kMaxPagedResults = 500;
 
 // `prefix` names the request's fields in errors ("" for the native API).
 absl::Status ValidateAnswers(const aurora::common::v1::LifeSituationAnswers& answers,

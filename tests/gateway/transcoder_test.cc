@@ -629,6 +629,16 @@ TEST_CASE("the JSON printer agrees with protobuf on every field type", "[transco
   CHECK(absl::StrContains(text, R"("r_double":["NaN","Infinity","-Infinity"])"));
   CHECK(absl::StrContains(text, R"("f_float":0.1)"));
 
+  // Whole numbers are written out in full below 10^21 (identifiers carried in doubles stay
+  // readable and exact), as ECMAScript prints them; beyond, the exponent form.
+  lib::Everything whole;
+  for (double v : {8270081654048790.0, 9007199254740991.0, -1e20, 1e21, 2.5}) {
+    whole.add_r_double(v);
+  }
+  CHECK(absl::StrContains(
+      OurJson(whole, library.contracts.get()),
+      R"("r_double":[8270081654048790,9007199254740991,-100000000000000000000,1e+21,2.5])"));
+
   // RFC 3339 wants four-digit years (protobuf 3.21 prints year 1 as "1-01-01").
   lib::Everything first_day;
   first_day.mutable_t_timestamp()->set_seconds(-62135596800);
