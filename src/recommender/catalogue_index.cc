@@ -261,6 +261,7 @@ void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
     data.nationwide_except_aland.Set(doc_number);
   }
   if (doc.general_description) data.general_descriptions.Set(doc_number);
+  if (doc.crisis_kinds != 0) data.crisis_services.Set(doc_number);
   for (const auto& m : prepared.municipalities) data.by_municipality[m].Set(doc_number);
   for (const auto& c : prepared.classes) data.by_class[c].Set(doc_number);
   for (const auto& c : prepared.target_groups) data.by_target_group[c].Set(doc_number);
@@ -268,6 +269,23 @@ void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
   data.by_funding[service.funding_type()].Set(doc_number);
   data.by_id[id] = doc_number;
   ++data.live_count;
+  const Eligibility& e = doc.eligibility;
+  data.doc_flags.push_back(static_cast<uint8_t>(
+      (e.business_only ? kDocBusinessOnly : 0) | (e.age_restricted ? kDocAgeRestricted : 0) |
+      (e.seniors ? kDocSeniors : 0) | (e.children ? kDocChildren : 0) |
+      (e.youth ? kDocYouth : 0) | (doc.local ? kDocLocal : 0)));
+  uint64_t id_key = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    id_key = (id_key << 8) | (i < id.size() ? static_cast<unsigned char>(id[i]) : 0u);
+  }
+  data.id_keys.push_back(id_key);
+  for (int l = 0; l < kLanguageCount; ++l) data.field_lengths[l].push_back(doc.field_length[l]);
+  const float inverse_norm = 1.0f / std::max(1.0f, doc.profile_norm);
+  for (int k = 0; k < kLifeAreaCount; ++k) {
+    if (doc.profile.relevance[k] > 0) {
+      data.area_postings[k].push_back({doc_number, doc.profile.relevance[k] * inverse_norm});
+    }
+  }
   data.docs.push_back(std::move(doc));
 }
 
@@ -291,6 +309,7 @@ void CatalogueIndex::RemoveLocked(IndexData& data, uint32_t doc_number) {
     for (int f = 0; f < kFieldCount; ++f) data.total_field_length[l][f] -= doc.field_length[l][f];
   }
   data.live.Clear(doc_number);
+  data.crisis_services.Clear(doc_number);
   data.by_id.erase(doc.service->id());
   --data.live_count;
 }

@@ -111,9 +111,33 @@ struct TranslationLexicon {
   absl::flat_hash_map<std::string, int> foreign_df, finnish_df;
 };
 
+// A service's relevance to one life area divided by max(1, |profile|): what the life-situation
+// score sums (Ranker), kept per area so that a request reads only the areas it needs.
+struct AreaPosting {
+  uint32_t doc;
+  float weight;
+};
+
+// Bits of IndexData::doc_flags.
+enum DocFlag : uint8_t {
+  kDocBusinessOnly = 1,
+  kDocAgeRestricted = 2,
+  kDocSeniors = 4,
+  kDocChildren = 8,
+  kDocYouth = 16,
+  kDocLocal = 32,
+};
+
 // Everything a query reads. Not thread-safe by itself: CatalogueIndex guards it.
 struct IndexData {
   std::vector<IndexedService> docs;
+  // What ranking reads for many documents per query, packed apart from `docs` (a scan then
+  // touches a few bytes per document, not a cache line of IndexedService): eligibility and
+  // locality bits, field lengths per language, the life-area postings (ascending doc).
+  std::vector<uint8_t> doc_flags;
+  std::vector<uint64_t> id_keys;  // the id's first 8 bytes, big-endian: orders as the id does
+  std::array<std::vector<std::array<uint16_t, kFieldCount>>, kLanguageCount> field_lengths;
+  std::array<std::vector<AreaPosting>, kLifeAreaCount> area_postings;
   absl::flat_hash_map<std::string, uint32_t> by_id;  // live documents
   std::array<absl::flat_hash_map<std::string, uint32_t>, kLanguageCount> term_ids;
   std::array<std::vector<PostingList>, kLanguageCount> postings;
@@ -124,6 +148,7 @@ struct IndexData {
   DocSet nationwide;              // NATIONWIDE and NATIONWIDE_EXCEPT_ALAND_ISLANDS
   DocSet nationwide_except_aland;
   DocSet general_descriptions;
+  DocSet crisis_services;  // crisis_kinds != 0
   absl::flat_hash_map<std::string, DocSet> by_municipality;
   absl::flat_hash_map<std::string, DocSet> by_class;         // with ancestors
   absl::flat_hash_map<std::string, DocSet> by_target_group;  // with ancestors

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -32,18 +33,31 @@ const std::string& LabelText(const aurora::common::v1::LocalizedText& text, Lang
 
 // Per-thread score buffers, one slot per document number.
 struct Scratch {
-  std::vector<float> total, word, lang;
+  std::vector<float> total, word, lang, life_situation;
   std::vector<uint8_t> matched_words;
-  std::vector<uint32_t> touched_total, touched_word, touched_lang;
+  std::vector<uint32_t> touched_total, touched_word, touched_lang, touched_life_situation;
   void Reserve(size_t n) {
     if (total.size() < n) {
       total.resize(n, 0);
       word.resize(n, 0);
       lang.resize(n, 0);
+      life_situation.resize(n, 0);
       matched_words.resize(n, 0);
     }
   }
 };
+
+// How people phrase a request in fi, sv and en ("haluan", "tarvitsen", "jäin", "behöver",
+// "I need help"), written folded. Beyond the analyzer's stop words (which apply to the catalogue
+// too), these say nothing of the need: "jäin työttömäksi" must not match ice halls (jää).
+bool IsRequestPhrasing(std::string_view folded) {
+  static const auto* const words = new absl::flat_hash_set<std::string_view>{
+      "haluan", "haluaisin", "haluamme", "tarvitsen", "tarvitsisin", "tarvitsemme", "tarvitsee",
+      "jäin", "jäi", "jäimme", "jäänyt", "jouduin", "olen", "olin", "minulla", "meillä",
+      "voinko", "saanko", "kuinka", "etsin", "apua", "tietoa", "behöver", "söker", "hjälp",
+      "få", "need", "needs", "want", "help", "looking", "find", "get", "please", "i'm", "i've"};
+  return words->contains(folded);
+}
 
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
@@ -173,6 +187,11 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
         }
       }
     }
+  }
+  // Words that phrase the request rather than the need carry no weight (their terms still
+  // count for crisis detection).
+  for (auto& word : query.words) {
+    if (IsRequestPhrasing(FoldText(word.surface))) word.terms.clear();
   }
   return query;
 }
@@ -334,10 +353,8 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     }
   }
   std::array<double, kLifeAreaCount> need_weight{};
-  bool any_need = false;
   for (int k = 0; k < kLifeAreaCount; ++k) {
     need_weight[k] = std::pow(need[k], p.need_exponent);
-    any_need |= need_weight[k] > 0;
   }
   bool family_context = false;
   for (const auto& e : request.life_events) {
@@ -348,13 +365,14 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   }
   family_context |= from_meter[4] && need[4] >= 0.3;
 
-  auto eligible = [&](const IndexedService& doc, bool text_matched) {
-    if (!request.search && doc.eligibility.business_only && !businesses_asked) return false;
-    if (!request.age.has_value() || !doc.eligibility.age_restricted) return true;
+  auto eligible = [&](uint32_t d, bool text_matched) {
+    const uint8_t f = data.doc_flags[d];
+    if (!request.search && (f & kDocBusinessOnly) != 0 && !businesses_asked) return false;
+    if (!request.age.has_value() || (f & kDocAgeRestricted) == 0) return true;
     const int age = *request.age;
-    const Eligibility& e = doc.eligibility;
-    return (e.seniors && age >= p.senior_min_age) || (e.youth && age <= p.youth_max_age) ||
-           (e.children && (age <= p.child_max_age || family_context || text_matched));
+    return ((f & kDocSeniors) != 0 && age >= p.senior_min_age) ||
+           ((f & kDocYouth) != 0 && age <= p.youth_max_age) ||
+           ((f & kDocChildren) != 0 && (age <= p.child_max_age || family_context || text_matched));
   };
 
   // --- Text relevance (BM25F), per query word the best language.
@@ -363,20 +381,23 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   s.Reserve(n);
   s.touched_total.clear();
   const double N = static_cast<double>(data.live_count);
-  std::array<std::array<double, kFieldCount>, kLanguageCount> avg{};
+  // BM25F length normalisation 1 - b_f + b_f · length / average, as base + slope · length.
+  std::array<std::array<double, kFieldCount>, kLanguageCount> slope{};
+  std::array<double, kFieldCount> base{};
+  for (int f = 0; f < kFieldCount; ++f) base[f] = 1 - p.field_b[f];
   for (int l = 0; l < kLanguageCount; ++l) {
     for (int f = 0; f < kFieldCount; ++f) {
-      avg[l][f] = data.AverageFieldLength(static_cast<Language>(l), static_cast<Field>(f));
+      slope[l][f] =
+          p.field_b[f] / data.AverageFieldLength(static_cast<Language>(l), static_cast<Field>(f));
     }
   }
   auto term_score = [&](const QueryTerm& t, const Posting& posting) {
-    const IndexedService& doc = data.docs[posting.doc];
     const int l = static_cast<int>(t.language);
+    const auto& length = data.field_lengths[l][posting.doc];
     double tfw = 0;
     for (int f = 0; f < kFieldCount; ++f) {
       if (posting.tf[f] == 0) continue;
-      const double norm = 1 - p.field_b[f] + p.field_b[f] * doc.field_length[l][f] / avg[l][f];
-      tfw += p.field_weight[f] * posting.tf[f] / norm;
+      tfw += p.field_weight[f] * posting.tf[f] / (base[f] + slope[l][f] * length[f]);
     }
     return t.weight * t.idf * tfw / (p.k1 + tfw);
   };
@@ -438,16 +459,27 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     if (s.total[d] < text_floor || s.matched_words[d] < words_needed) return 0;
     return s.total[d] / top_text;
   };
-  auto life_situation_of = [&](const IndexedService& doc) {
-    double ls = 0;
-    for (int k = 0; k < kLifeAreaCount; ++k) ls += need_weight[k] * doc.profile.relevance[k];
-    return ls / std::max(1.0f, doc.profile_norm);
-  };
+  // Life situation: Σ_k need_weight_k · relevance_k / max(1, |relevance|), summed from the
+  // postings of the needed areas only, for the admitted documents.
+  s.touched_life_situation.clear();
+  for (int k = 0; k < kLifeAreaCount && !request.search; ++k) {
+    if (need_weight[k] <= 0) continue;
+    const auto w = static_cast<float>(need_weight[k]);
+    for (const AreaPosting& a : data.area_postings[k]) {
+      if (!admitted.Test(a.doc)) continue;
+      if (s.life_situation[a.doc] == 0) s.touched_life_situation.push_back(a.doc);
+      s.life_situation[a.doc] += w * a.weight;
+    }
+  }
+  std::vector<const DocSet*> event_sets;
+  for (const auto& e : request.life_events) {
+    auto it = data.by_life_event.find(e);
+    if (it != data.by_life_event.end()) event_sets.push_back(&it->second);
+  }
   auto life_event_of = [&](uint32_t d) {
     double bonus = 0;
-    for (const auto& e : request.life_events) {
-      auto it = data.by_life_event.find(e);
-      if (it != data.by_life_event.end() && it->second.Test(d)) bonus += p.life_event_bonus;
+    for (const DocSet* set : event_sets) {
+      if (set->Test(d)) bonus += p.life_event_bonus;
     }
     return std::min(bonus, p.max_life_event_bonus);
   };
@@ -457,33 +489,41 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     if (it != data.by_municipality.end()) home = &it->second;
   }
   auto locality_of = [&](uint32_t d) {
-    return home != nullptr && data.docs[d].local && home->Test(d) ? p.locality_bonus : 0.0;
+    return home != nullptr && (data.doc_flags[d] & kDocLocal) != 0 && home->Test(d)
+               ? p.locality_bonus
+               : 0.0;
   };
 
   auto consider = [&](uint32_t d, double text) {
-    const IndexedService& doc = data.docs[d];
-    if (!eligible(doc, text > 0)) return;
-    Candidate c{d, 0, text, any_need ? life_situation_of(doc) : 0, life_event_of(d), locality_of(d)};
-    if (request.search) {
-      if (text <= 0) return;
-      c.score = text + c.locality;
-    } else {
-      const bool need_driven = c.life_situation >= p.min_life_situation_score || c.life_event > 0;
-      if (text <= 0 && !need_driven) return;
-      candidates.push_back(c);
-      return;
-    }
+    if (request.search && text <= 0) return;
+    Candidate c{d, 0, text, s.life_situation[d], event_sets.empty() ? 0 : life_event_of(d), 0};
+    const bool need_driven = c.life_situation >= p.min_life_situation_score || c.life_event > 0;
+    if (text <= 0 && !need_driven) return;
+    if (!eligible(d, text > 0)) return;
+    c.locality = locality_of(d);
+    if (request.search) c.score = text + c.locality;
     candidates.push_back(c);
   };
   if (!query.words.empty()) {
     for (uint32_t d : s.touched_total) consider(d, text_of(d));
   }
-  if (!request.search && (any_need || !request.life_events.empty())) {
-    const auto& words = admitted.words();
-    for (size_t w = 0; w < words.size(); ++w) {
-      for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
-        const auto d = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
-        if (d < n && s.total[d] == 0) consider(d, 0);
+  if (!request.search) {
+    // Need-driven: the documents of the needed areas, and those tagged with a requested life
+    // event (each once, and not again if the text touched it).
+    for (uint32_t d : s.touched_life_situation) {
+      if (s.total[d] == 0) consider(d, 0);
+    }
+    if (!event_sets.empty()) {
+      const auto& words = admitted.words();
+      for (size_t w = 0; w < words.size(); ++w) {
+        uint64_t tagged = 0;
+        for (const DocSet* set : event_sets) {
+          if (w < set->words().size()) tagged |= set->words()[w];
+        }
+        for (uint64_t bits = words[w] & tagged; bits != 0; bits &= bits - 1) {
+          const auto d = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
+          if (d < n && s.total[d] == 0 && s.life_situation[d] == 0) consider(d, 0);
+        }
       }
     }
   }
@@ -502,6 +542,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     s.total[d] = 0;
     s.matched_words[d] = 0;
   }
+  for (uint32_t d : s.touched_life_situation) s.life_situation[d] = 0;
 
   // --- Crisis services first.
   CrisisSignal crisis = CrisisLexicon::FromMeters(request.meters);
@@ -514,8 +555,9 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     result.crisis = crisis.reason;
     const uint8_t wanted = crisis.kinds | kCrisisEmergency;
     const auto& words = area_only.words();
-    for (size_t w = 0; w < words.size(); ++w) {
-      for (uint64_t bits = words[w]; bits != 0; bits &= bits - 1) {
+    const auto& crisis_words = data.crisis_services.words();
+    for (size_t w = 0; w < words.size() && w < crisis_words.size(); ++w) {
+      for (uint64_t bits = words[w] & crisis_words[w]; bits != 0; bits &= bits - 1) {
         const auto d = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
         const IndexedService& doc = data.docs[d];
         if ((doc.crisis_kinds & wanted) != 0 && !doc.eligibility.business_only) {
@@ -536,6 +578,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   // --- Order: crisis services, then by score, ties by id.
   auto by_score = [&](const Candidate& a, const Candidate& b) {
     if (a.score != b.score) return a.score > b.score;
+    if (data.id_keys[a.doc] != data.id_keys[b.doc]) return data.id_keys[a.doc] < data.id_keys[b.doc];
     return data.docs[a.doc].service->id() < data.docs[b.doc].service->id();
   };
   std::vector<Candidate> ordered;

@@ -48,19 +48,20 @@ struct RankResult {
   std::string crisis;  // the crisis signal's reason, if any
 };
 
-// Weights and thresholds (README "How recommendations are ranked").
+// Weights and thresholds (README "How recommendations are ranked"); the values were chosen with
+// bench/recommender_quality --experiments (bench/README.md).
 struct RankingParameters {
   double k1 = 1.2;
-  std::array<double, kFieldCount> field_weight = {3.0, 2.5, 2.0, 1.5, 1.0, 1.5, 1.5};
+  std::array<double, kFieldCount> field_weight = {3.0, 2.5, 2.0, 1.5, 0.5, 1.5, 1.5};
   std::array<double, kFieldCount> field_b = {0.5, 0.5, 0.3, 0.6, 0.75, 0.3, 0.3};
-  double compound_part_weight = 0.5;
-  double translation_weight = 0.4;
+  double compound_part_weight = 1.0;
+  double translation_weight = 0.7;
   // A query word found in more code labels than this is too general to translate through them.
-  size_t max_label_codes = 4;
+  size_t max_label_codes = 8;
   // Lexicon translations: at most this many Finnish terms per word, each with a Dice coefficient
   // of at least min_dice over at least min_pairs services.
   size_t max_lexicon_terms = 3;
-  double min_dice = 0.3;
+  double min_dice = 0.2;
   int min_pairs = 2;
   double need_exponent = 1.5;
   double min_life_situation_score = 0.05;
@@ -69,7 +70,7 @@ struct RankingParameters {
   double text_share = 0.6;              // with text and needs: text vs life situation
   double life_event_bonus = 0.3;        // per requested life event the service is tagged with
   double max_life_event_bonus = 0.6;
-  double locality_bonus = 0.1;
+  double locality_bonus = 0.5;
   int youth_max_age = 29;
   int senior_min_age = 60;
   int child_max_age = 17;

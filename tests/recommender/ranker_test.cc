@@ -395,6 +395,20 @@ TEST_CASE("search never pads with unrelated services", "[ranker]") {
   }
 }
 
+TEST_CASE("words that phrase the request do not match", "[ranker]") {
+  const auto& demo = Demo();
+  // "jäin" (I was left) is also read as "jää" (ice): ice halls must not answer job loss.
+  RankResult r = demo.ranker->Rank(Search("jäin työttömäksi", Language::kFinnish));
+  REQUIRE_FALSE(r.services.empty());
+  for (const auto& s : r.services) {
+    CAPTURE(s.service->name().fi());
+    for (const auto& t : s.explanation.terms()) CHECK(t.query_word() != "jäin");
+  }
+  // Only phrasing: nothing to search for.
+  CHECK(demo.ranker->Rank(Search("I need help", Language::kEnglish)).services.empty());
+  CHECK(demo.ranker->Rank(Search("haluan apua", Language::kFinnish)).services.empty());
+}
+
 TEST_CASE("paging continues the list without overlap", "[ranker]") {
   const auto& demo = Demo();
   RankRequest r = AllMeters(3);
