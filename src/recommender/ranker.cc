@@ -59,6 +59,54 @@ bool IsRequestPhrasing(std::string_view folded) {
   return words->contains(folded);
 }
 
+// A Swedish query word the catalogue does not have ("bostadsbidrag") is read as a compound of
+// two words it has ("bostad" + "bidrag", the left part also without a linking s): of the
+// possible splits, the one whose rarer part occurs in the most services. Appends the parts as
+// compound parts of the same word. (Voikko does this for Finnish; Snowball does not split.)
+void AddSwedishCompoundParts(const TextAnalyzer& analyzer, const IndexData& data,
+                             std::vector<AnalyzedTerm>* terms) {
+  auto df = [&](std::string_view term) -> uint32_t {
+    const PostingList* list = data.Find(Language::kSwedish, term);
+    return list == nullptr ? 0 : list->live_df;
+  };
+  auto stem = [&](std::string_view part) -> std::string {
+    std::vector<AnalyzedTerm> out;
+    analyzer.Analyze(part, Language::kSwedish, &out, nullptr);
+    return out.size() == 1 ? out[0].term : std::string();
+  };
+  constexpr size_t kMinPart = 3;  // bytes
+  const size_t count = terms->size();
+  for (size_t i = 0; i < count; ++i) {
+    const AnalyzedTerm t = (*terms)[i];
+    if (t.compound_part || t.term.size() < 2 * kMinPart || df(t.term) > 0) continue;
+    std::string best_left, best_right;
+    uint32_t best = 0;
+    for (size_t cut = kMinPart; cut + kMinPart <= t.term.size(); ++cut) {
+      if ((static_cast<unsigned char>(t.term[cut]) & 0xC0) == 0x80) continue;  // inside a letter
+      const std::string right = stem(std::string_view(t.term).substr(cut));
+      const uint32_t right_df = right.empty() ? 0 : df(right);
+      if (right_df <= best) continue;
+      std::string_view left = std::string_view(t.term).substr(0, cut);
+      for (int linking = 0; linking < 2; ++linking) {
+        if (linking == 1) {
+          if (left.back() != 's' || left.size() <= kMinPart) break;
+          left.remove_suffix(1);
+        }
+        const std::string left_stem = stem(left);
+        const uint32_t d = left_stem.empty() ? 0 : std::min(df(left_stem), right_df);
+        if (d > best) {
+          best = d;
+          best_left = left_stem;
+          best_right = right;
+        }
+      }
+    }
+    if (best == 0) continue;
+    terms->push_back({best_left, t.word, true});
+    if (best_right != best_left) terms->push_back({best_right, t.word, true});
+  }
+}
+
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
   return scratch;
@@ -132,11 +180,16 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
     terms.clear();
     words.clear();
     analyzer.Analyze(request.text, language, &terms, &words);
+    const size_t split_from = terms.size();
+    if (language == Language::kSwedish && data != nullptr) {
+      AddSwedishCompoundParts(analyzer, *data, &terms);
+    }
     if (query.words.size() < words.size()) query.words.resize(words.size());
     for (size_t w = 0; w < words.size(); ++w) query.words[w].surface = words[w].surface;
     for (const auto& t : terms) query.term_sets[l].insert(t.term);
     if (request.language.has_value() && *request.language != language) continue;
-    for (const auto& t : terms) {
+    for (size_t i = 0; i < terms.size(); ++i) {
+      const AnalyzedTerm& t = terms[i];
       auto& word = query.words[t.word].terms;
       const double weight = t.compound_part ? parameters_.compound_part_weight : 1.0;
       bool seen = false;
@@ -144,7 +197,8 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
       if (!seen) word.push_back({language, t.term, weight, "", nullptr, 0});
       // Swedish and English words reach Finnish texts through the labels of codes that carry
       // the word in their own language ("housing" -> P1 "Asuminen").
-      if (language == Language::kFinnish || t.compound_part) continue;
+      // (The parts of a split Swedish compound are translated like words.)
+      if (language == Language::kFinnish || (t.compound_part && i < split_from)) continue;
       if (data != nullptr) {
         // Through the lexicon learnt from the catalogue's parallel texts.
         const TranslationLexicon& lexicon = data->lexicon[l];

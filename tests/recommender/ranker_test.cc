@@ -202,6 +202,27 @@ TEST_CASE("cross-lingual search finds Finnish-only services", "[ranker]") {
   }
 }
 
+TEST_CASE("a Swedish compound the catalogue lacks is split into words it has", "[ranker]") {
+  const auto& demo = Demo();
+  // No service has "bostadsbidrag"; "bostad" and "bidrag" occur.
+  RankResult r = demo.ranker->Rank(Search("bostadsbidrag", Language::kSwedish));
+  REQUIRE_FALSE(r.services.empty());
+  std::set<std::string> terms;
+  for (const auto& s : r.services) {
+    for (const auto& t : s.explanation.terms()) {
+      CHECK(t.query_word() == "bostadsbidrag");
+      if (t.language() == "sv") terms.insert(t.term());
+    }
+  }
+  CHECK(terms.contains("bidrag"));
+  // A word the catalogue has stays whole.
+  for (const auto& s : demo.ranker->Rank(Search("arbetslöshet", Language::kSwedish)).services) {
+    for (const auto& t : s.explanation.terms()) {
+      if (t.language() == "sv") CHECK(absl::StartsWith(t.term(), "arbetslös"));
+    }
+  }
+}
+
 // The text of a field of a service in a language, as the index saw it.
 std::string FieldText(const dv1::Service& s, rv1::Explanation::Field field, const std::string& lang,
                       const CodeLists& codes) {
