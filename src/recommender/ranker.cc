@@ -500,7 +500,6 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     uint32_t doc;
     double score, text, life_situation, life_event, locality;
   };
-  std::vector<Candidate> candidates;
   double top_text = 0;
   for (uint32_t d : s.touched_total) top_text = std::max<double>(top_text, s.total[d]);
   const size_t words_needed =
@@ -548,56 +547,6 @@ RankResult Ranker::Rank(const RankRequest& request) const {
                : 0.0;
   };
 
-  auto consider = [&](uint32_t d, double text) {
-    if (request.search && text <= 0) return;
-    Candidate c{d, 0, text, s.life_situation[d], event_sets.empty() ? 0 : life_event_of(d), 0};
-    const bool need_driven = c.life_situation >= p.min_life_situation_score || c.life_event > 0;
-    if (text <= 0 && !need_driven) return;
-    if (!eligible(d, text > 0)) return;
-    c.locality = locality_of(d);
-    if (request.search) c.score = text + c.locality;
-    candidates.push_back(c);
-  };
-  if (!query.words.empty()) {
-    for (uint32_t d : s.touched_total) consider(d, text_of(d));
-  }
-  if (!request.search) {
-    // Need-driven: the documents of the needed areas, and those tagged with a requested life
-    // event (each once, and not again if the text touched it).
-    for (uint32_t d : s.touched_life_situation) {
-      if (s.total[d] == 0) consider(d, 0);
-    }
-    if (!event_sets.empty()) {
-      const auto& words = admitted.words();
-      for (size_t w = 0; w < words.size(); ++w) {
-        uint64_t tagged = 0;
-        for (const DocSet* set : event_sets) {
-          if (w < set->words().size()) tagged |= set->words()[w];
-        }
-        for (uint64_t bits = words[w] & tagged; bits != 0; bits &= bits - 1) {
-          const auto d = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
-          if (d < n && s.total[d] == 0 && s.life_situation[d] == 0) consider(d, 0);
-        }
-      }
-    }
-  }
-  if (!request.search) {
-    double top_ls = 0;
-    for (const auto& c : candidates) top_ls = std::max(top_ls, c.life_situation);
-    const bool has_text = !query.words.empty() && top_text > 0;
-    for (auto& c : candidates) {
-      const double ls = top_ls > 0 ? c.life_situation / top_ls : 0;
-      c.score = (has_text ? p.text_share * c.text + (1 - p.text_share) * ls : c.life_situation) +
-                c.life_event + c.locality;
-    }
-  }
-  // Reset the scratch buffers for the next query on this thread.
-  for (uint32_t d : s.touched_total) {
-    s.total[d] = 0;
-    s.matched_words[d] = 0;
-  }
-  for (uint32_t d : s.touched_life_situation) s.life_situation[d] = 0;
-
   // --- Crisis services first.
   CrisisSignal crisis = CrisisLexicon::FromMeters(request.meters);
   if (CrisisSignal text = index_->crisis().FromText(query.term_sets); text.kinds != 0) {
@@ -629,32 +578,100 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     if (crisis_docs.size() > p.max_crisis_services) crisis_docs.resize(p.max_crisis_services);
   }
 
-  // --- Order: crisis services, then by score, ties by id.
+  auto is_crisis = [&](uint32_t d) {
+    return std::find(crisis_docs.begin(), crisis_docs.end(), d) != crisis_docs.end();
+  };
+
+  // --- Candidates: each document the text or the needs bring, offered once.
+  auto admit = [&](uint32_t d, double text, Candidate* c) {
+    if (request.search && text <= 0) return false;
+    *c = Candidate{d, 0, text, s.life_situation[d], event_sets.empty() ? 0 : life_event_of(d), 0};
+    const bool need_driven = c->life_situation >= p.min_life_situation_score || c->life_event > 0;
+    if (text <= 0 && !need_driven) return false;
+    if (!eligible(d, text > 0)) return false;
+    c->locality = locality_of(d);
+    return true;
+  };
+  auto for_each_candidate = [&](auto&& visit) {
+    if (!query.words.empty()) {
+      for (uint32_t d : s.touched_total) visit(d, text_of(d));
+    }
+    if (request.search) return;
+    // Need-driven: the documents of the needed areas, and those tagged with a requested life
+    // event (each once, and not again if the text touched it).
+    for (uint32_t d : s.touched_life_situation) {
+      if (s.total[d] == 0) visit(d, 0.0);
+    }
+    if (event_sets.empty()) return;
+    const auto& words = admitted.words();
+    for (size_t w = 0; w < words.size(); ++w) {
+      uint64_t tagged = 0;
+      for (const DocSet* set : event_sets) {
+        if (w < set->words().size()) tagged |= set->words()[w];
+      }
+      for (uint64_t bits = words[w] & tagged; bits != 0; bits &= bits - 1) {
+        const auto d = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
+        if (d < n && s.total[d] == 0 && s.life_situation[d] == 0) visit(d, 0.0);
+      }
+    }
+  };
+  // Recommend with text and needs: the life situation is normalised to the best candidate's.
+  const bool has_text = !query.words.empty() && top_text > 0;
+  double top_ls = 0;
+  if (!request.search && has_text) {
+    for_each_candidate([&](uint32_t d, double text) {
+      Candidate c;
+      if (admit(d, text, &c)) top_ls = std::max(top_ls, c.life_situation);
+    });
+  }
+  // The best `wanted_total` in a bounded heap (the worst on top); crisis services apart.
   auto by_score = [&](const Candidate& a, const Candidate& b) {
     if (a.score != b.score) return a.score > b.score;
     if (data.id_keys[a.doc] != data.id_keys[b.doc]) return data.id_keys[a.doc] < data.id_keys[b.doc];
     return data.docs[a.doc].service->id() < data.docs[b.doc].service->id();
   };
+  const size_t wanted_total = std::min(p.max_results, request.offset + request.limit + 1);
+  std::vector<Candidate> best, crisis_candidates;
+  best.reserve(wanted_total);
+  for_each_candidate([&](uint32_t d, double text) {
+    Candidate c;
+    if (!admit(d, text, &c)) return;
+    if (request.search) {
+      c.score = c.text + c.locality;
+    } else {
+      const double ls = top_ls > 0 ? c.life_situation / top_ls : 0;
+      c.score = (has_text ? p.text_share * c.text + (1 - p.text_share) * ls : c.life_situation) +
+                c.life_event + c.locality;
+    }
+    if (is_crisis(d)) {
+      crisis_candidates.push_back(c);
+    } else if (best.size() < wanted_total) {
+      best.push_back(c);
+      std::push_heap(best.begin(), best.end(), by_score);
+    } else if (by_score(c, best.front())) {
+      std::pop_heap(best.begin(), best.end(), by_score);
+      best.back() = c;
+      std::push_heap(best.begin(), best.end(), by_score);
+    }
+  });
+  std::sort_heap(best.begin(), best.end(), by_score);  // best first
+  // Reset the scratch buffers for the next query on this thread.
+  for (uint32_t d : s.touched_total) {
+    s.total[d] = 0;
+    s.matched_words[d] = 0;
+  }
+  for (uint32_t d : s.touched_life_situation) s.life_situation[d] = 0;
+
+  // --- Order: crisis services, then by score, ties by id.
   std::vector<Candidate> ordered;
   for (uint32_t d : crisis_docs) {
     Candidate c{d, 0, 0, 0, 0, locality_of(d)};
-    for (const auto& other : candidates) {
+    for (const auto& other : crisis_candidates) {
       if (other.doc == d) c = other;
     }
     ordered.push_back(c);
   }
-  const size_t wanted_total = std::min(p.max_results, request.offset + request.limit + 1);
-  std::vector<Candidate> rest;
-  rest.reserve(candidates.size());
-  for (const auto& c : candidates) {
-    if (std::find(crisis_docs.begin(), crisis_docs.end(), c.doc) == crisis_docs.end()) {
-      rest.push_back(c);
-    }
-  }
-  const size_t keep = std::min(rest.size(), wanted_total);
-  std::partial_sort(rest.begin(), rest.begin() + keep, rest.end(), by_score);
-  rest.resize(keep);
-  for (auto& c : rest) ordered.push_back(c);
+  for (auto& c : best) ordered.push_back(c);
   if (ordered.size() > p.max_results) ordered.resize(p.max_results);
 
   // --- The page, explained.
