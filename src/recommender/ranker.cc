@@ -456,11 +456,17 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     return t.weight * t.idf * tfw / (p.k1 + tfw);
   };
   // A word counts towards the coverage a match needs only if the catalogue has it in some
-  // language (a Finnish word read as Swedish gives a stem nobody uses).
+  // language (a Finnish word read as Swedish gives a stem nobody uses). A translation into a
+  // term that a large share of the services has ("services" -> "palvelu", "voida") says
+  // nothing and would touch most of the catalogue: it is left out.
+  const double max_translation_df = p.max_translation_df_share * N;
   for (auto& word : query.words) {
     bool known = false;
     for (auto& t : word.terms) {
       t.postings = data.Find(t.language, t.term);
+      if (t.postings != nullptr && !t.via.empty() && t.postings->live_df > max_translation_df) {
+        t.postings = nullptr;
+      }
       if (t.postings != nullptr && t.postings->live_df > 0) {
         const double df = t.postings->live_df;
         t.idf = std::log(1 + (N - df + 0.5) / (df + 0.5));

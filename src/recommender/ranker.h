@@ -63,6 +63,8 @@ struct RankingParameters {
   size_t max_lexicon_terms = 3;
   double min_dice = 0.2;
   int min_pairs = 2;
+  // Translations into a term more than this share of the services have are left out.
+  double max_translation_df_share = 0.2;
   double need_exponent = 1.5;
   double min_life_situation_score = 0.05;
   double min_text_score = 0.1;          // absolute BM25F floor of a text match
