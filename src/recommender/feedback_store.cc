@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/log.h"
 #include "common/text.h"
 #include "nlohmann/json.hpp"
 
@@ -69,23 +70,32 @@ absl::StatusOr<int64_t> FeedbackStore::SaveRecommendation(StoredRecommendation r
     random &= (uint64_t{1} << 53) - 1;
   } while (random == 0);
   recommendation.id = static_cast<int64_t>(random);
-  json services = json::array();
-  for (const auto& service : recommendation.services) {
-    json channels = json::array();
-    for (const auto& channel : service.channels) {
-      channels.push_back({{"id", channel.id}, {"urls", channel.urls}});
+  // Written directly (the same document nlohmann would write, several times faster: this runs
+  // for every answer); GetRecommendation reads it with nlohmann.
+  std::string value = absl::StrCat(
+      "{\"time_ms\":", NowMs(), ",\"path\":", JsonQuote(recommendation.path),
+      ",\"client\":", JsonQuote(recommendation.client),
+      ",\"organization\":", JsonQuote(recommendation.organization),
+      ",\"session\":", JsonQuote(recommendation.session), ",\"services\":[");
+  for (size_t i = 0; i < recommendation.services.size(); ++i) {
+    const StoredService& service = recommendation.services[i];
+    absl::StrAppend(&value, i == 0 ? "" : ",", "{\"id\":", JsonQuote(service.id),
+                    ",\"channels\":[");
+    for (size_t j = 0; j < service.channels.size(); ++j) {
+      const auto& channel = service.channels[j];
+      absl::StrAppend(&value, j == 0 ? "" : ",", "{\"id\":", JsonQuote(channel.id),
+                      ",\"urls\":[");
+      for (size_t k = 0; k < channel.urls.size(); ++k) {
+        absl::StrAppend(&value, k == 0 ? "" : ",", JsonQuote(channel.urls[k]));
+      }
+      value += "]}";
     }
-    services.push_back({{"id", service.id}, {"channels", std::move(channels)}});
+    value += "]}";
   }
-  const json doc = {{"time_ms", NowMs()},
-                    {"path", recommendation.path},
-                    {"client", recommendation.client},
-                    {"organization", recommendation.organization},
-                    {"session", recommendation.session},
-                    {"services", std::move(services)}};
+  value += "]}";
   rocksdb::WriteOptions options;  // WAL, no fsync wait (see the header)
-  rocksdb::Status s = database_->db()->Put(options, family_, RecommendationKey(recommendation.id),
-                                           doc.dump());
+  rocksdb::Status s =
+      database_->db()->Put(options, family_, RecommendationKey(recommendation.id), value);
   if (!s.ok()) return FromRocksStatus(s, "storing a recommendation");
   return recommendation.id;
 }
