@@ -17,6 +17,7 @@
 // Not a test: the exit status is 0 unless the benchmark could not run or more than 1 % of the
 // calls of a phase failed.
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <malloc.h>
@@ -36,6 +37,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -98,7 +100,7 @@ constexpr size_t kRequestPool = 4096;
 constexpr char kUsage[] =
     "Usage: recommender_bench [--services N] [--seconds S] [--clients C] [--channels K]\n"
     "         [--warmup-seconds W] [--batch B] [--ranking-threads T] [--data-dir DIR]\n"
-    "         [--source-dir DIR] [--queries FILE] [--breakdown [R]]\n"
+    "         [--source-dir DIR] [--queries FILE] [--rate R] [--breakdown [R]]\n"
     "  --services N         synthetic services to index (default 100000)\n"
     "  --seconds S          measured seconds per phase (default 10)\n"
     "  --clients C          concurrent calls of every phase, each a closed loop (default 64)\n"
@@ -117,6 +119,9 @@ constexpr char kUsage[] =
     "  --queries FILE       the search texts: every non-empty \"text\" of the file's \"queries\"\n"
     "                       (default " AURORA_BENCH_QUERIES
     ")\n"
+    "  --rate R             the offered load of the paced phases (default 2000 req/s; 0: none):\n"
+    "                       the C clients start R calls per second together (Poisson arrivals),\n"
+    "                       whatever the answers' speed; latency counts from the scheduled start\n"
     "  --breakdown [R]      also time the parts of R Recommend and R Search calls (default 1000)\n"
     "                       in-process on one thread, without gRPC (where the time goes)\n";
 
@@ -129,6 +134,7 @@ struct BenchOptions {
   size_t batch = 256;
   int ranking_threads = 0;
   int breakdown = 0;  // requests per kind; 0: no breakdown
+  double rate = 2000;  // the paced phases' offered load (req/s); 0: no paced phases
   std::string data_dir;
   std::string source_dir = AURORA_DATA_DIR;
   std::string queries = AURORA_BENCH_QUERIES;
@@ -195,6 +201,9 @@ bool ParseArgs(int argc, char** argv, BenchOptions* options) {
     } else if (arg == "--warmup-seconds") {
       if (!need_seconds(0, 3600)) return false;
       options->warmup_seconds = seconds;
+    } else if (arg == "--rate") {
+      if (!need(0, 1000000)) return false;
+      options->rate = static_cast<double>(number);
     } else if (arg == "--batch") {
       if (!need(1, 10000000)) return false;
       options->batch = static_cast<size_t>(number);
@@ -487,9 +496,13 @@ struct PhaseResult {
 
 class GrpcLoad {
  public:
+  // `rate` 0: closed loop (each slot starts its next call when the last completes). `rate` > 0:
+  // paced (open loop): the slots together start `rate` calls per second, each slot at Poisson
+  // arrival times of its own; a call is started at its scheduled time, or at once when the slot
+  // is behind, and its latency counts from the scheduled time (no coordinated omission).
   GrpcLoad(const std::vector<std::unique_ptr<grpc::GenericStub>>& stubs, int slots,
-           const std::string& method, const std::vector<std::string>* requests)
-      : method_(method), requests_(requests) {
+           const std::string& method, const std::vector<std::string>* requests, double rate = 0)
+      : method_(method), requests_(requests), rate_(rate) {
     for (int i = 0; i < slots; ++i) {
       auto slot = std::make_unique<Slot>();
       slot->stub = stubs[static_cast<size_t>(i) % stubs.size()].get();
@@ -505,7 +518,11 @@ class GrpcLoad {
     window_.measure_end = window_.measure_start + std::chrono::duration_cast<Clock::duration>(
                                                       std::chrono::duration<double>(seconds));
     active_ = static_cast<int>(slots_.size());
-    for (auto& slot : slots_) Issue(*slot);
+    for (auto& slot : slots_) {
+      slot->scheduled = start;
+      if (rate_ > 0) slot->scheduled += NextGap(*slot);
+      Schedule(*slot);
+    }
     PhaseResult result;
     result.name = name;
     std::this_thread::sleep_until(window_.measure_start);
@@ -535,7 +552,8 @@ class GrpcLoad {
     std::mt19937_64 rng;
     std::unique_ptr<grpc::ClientContext> context;
     grpc::ByteBuffer request, response;
-    Clock::time_point sent;
+    Clock::time_point sent, scheduled;
+    grpc::Alarm alarm;
     std::vector<float> micros;
     int64_t calls = 0;
     int64_t errors = 0;
@@ -544,9 +562,30 @@ class GrpcLoad {
     std::string first_error;
   };
 
+  // Paced: the time to a slot's next call, exponential with mean slots / rate.
+  Clock::duration NextGap(Slot& slot) {
+    std::exponential_distribution<double> gap(rate_ / static_cast<double>(slots_.size()));
+    return std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(gap(slot.rng)));
+  }
+
+  // Starts the slot's next call now (closed loop, or a paced slot that is behind) or at its
+  // scheduled time.
+  void Schedule(Slot& slot) {
+    const auto now = Clock::now();
+    if (rate_ <= 0 || slot.scheduled <= now || slot.scheduled >= window_.measure_end) {
+      Issue(slot);
+      return;
+    }
+    const auto when = std::chrono::system_clock::now() +
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                          slot.scheduled - now);
+    slot.alarm.Set(when, [this, &slot](bool) { Issue(slot); });
+  }
+
   void Issue(Slot& slot) {
     const auto now = Clock::now();
-    if (now >= window_.measure_end) {
+    if (now >= window_.measure_end || (rate_ > 0 && slot.scheduled >= window_.measure_end)) {
       std::lock_guard lock(mu_);
       if (--active_ == 0) done_.notify_all();
       return;
@@ -557,7 +596,7 @@ class GrpcLoad {
     slot.response.Clear();
     slot.context = std::make_unique<grpc::ClientContext>();  // the previous call's is done
     slot.context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    slot.sent = now;
+    slot.sent = rate_ > 0 ? slot.scheduled : now;
     slot.stub->UnaryCall(slot.context.get(), method_, grpc::StubOptions(), &slot.request,
                          &slot.response,
                          [this, &slot](grpc::Status status) { Completed(slot, status); });
@@ -580,11 +619,13 @@ class GrpcLoad {
           static_cast<float>(std::chrono::duration<double, std::micro>(now - slot.sent).count()));
       slot.response_bytes += static_cast<double>(length);
     }
-    Issue(slot);
+    if (rate_ > 0) slot.scheduled += NextGap(slot);
+    Schedule(slot);
   }
 
   std::string method_;
   const std::vector<std::string>* requests_;
+  double rate_ = 0;
   std::vector<std::unique_ptr<Slot>> slots_;
   Window window_;
   std::mutex mu_;
@@ -1028,9 +1069,9 @@ int Run(const BenchOptions& options) {
       "most %u)\n",
       options.clients, std::thread::hardware_concurrency());
   PrintHeader();
-  const auto phase = [&](const char* name, const char* method,
-                         const std::vector<std::string>& requests) {
-    GrpcLoad load(stubs, options.clients, method, &requests);
+  const auto phase = [&](const std::string& name, const char* method,
+                         const std::vector<std::string>& requests, double rate = 0) {
+    GrpcLoad load(stubs, options.clients, method, &requests, rate);
     PhaseResult result = load.Run(name, options.warmup_seconds, options.seconds);
     PrintRow(result);
     std::fflush(stdout);
@@ -1039,6 +1080,13 @@ int Run(const BenchOptions& options) {
   const PhaseResult health = phase("baseline Health/Check", kHealthMethod, health_requests);
   const PhaseResult recommend = phase("Recommend", kRecommendMethod, recommend_requests);
   const PhaseResult search = phase("Search", kSearchMethod, search_requests);
+  // Latency at the target throughput: an open loop at --rate.
+  std::optional<PhaseResult> recommend_paced, search_paced;
+  if (options.rate > 0) {
+    const std::string at = absl::StrFormat(" at %.0f/s", options.rate);
+    recommend_paced = phase("Recommend" + at, kRecommendMethod, recommend_requests, options.rate);
+    search_paced = phase("Search" + at, kSearchMethod, search_requests, options.rate);
+  }
   const double hwm_end = ProcStatusMiB("VmHWM");
   const double rss_end = ProcStatusMiB("VmRSS");
   const std::string load_after = LoadAverage();
@@ -1054,7 +1102,10 @@ int Run(const BenchOptions& options) {
   stop_server();
   if (breakdown_status != 0) return breakdown_status;
 
-  for (const PhaseResult* r : {&health, &recommend, &search}) {
+  std::vector<const PhaseResult*> all_phases = {&health, &recommend, &search};
+  if (recommend_paced) all_phases.push_back(&*recommend_paced);
+  if (search_paced) all_phases.push_back(&*search_paced);
+  for (const PhaseResult* r : all_phases) {
     if (r->errors == 0) continue;
     std::string codes_seen;
     for (const auto& [code, count] : r->error_codes) {
@@ -1102,6 +1153,17 @@ int Run(const BenchOptions& options) {
                 kTargetThroughput, verdict(f.rate >= kTargetThroughput), f.rate,
                 f.rate / base.rate);
   }
+  if (recommend_paced && search_paced) {
+    for (const auto& [name, f] : {std::pair{"Recommend", Figures(*recommend_paced)},
+                                  std::pair{"Search", Figures(*search_paced)}}) {
+      const bool kept_up = f.rate >= 0.98 * options.rate;
+      std::printf("%s p99 <= %.0f ms at %.0f req/s offered: %s (measured p99 %.2f ms, p50 %.2f ms, "
+                  "%.0f req/s answered%s)\n",
+                  name, kTargetP99Ms, options.rate,
+                  verdict(kept_up && f.latency.p99 <= kTargetP99Ms), f.latency.p99, f.latency.p50,
+                  f.rate, kept_up ? "" : ": the server did not keep up");
+    }
+  }
   std::printf("peak RSS <= %.0f MiB: %s (measured %.0f MiB)\n", kTargetPeakRssMiB,
               verdict(hwm_end <= kTargetPeakRssMiB), hwm_end);
   std::printf("index build <= %.0f s for %zu services: %s (measured %.2f s)\n",
@@ -1115,7 +1177,9 @@ int Run(const BenchOptions& options) {
       sf.latency.p99, base.rate, base.latency.p99);
 
   bool too_many_errors = false;
-  for (const PhaseFigures* f : {&base, &rf, &sf}) too_many_errors |= f->error_share > kMaxErrorShare;
+  for (const PhaseResult* r : all_phases) {
+    too_many_errors |= Figures(*r).error_share > kMaxErrorShare;
+  }
   if (too_many_errors) {
     std::fprintf(stderr, "more than %.0f %% of the calls of a phase failed\n",
                  100 * kMaxErrorShare);
