@@ -36,6 +36,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "aurora/directory/v1/directory.grpc.pb.h"
+#include "bench/process_figures.h"
 #include "bench/service_generator.h"
 #include "common/database.h"
 #include "common/metrics.h"
@@ -147,57 +148,6 @@ bool ParseArgs(int argc, char** argv, BenchOptions* options) {
   return true;
 }
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// A field of /proc/self/status in MiB ("VmHWM", "VmRSS"), or -1.
-double ProcStatusMiB(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) != 0) continue;
-    int64_t kib = 0;
-    std::string digits;
-    for (char c : line) {
-      if (c >= '0' && c <= '9') digits.push_back(c);
-    }
-    if (absl::SimpleAtoi(digits, &kib)) return static_cast<double>(kib) / 1024.0;
-  }
-  return -1;
-}
-
-// Returns freed heap to the system and restarts VmHWM at the current RSS (Linux clear_refs 5).
-bool ResetPeakRss() {
-  malloc_trim(0);
-  std::ofstream out("/proc/self/clear_refs");
-  out << "5";
-  out.flush();
-  return out.good();
-}
-
-// A fresh folder (mkdtemp) removed with everything in it on destruction.
-class TempDir {
- public:
-  explicit TempDir(const std::string& parent) {
-    std::filesystem::path base =
-        parent.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(parent);
-    std::string pattern = (base / "aurora-directory-bench-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    if (path_.empty()) return;
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 struct LatencyStats {
   size_t count = 0;
   double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;  // milliseconds
@@ -220,15 +170,6 @@ LatencyStats Summarise(std::vector<double> micros) {
   for (double m : micros) sum += m;
   stats.mean = sum / static_cast<double>(micros.size()) / 1000.0;
   return stats;
-}
-
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(256 << 20);
-  args.SetMaxSendMessageSize(256 << 20);
-  // One TCP connection per channel: without this, channels with equal arguments share one.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
 void SetDeadline(grpc::ClientContext* context, int seconds) {
@@ -817,7 +758,7 @@ int Run(const BenchOptions& options) {
   const double client_rss = ProcStatusMiB("VmRSS");
   std::printf("RSS with the client-side data ready: %.0f MiB\n", client_rss);
 
-  TempDir temp(options.data_dir);
+  TempDir temp(options.data_dir, "aurora-directory-bench");
   if (temp.path().empty()) {
     std::fprintf(
         stderr, "cannot create a temporary folder in %s\n",

@@ -48,6 +48,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "aurora/recommender/v1/recommender.grpc.pb.h"
+#include "bench/process_figures.h"
 #include "bench/service_generator.h"
 #include "common/codelists.h"
 #include "common/database.h"
@@ -223,81 +224,6 @@ bool ParseArgs(int argc, char** argv, BenchOptions* options) {
   }
   options->channels = std::min(options->channels, options->clients);
   return true;
-}
-
-// ------------------------------------------------------------------------------------------------
-// Process figures
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// A field of /proc/self/status in MiB ("VmHWM", "VmRSS"), or -1.
-double ProcStatusMiB(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) != 0) continue;
-    int64_t kib = 0;
-    std::string digits;
-    for (char c : line) {
-      if (c >= '0' && c <= '9') digits.push_back(c);
-    }
-    if (absl::SimpleAtoi(digits, &kib)) return static_cast<double>(kib) / 1024.0;
-  }
-  return -1;
-}
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return absl::StrCat(one, " ", five, " ", fifteen);
-}
-
-// User + system CPU seconds of the whole process.
-double ProcessCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
-}
-
-// CPU seconds of the calling thread.
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-// A fresh folder (mkdtemp) removed with everything in it on destruction.
-class TempDir {
- public:
-  explicit TempDir(const std::string& parent) {
-    std::filesystem::path base =
-        parent.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(parent);
-    std::string pattern = (base / "aurora-recommender-bench-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    if (path_.empty()) return;
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& target) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  // One TCP connection per channel: without this, channels with equal arguments share one.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -965,7 +891,7 @@ int Run(const BenchOptions& options) {
   }
 
   // 2. The server, as `aurora serve` wires the recommender.
-  TempDir temp(options.data_dir);
+  TempDir temp(options.data_dir, "aurora-recommender-bench");
   if (temp.path().empty()) {
     std::fprintf(
         stderr, "cannot create a temporary folder in %s\n",
