@@ -63,17 +63,6 @@ double IndexData::AverageFieldLength(Language language, Field field) const {
 
 namespace {
 
-const std::string& Text(const aurora::common::v1::LocalizedText& text, Language language) {
-  switch (language) {
-    case Language::kFinnish:
-      return text.fi();
-    case Language::kSwedish:
-      return text.sv();
-    default:
-      return text.en();
-  }
-}
-
 void AddText(const TextAnalyzer& analyzer, std::string_view text, Language language, Field field,
              PreparedService& out, std::vector<AnalyzedTerm>& scratch) {
   if (text.empty()) return;
@@ -154,19 +143,19 @@ std::unique_ptr<PreparedService> CatalogueIndex::Prepare(const v1::Service& serv
   std::vector<AnalyzedTerm> scratch;
   for (int l = 0; l < kLanguageCount; ++l) {
     const auto language = static_cast<Language>(l);
-    AddText(*analyzer_, Text(service.name(), language), language, Field::kName, *out, scratch);
-    AddText(*analyzer_, Text(service.alternative_name(), language), language,
+    AddText(*analyzer_, TextIn(service.name(), language), language, Field::kName, *out, scratch);
+    AddText(*analyzer_, TextIn(service.alternative_name(), language), language,
             Field::kAlternativeName, *out, scratch);
-    AddText(*analyzer_, Text(service.summary(), language), language, Field::kSummary, *out,
+    AddText(*analyzer_, TextIn(service.summary(), language), language, Field::kSummary, *out,
             scratch);
-    AddText(*analyzer_, Text(service.description(), language), language, Field::kDescription,
+    AddText(*analyzer_, TextIn(service.description(), language), language, Field::kDescription,
             *out, scratch);
     // The labels of the service's codes in this language: the bridge between languages.
     auto add_labels = [&](CodeKind kind, const auto& list) {
       for (const auto& code : list) {
         const HierarchicalCode* entry = codes_->Find(kind, code);
         if (entry != nullptr) {
-          AddText(*analyzer_, Text(entry->name, language), language, Field::kClassification,
+          AddText(*analyzer_, TextIn(entry->name, language), language, Field::kClassification,
                   *out, scratch);
         }
       }
@@ -178,8 +167,8 @@ std::unique_ptr<PreparedService> CatalogueIndex::Prepare(const v1::Service& serv
   TermSets name_terms;
   for (int l = 0; l < kLanguageCount; ++l) {
     const auto language = static_cast<Language>(l);
-    for (const auto* text : {&Text(service.name(), language),
-                             &Text(service.alternative_name(), language)}) {
+    for (const auto* text : {&TextIn(service.name(), language),
+                             &TextIn(service.alternative_name(), language)}) {
       scratch.clear();
       analyzer_->Analyze(*text, language, &scratch);
       for (auto& t : scratch) name_terms[l].insert(std::move(t.term));
@@ -190,8 +179,8 @@ std::unique_ptr<PreparedService> CatalogueIndex::Prepare(const v1::Service& serv
   std::array<std::vector<std::string>, kLanguageCount> aligned;
   for (int l = 0; l < kLanguageCount; ++l) {
     const auto language = static_cast<Language>(l);
-    for (const auto* text : {&Text(service.name(), language), &Text(service.alternative_name(), language),
-                             &Text(service.summary(), language)}) {
+    for (const auto* text : {&TextIn(service.name(), language), &TextIn(service.alternative_name(), language),
+                             &TextIn(service.summary(), language)}) {
       scratch.clear();
       analyzer_->Analyze(*text, language, &scratch);
       for (auto& t : scratch) {

@@ -47,6 +47,19 @@ enum class Field : uint8_t {
 };
 inline constexpr int kFieldCount = 7;
 
+// The text of `text` in `language` (may be empty).
+inline const std::string& TextIn(const aurora::common::v1::LocalizedText& text,
+                                 Language language) {
+  switch (language) {
+    case Language::kFinnish:
+      return text.fi();
+    case Language::kSwedish:
+      return text.sv();
+    default:
+      return text.en();
+  }
+}
+
 // A growable bit set of document numbers.
 class DocSet {
  public:

@@ -20,17 +20,6 @@ double Mean(const google::protobuf::RepeatedField<int32_t>& values) {
   return values.empty() ? NAN : sum / values.size();
 }
 
-const std::string& LabelText(const aurora::common::v1::LocalizedText& text, Language language) {
-  switch (language) {
-    case Language::kFinnish:
-      return text.fi();
-    case Language::kSwedish:
-      return text.sv();
-    default:
-      return text.en();
-  }
-}
-
 // Per-thread score buffers, one slot per document number.
 struct Scratch {
   std::vector<float> total, word, lang, life_situation;
@@ -143,7 +132,7 @@ Ranker::Ranker(const CatalogueIndex* index, RankingParameters parameters)
     for (const HierarchicalCode& code : codes.codes(kind)) {
       for (int l = 0; l < kLanguageCount; ++l) {
         terms.clear();
-        analyzer.Analyze(LabelText(code.name, static_cast<Language>(l)), static_cast<Language>(l),
+        analyzer.Analyze(TextIn(code.name, static_cast<Language>(l)), static_cast<Language>(l),
                          &terms);
         for (const auto& t : terms) {
           if (t.compound_part) continue;

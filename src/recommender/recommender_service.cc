@@ -34,9 +34,10 @@ grpc::ServerUnaryReactor* RecommenderService::Run(grpc::CallbackServerContext* c
   return reactor;
 }
 
-grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerContext* context,
-                                                        const v1::RecommendRequest* request,
-                                                        v1::RecommendResponse* response) {
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* RecommenderService::Rank(grpc::CallbackServerContext* context,
+                                                   const Request* request, Response* response,
+                                                   const char* path) {
   auto rank = ToRankRequest(*request, *codes_);
   if (!rank.ok()) {
     auto* reactor = context->DefaultReactor();
@@ -44,30 +45,24 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerCont
     return reactor;
   }
   Caller caller = Caller::Of(context);
-  return Run(context, [this, request, response, rank = std::move(*rank), caller]() {
-    auto outcome = engine_->RankAndSave(rank, "recommend", caller, request->session_id());
+  return Run(context, [this, request, response, rank = std::move(*rank), caller, path]() {
+    auto outcome = engine_->RankAndSave(rank, path, caller, request->session_id());
     if (!outcome.ok()) return outcome.status();
     FillResponse(*outcome, *request, rank.offset, response);
     return absl::OkStatus();
   });
 }
 
+grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerContext* context,
+                                                        const v1::RecommendRequest* request,
+                                                        v1::RecommendResponse* response) {
+  return Rank(context, request, response, "recommend");
+}
+
 grpc::ServerUnaryReactor* RecommenderService::Search(grpc::CallbackServerContext* context,
                                                      const v1::SearchRequest* request,
                                                      v1::SearchResponse* response) {
-  auto rank = ToRankRequest(*request, *codes_);
-  if (!rank.ok()) {
-    auto* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(rank.status()));
-    return reactor;
-  }
-  Caller caller = Caller::Of(context);
-  return Run(context, [this, request, response, rank = std::move(*rank), caller]() {
-    auto outcome = engine_->RankAndSave(rank, "search", caller, request->session_id());
-    if (!outcome.ok()) return outcome.status();
-    FillResponse(*outcome, *request, rank.offset, response);
-    return absl::OkStatus();
-  });
+  return Rank(context, request, response, "search");
 }
 
 namespace {
