@@ -313,6 +313,14 @@ void CatalogueIndex::SetOrganizationName(const std::string& id, const std::strin
   data_->organization_names[id] = name;
 }
 
+std::vector<std::string> CatalogueIndex::LiveIds() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::string> ids;
+  ids.reserve(data_->by_id.size());
+  for (const auto& [id, doc] : data_->by_id) ids.push_back(id);
+  return ids;
+}
+
 std::string CatalogueIndex::OrganizationName(const std::string& id) const {
   std::shared_lock lock(mu_);
   auto it = data_->organization_names.find(id);

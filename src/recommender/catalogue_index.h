@@ -199,6 +199,8 @@ class CatalogueIndex {
   void Remove(const std::string& id);
   void SetRevision(int64_t revision);
   void SetOrganizationName(const std::string& id, const std::string& name);
+  // The ids of every live service.
+  std::vector<std::string> LiveIds() const;
   // Empty if unknown.
   std::string OrganizationName(const std::string& id) const;
   // Rebuilds without tombstones if they outnumber the live documents (and there are > 1000).

@@ -65,6 +65,7 @@ void DirectoryFollower::Apply(const dv1::WatchResponse& response) {
   size_t next = 0;
   for (const auto& event : response.events()) {
     if (event.type() == dv1::ChangeEvent::TYPE_SERVICE_PUT) {
+      if (in_snapshot_) snapshot_ids_.insert(event.service().id());
       index_->Insert(std::move(prepared[next++]));
     } else if (event.type() == dv1::ChangeEvent::TYPE_SERVICE_DELETE) {
       index_->Remove(event.service_id());
@@ -76,7 +77,25 @@ void DirectoryFollower::Apply(const dv1::WatchResponse& response) {
                                                        : name.en());
     }
   }
-  const int64_t revision = std::max(response.revision(), applied_.load());
+  // Within a snapshot the directory's revision is the truth (it may be below an older one).
+  const int64_t revision =
+      in_snapshot_ ? response.revision() : std::max(response.revision(), applied_.load());
+  if (in_snapshot_ && response.snapshot_complete()) {
+    size_t removed = 0;
+    for (const std::string& id : index_->LiveIds()) {
+      if (!snapshot_ids_.contains(id)) {
+        index_->Remove(id);
+        ++removed;
+      }
+    }
+    if (removed > 0) {
+      LogInfo("recommender", "services not in the directory's snapshot removed",
+              {{"removed", absl::StrCat(removed)}});
+    }
+    in_snapshot_ = false;
+    resnapshot_ = false;
+    snapshot_ids_.clear();
+  }
   index_->SetRevision(revision);
   index_->CompactIfWorthIt();
   {
@@ -93,9 +112,12 @@ void DirectoryFollower::Run() {
   for (;;) {
     grpc::ClientContext context;
     dv1::WatchRequest request;
-    if (!synced_.load()) {
+    if (!synced_.load() || resnapshot_) {
       request.set_snapshot(true);
+      in_snapshot_ = true;
+      snapshot_ids_.clear();
     } else {
+      in_snapshot_ = false;
       request.set_after_revision(applied_.load());
     }
     {
@@ -117,6 +139,11 @@ void DirectoryFollower::Run() {
       if (stopping_) return;
     }
     if (progressed) backoff = absl::Milliseconds(100);
+    if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
+      LogWarning("recommender", "the directory is behind the index; taking a fresh snapshot",
+                 {{"revision", absl::StrCat(applied_.load())}, {"error", status.error_message()}});
+      resnapshot_ = true;
+    }
     if (!first || !status.ok()) {
       LogWarning("recommender", "directory watch ended; reconnecting",
                  {{"code", absl::StrCat(status.error_code())},

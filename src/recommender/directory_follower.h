@@ -3,7 +3,10 @@
 // a snapshot first, then every change as it is committed. When the stream breaks (the directory
 // restarts, the network fails) it reconnects with backoff and resumes after the last revision it
 // applied, so nothing is missed and nothing is reloaded; until then the index keeps serving what
-// it has.
+// it has. A snapshot that completes removes from the index every service it did not contain (so a
+// snapshot retried after a broken one forgets services deleted in between). When the directory
+// answers OUT_OF_RANGE (it is behind the follower: restored from a backup, or a new directory at
+// the same address) the follower takes a fresh snapshot and its revision follows the directory's.
 //
 // Thread-safe; one background thread.
 
@@ -15,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "aurora/directory/v1/directory.grpc.pb.h"
 #include "recommender/catalogue_index.h"
@@ -53,6 +57,11 @@ class DirectoryFollower {
   std::atomic<bool> synced_{false};
   std::atomic<int64_t> applied_{0};
   std::atomic<int64_t> reconnects_{0};
+  // Follower thread only: whether the next stream must start with a snapshot although synced,
+  // whether the open stream is still in its snapshot, and the services the snapshot has sent.
+  bool resnapshot_ = false;
+  bool in_snapshot_ = false;
+  absl::flat_hash_set<std::string> snapshot_ids_;
 };
 
 }  // namespace aurora::recommender

@@ -75,6 +75,9 @@ class TempDir {
 struct NodeSetup {
   bool demo = false;  // load the demo catalogue (AURORA_DATA_DIR/services.ndjson) when empty
   EngineOptions engine;
+  std::set<std::string> components = {"directory", "recommender"};
+  std::string directory_target;           // the recommender's directory; empty: this node
+  std::string grpc_listen = "127.0.0.1:0";
 };
 
 class TestNode {
@@ -82,10 +85,11 @@ class TestNode {
   explicit TestNode(const std::string& data_dir, NodeSetup setup = {}) {
     node::NodeConfig config;
     config.data_dir = data_dir;
-    config.grpc_listen = "127.0.0.1:0";
+    config.grpc_listen = setup.grpc_listen;
     config.http_listen = "127.0.0.1:0";
     config.metrics_listen = "";
-    config.components = {"directory", "recommender"};
+    config.components = setup.components;
+    config.directory_target = setup.directory_target;
     config.codelists_dir = AURORA_DATA_DIR "/codelists";
     config.recommender = setup.engine;
     config.recommender_sync_timeout = absl::Seconds(60);
@@ -118,6 +122,7 @@ class TestNode {
 
   dv1::Directory::Stub& directory() { return *directory_; }
   rv1::Recommender::Stub& recommender() { return *recommender_; }
+  int grpc_port() const { return node_->grpc_port(); }
 
  private:
   std::unique_ptr<node::Node> node_;
@@ -500,7 +505,9 @@ TEST_CASE("a service created, renamed and deleted in the directory is searchable
 TEST_CASE("recommend and search: ids, ranks, explanations and paging",
           "[recommender][service][paging]") {
   TempDir dir;
-  TestNode node(dir.path(), {.demo = true, .engine = {}});
+  NodeSetup setup;
+  setup.demo = true;
+  TestNode node(dir.path(), setup);
   std::set<int64_t> recommendation_ids;
   int calls = 0;
 
@@ -1120,7 +1127,10 @@ TEST_CASE("overload: calls past the queue fail fast with retry-after, and no slo
   EngineOptions engine;
   engine.ranking_threads = 1;
   engine.max_queued_calls = 1;
-  TestNode node(dir.path(), {.demo = true, .engine = engine});
+  NodeSetup setup;
+  setup.demo = true;
+  setup.engine = engine;
+  TestNode node(dir.path(), setup);
   // A query that matches much of the catalogue, so that each ranking takes a while.
   const rv1::SearchRequest request = SearchFor(
       "palvelu tuki neuvonta apu asuminen terveys työ perhe lapsi opiskelu raha hakemus", 50);
@@ -1267,6 +1277,47 @@ TEST_CASE("recommendations survive a restart: feedback and redirects on them sti
   CHECK(AsSet(stored[recommended_id].feedback) ==
         std::multiset<std::pair<std::string, int>>{{service_id, -1}});
   CHECK(stored[recommended_id].clicks == std::vector<std::string>{"https://example.fi/wombrilli"});
+}
+
+TEST_CASE("a directory behind the recommender (restored, or replaced) is followed from a fresh "
+          "snapshot", "[recommender][service][follower]") {
+  TempDir dir;
+  NodeSetup directory_only;
+  directory_only.components = {"directory"};
+  auto directory = std::make_unique<TestNode>(dir.path() + "/directory-a", directory_only);
+  const int port = directory->grpc_port();
+  NodeSetup follower_setup;
+  follower_setup.components = {"recommender"};
+  follower_setup.directory_target = absl::StrCat("127.0.0.1:", port);
+  TestNode follower(dir.path() + "/follower", follower_setup);
+
+  // The first directory: several services (its revision runs ahead of the second's).
+  const std::string organization = RegisterOrganization(*directory, "Ensimmäinen kunta");
+  std::set<std::string> old_ids;
+  for (int i = 0; i < 6; ++i) {
+    old_ids.insert(
+        CreateService(*directory, MakeService(organization, absl::StrCat("Quorvela ", i))).id());
+    // Others, so that the word is not in every document (its weight would be next to nothing).
+    CreateService(*directory, MakeService(organization, absl::StrCat("Muu palvelu ", i)));
+  }
+  WaitForSearch(follower, "quorvela", old_ids);
+
+  // Replaced by an empty directory at the same address: its revisions start again from 0, so
+  // the follower's resume point is ahead of it (OUT_OF_RANGE).
+  directory->Stop();
+  directory.reset();
+  directory_only.grpc_listen = absl::StrCat("127.0.0.1:", port);
+  directory = std::make_unique<TestNode>(dir.path() + "/directory-b", directory_only);
+  const std::string other = RegisterOrganization(*directory, "Toinen kunta");
+  for (int i = 0; i < 3; ++i) {
+    CreateService(*directory, MakeService(other, absl::StrCat("Toinen palvelu ", i)));
+  }
+  const std::string fresh = CreateService(*directory, MakeService(other, "Quorvela uusi")).id();
+  // The old services are gone (they are not in the new directory's snapshot), the new one is in.
+  WaitForSearch(follower, "quorvela", {fresh});
+  // And changes after the fresh snapshot keep flowing.
+  const std::string later = CreateService(*directory, MakeService(other, "Quorvela myöhempi")).id();
+  WaitForSearch(follower, "quorvela", {fresh, later});
 }
 
 }  // namespace
