@@ -200,10 +200,14 @@ absl::Status Node::StartImpl() {
 }
 
 absl::Status Node::StartRecommender() {
+  // A watch message carries up to 256 whole services: more than gRPC's default 4 MiB limit.
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(256 << 20);
   std::shared_ptr<grpc::Channel> channel =
       config_.directory_target.empty()
           ? server_.InProcessChannel()
-          : grpc::CreateChannel(config_.directory_target, grpc::InsecureChannelCredentials());
+          : grpc::CreateCustomChannel(config_.directory_target, grpc::InsecureChannelCredentials(),
+                                      args);
   follower_ = std::make_unique<recommender::DirectoryFollower>(channel, index_.get());
   follower_->Start();
   if (directory_store_ != nullptr) {
