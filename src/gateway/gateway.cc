@@ -410,8 +410,8 @@ class Gateway::StreamCall : public UpstreamCall,
       : gateway_(gateway), requests_(std::move(requests)), sse_(sse) {}
 
   void Start() {
-    gateway_->stub_->PrepareBidiStreamingCall(&context, route->grpc_method, grpc::StubOptions(),
-                                              this);
+    gateway_->StubFor(route->grpc_method)
+        .PrepareBidiStreamingCall(&context, route->grpc_method, grpc::StubOptions(), this);
     WriteNext();
     StartRead(&incoming_);
     StartCall();
@@ -512,7 +512,8 @@ class Gateway::StreamCall : public UpstreamCall,
 
 Gateway::Gateway(GatewayOptions options, std::shared_ptr<grpc::Channel> upstream,
                  std::shared_ptr<prometheus::Registry> registry,
-                 std::unique_ptr<ContractSet> contracts, RouteTable routes)
+                 std::unique_ptr<ContractSet> contracts, RouteTable routes,
+                 std::map<std::string, std::shared_ptr<grpc::Channel>> service_upstreams)
     : options_(std::move(options)),
       upstream_(std::move(upstream)),
       registry_(std::move(registry)),
@@ -520,9 +521,14 @@ Gateway::Gateway(GatewayOptions options, std::shared_ptr<grpc::Channel> upstream
       routes_(std::move(routes)) {
   transcoder_ = std::make_unique<Transcoder>(contracts_.get());
   stub_ = std::make_unique<grpc::GenericStub>(upstream_);
+  std::shared_ptr<grpc::Channel> directory = upstream_;
+  for (auto& [service, channel] : service_upstreams) {
+    if (service == directory::v1::Directory::service_full_name()) directory = channel;
+    service_stubs_[service] = std::make_unique<grpc::GenericStub>(channel);
+  }
   ApiClientAuthOptions auth_options;
   auth_options.ttl = options_.auth_cache_ttl;
-  authenticator_ = std::make_unique<ApiClientAuthenticator>(upstream_, auth_options);
+  authenticator_ = std::make_unique<ApiClientAuthenticator>(directory, auth_options);
   if (registry_ != nullptr) metrics_ = std::make_unique<GatewayMetrics>(*registry_, routes_);
   for (std::string& header : options_.forwarded_headers) header = Lower(header);
   // Metadata that only the gateway sets (the caller identity) or only services set
@@ -558,9 +564,21 @@ Gateway::Gateway(GatewayOptions options, std::shared_ptr<grpc::Channel> upstream
 
 Gateway::~Gateway() { Shutdown(absl::ZeroDuration()); }
 
+grpc::GenericStub& Gateway::StubFor(const std::string& grpc_method) {
+  if (!service_stubs_.empty()) {
+    const size_t slash = grpc_method.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+      auto it = service_stubs_.find(grpc_method.substr(1, slash - 1));
+      if (it != service_stubs_.end()) return *it->second;
+    }
+  }
+  return *stub_;
+}
+
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(
     GatewayOptions options, std::shared_ptr<grpc::Channel> upstream,
-    std::shared_ptr<prometheus::Registry> registry, std::unique_ptr<ContractSet> contracts) {
+    std::shared_ptr<prometheus::Registry> registry, std::unique_ptr<ContractSet> contracts,
+    std::map<std::string, std::shared_ptr<grpc::Channel>> service_upstreams) {
   if (contracts == nullptr) {
     auto built_in = ContractSet::BuiltIn();
     if (!built_in.ok()) return built_in.status();
@@ -570,7 +588,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(
   if (!routes.ok()) return routes.status();
   return std::unique_ptr<Gateway>(new Gateway(std::move(options), std::move(upstream),
                                               std::move(registry), std::move(contracts),
-                                              *std::move(routes)));
+                                              *std::move(routes), std::move(service_upstreams)));
 }
 
 absl::Status Gateway::Start(const std::string& address) {
@@ -912,8 +930,9 @@ void Gateway::Dispatch(const HttpRequest& request, std::shared_ptr<Reply> reply,
       delete call;
       CallEnded();
     };
-    stub_->UnaryCall(&call->context, route.grpc_method, grpc::StubOptions(), &call->request,
-                     &call->response, std::move(done));
+    StubFor(route.grpc_method)
+        .UnaryCall(&call->context, route.grpc_method, grpc::StubOptions(), &call->request,
+                   &call->response, std::move(done));
     return;
   }
   const std::string* accept = request.FindHeader("accept");

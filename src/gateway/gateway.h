@@ -27,6 +27,7 @@
 #include <prometheus/registry.h>
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -70,10 +71,14 @@ class Gateway {
   // channel for `aurora gateway --upstream`). `registry` receives the gateway's metrics and is
   // what GET /metrics serves; it may be null (no metrics). INVALID_ARGUMENT when a route cannot
   // be built from the contracts.
+  // `upstream` serves every gRPC service but those in `service_upstreams` (full service name ->
+  // channel), e.g. a directory on another node; API client credentials are verified with the
+  // channel of aurora.directory.v1.Directory.
   static absl::StatusOr<std::unique_ptr<Gateway>> Create(
       GatewayOptions options, std::shared_ptr<grpc::Channel> upstream,
       std::shared_ptr<prometheus::Registry> registry,
-      std::unique_ptr<ContractSet> contracts = nullptr);  // null: ContractSet::BuiltIn()
+      std::unique_ptr<ContractSet> contracts = nullptr,  // null: ContractSet::BuiltIn()
+      std::map<std::string, std::shared_ptr<grpc::Channel>> service_upstreams = {});
   ~Gateway();
 
   absl::Status Start(const std::string& address);
@@ -90,7 +95,7 @@ class Gateway {
 
   Gateway(GatewayOptions options, std::shared_ptr<grpc::Channel> upstream,
           std::shared_ptr<prometheus::Registry> registry, std::unique_ptr<ContractSet> contracts,
-          RouteTable routes);
+          RouteTable routes, std::map<std::string, std::shared_ptr<grpc::Channel>> service_upstreams);
   void Handle(HttpRequest&& request, std::shared_ptr<HttpExchange> exchange);
   bool IsBuiltIn(std::string_view path) const;
   void HandleBuiltIn(const HttpRequest& request, std::shared_ptr<Reply> reply);
@@ -110,7 +115,11 @@ class Gateway {
   void CallEnded();
 
   GatewayOptions options_;
+  // The stub for a "/package.Service/Method" path.
+  grpc::GenericStub& StubFor(const std::string& grpc_method);
+
   std::shared_ptr<grpc::Channel> upstream_;
+  std::map<std::string, std::unique_ptr<grpc::GenericStub>> service_stubs_;  // by service name
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<ContractSet> contracts_;
   RouteTable routes_;

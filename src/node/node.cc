@@ -173,8 +173,13 @@ absl::Status Node::StartImpl() {
     if (auto s = StartRecommender(); !s.ok()) return s;
   }
   if (config_.components.contains("gateway")) {
+    // Without a directory here, its calls (and API client credentials) go to --directory-target.
+    std::map<std::string, std::shared_ptr<grpc::Channel>> elsewhere;
+    if (directory_store_ == nullptr && !config_.directory_target.empty()) {
+      elsewhere[v1::Directory::service_full_name()] = DirectoryChannel();
+    }
     auto gateway = gateway::Gateway::Create(config_.gateway, server_.InProcessChannel(),
-                                            metrics_.shared_registry());
+                                            metrics_.shared_registry(), nullptr, elsewhere);
     if (!gateway.ok()) return gateway.status();
     gateway_ = std::move(*gateway);
     if (auto s = gateway_->Start(config_.http_listen); !s.ok()) {
@@ -199,15 +204,20 @@ absl::Status Node::StartImpl() {
   return absl::OkStatus();
 }
 
+std::shared_ptr<grpc::Channel> Node::DirectoryChannel() {
+  if (directory_channel_ == nullptr) {
+    // A watch message carries up to 256 whole services: more than gRPC's default 4 MiB limit.
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(256 << 20);
+    directory_channel_ = grpc::CreateCustomChannel(config_.directory_target,
+                                                   grpc::InsecureChannelCredentials(), args);
+  }
+  return directory_channel_;
+}
+
 absl::Status Node::StartRecommender() {
-  // A watch message carries up to 256 whole services: more than gRPC's default 4 MiB limit.
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(256 << 20);
   std::shared_ptr<grpc::Channel> channel =
-      config_.directory_target.empty()
-          ? server_.InProcessChannel()
-          : grpc::CreateCustomChannel(config_.directory_target, grpc::InsecureChannelCredentials(),
-                                      args);
+      config_.directory_target.empty() ? server_.InProcessChannel() : DirectoryChannel();
   follower_ = std::make_unique<recommender::DirectoryFollower>(channel, index_.get());
   follower_->Start();
   if (directory_store_ != nullptr) {

@@ -79,6 +79,8 @@ class Node {
   absl::Status StartImpl();
   absl::Status LoadDemo();
   absl::Status StartRecommender();
+  // The channel to --directory-target (one, shared by the follower and the gateway).
+  std::shared_ptr<grpc::Channel> DirectoryChannel();
 
   NodeConfig config_;
   std::unique_ptr<CodeLists> codes_;
@@ -94,6 +96,7 @@ class Node {
   std::unique_ptr<recommender::RecommenderEngine> engine_;
   std::unique_ptr<recommender::RecommenderService> recommender_service_;
   std::unique_ptr<recommender::CompatService> compat_service_;
+  std::shared_ptr<grpc::Channel> directory_channel_;
   std::unique_ptr<recommender::DirectoryFollower> follower_;
   GrpcServer server_;
   std::unique_ptr<gateway::Gateway> gateway_;  // after server_: stopped and destroyed first

@@ -704,5 +704,54 @@ class RecommenderTest(unittest.TestCase):
         self.assertEqual(output["recommended_services"][0]["service_id"], first["service"]["id"])
 
 
+
+class RemoteDirectoryTest(unittest.TestCase):
+    """A recommender and gateway node following another node's directory (as the production
+    topology runs them): its gateway answers the compat API with credentials the remote
+    directory verifies, forwards directory calls there, and recommends what was created there."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="aurora-e2e-remote-directory-")
+        cls.directory = AuroraNode(os.path.join(cls.tmp.name, "directory"),
+                                   extra_args=["--components", "directory",
+                                               "--demo", aurora_node.DATA_DIR]).start()
+        cls.front = AuroraNode(os.path.join(cls.tmp.name, "front"),
+                               extra_args=["--components", "recommender,gateway",
+                                           "--directory-target", cls.directory.target]).start()
+        with open(os.path.join(cls.directory.data_dir, "demo-credentials.json")) as f:
+            credentials = json.load(f)
+        cls.user = f"{credentials['client_id']}:{credentials['client_secret']}"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.front.stop()
+        cls.directory.stop()
+        cls.tmp.cleanup()
+
+    def test_compat_credentials_verified_by_the_remote_directory(self):
+        body = json.dumps({"search_text": "kalastuslupa", "limit": 2})
+        status, _, raw = curl("-u", self.user, "-H", "Content-Type: application/json",
+                              "--data-binary", body,
+                              self.front.http_url(f"{COMPAT}/text_search"))
+        self.assertEqual(status, 200, raw)
+        services = json.loads(raw)["recommended_services"]
+        self.assertGreaterEqual(len(services), 1)
+        status, _, raw = curl("-u", "not-a-client:wrong", "-H", "Content-Type: application/json",
+                              "--data-binary", body,
+                              self.front.http_url(f"{COMPAT}/text_search"))
+        self.assertEqual(status, 401, raw)
+
+    def test_directory_calls_reach_the_remote_directory(self):
+        status, _, raw = curl(self.front.http_url("/v1/services"), "-X", "POST",
+                              "-H", "Content-Type: application/json", "--data-binary", "{}")
+        # Writing needs credentials: the remote directory's own answer, not UNIMPLEMENTED (501).
+        self.assertIn(status, (400, 401), raw)
+        some = aurora_node.list_all_services(self.directory.directory(), page_size=500)[0][0]
+        status, _, raw = curl(self.front.http_url(f"/v1/services/{some.id}"))
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(json.loads(raw)["id"], some.id)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
