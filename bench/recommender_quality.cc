@@ -712,6 +712,10 @@ std::vector<Variant> Variants() {
   v.push_back({"max_translation_df_share 1 (all)", [](P& p) { p.max_translation_df_share = 1; }});
   v.push_back({"max_translation_df_share 0.05", [](P& p) { p.max_translation_df_share = 0.05; }});
   v.push_back({"max_translation_df_share 0.2", [](P& p) { p.max_translation_df_share = 0.2; }});
+  v.push_back({"min_label_dice 0.2", [](P& p) { p.min_label_dice = 0.2; }});
+  v.push_back({"min_label_dice 0.4", [](P& p) { p.min_label_dice = 0.4; }});
+  v.push_back({"min_label_dice 0.8", [](P& p) { p.min_label_dice = 0.8; }});
+  v.push_back({"min_label_dice 0 (every label term)", [](P& p) { p.min_label_dice = 0; }});
   v.push_back({"drop EXCL records (recommend)", [](P&) {}, true});
   v.push_back({"drop EXCL + locality_bonus 0.3",
                [](P& p) { p.locality_bonus = 0.3; }, true});

@@ -135,26 +135,23 @@ Ranker::Ranker(const CatalogueIndex* index, RankingParameters parameters)
         analyzer.Analyze(TextIn(code.name, static_cast<Language>(l)), static_cast<Language>(l),
                          &terms);
         for (const auto& t : terms) {
-          if (t.compound_part) continue;
+          // Finnish compound parts count ("eläke" of "kansaneläke"): they are what a Swedish or
+          // English word ("pension") corresponds to.
+          if (t.compound_part && l != 0) continue;
           auto& list = label_codes_[l][t.term];
           if (std::find(list.begin(), list.end(), code.code) == list.end()) {
             list.push_back(code.code);
+          }
+          if (l == 0) {
+            auto& fi = finnish_label_terms_[code.code];
+            if (std::find(fi.begin(), fi.end(), t.term) == fi.end()) fi.push_back(t.term);
           }
         }
       }
     }
   }
-  KeepSpecificLabelTerms();
-}
-
-// (Constructor helper) Keeps, of each code's Finnish label terms, only the specific ones: a term
-// in more than two labels ("talous", "palvelu", "henkilö") would translate a word into noise.
-void Ranker::KeepSpecificLabelTerms() {
-  for (const auto& [term, codes] : label_codes_[0]) {
-    if (codes.size() > 2) continue;
-    for (const auto& code : codes) finnish_label_terms_[code].push_back(term);
-  }
-  for (auto& [code, terms] : finnish_label_terms_) std::sort(terms.begin(), terms.end());
+  for (auto& [term, list] : label_codes_[0]) std::sort(list.begin(), list.end());
+  for (auto& [code, fi] : finnish_label_terms_) std::sort(fi.begin(), fi.end());
 }
 
 Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* data) const {
@@ -215,18 +212,30 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
           }
         }
       }
+      // Through the code labels: of the Finnish terms of the labels that have the word, those
+      // that go with it across the labels (Dice coefficient over the codes: "pension" is in the
+      // labels of P13 and P13.1-P13.5, "eläke" in all of them, "ulkomaalainen" in one).
       auto it = label_codes_[l].find(t.term);
       if (it == label_codes_[l].end() || it->second.size() > parameters_.max_label_codes) continue;
-      for (const auto& code : it->second) {
+      const std::vector<std::string>& word_codes = it->second;
+      for (const auto& code : word_codes) {
         auto fi = finnish_label_terms_.find(code);
         if (fi == finnish_label_terms_.end()) continue;
         for (const auto& fi_term : fi->second) {
           bool dup = false;
           for (const auto& q : word) dup |= q.language == Language::kFinnish && q.term == fi_term;
-          if (!dup) {
-            word.push_back(
-                {Language::kFinnish, fi_term, parameters_.translation_weight, code, nullptr, 0});
+          if (dup) continue;
+          const std::vector<std::string>& term_codes = label_codes_[0].find(fi_term)->second;
+          size_t shared = 0;
+          for (const auto& c : word_codes) {
+            shared += std::binary_search(term_codes.begin(), term_codes.end(), c) ? 1 : 0;
           }
+          const double dice =
+              2.0 * static_cast<double>(shared) /
+              static_cast<double>(word_codes.size() + term_codes.size());
+          if (dice < p_.min_label_dice) continue;
+          word.push_back(
+              {Language::kFinnish, fi_term, p_.translation_weight * dice, code, nullptr, 0});
         }
       }
     }

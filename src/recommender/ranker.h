@@ -58,6 +58,9 @@ struct RankingParameters {
   double translation_weight = 0.7;
   // A query word found in more code labels than this is too general to translate through them.
   size_t max_label_codes = 8;
+  // A label translation needs this Dice coefficient between the word and the Finnish term over
+  // the codes whose labels have them.
+  double min_label_dice = 0.6;
   // Lexicon translations: at most this many Finnish terms per word, each with a Dice coefficient
   // of at least min_dice over at least min_pairs services.
   size_t max_lexicon_terms = 3;
@@ -96,12 +99,12 @@ class Ranker {
   struct Query;
   // `data` (may be null: no lexicon translations) is read under the caller's lock.
   Query AnalyseQuery(const RankRequest& request, const IndexData* data) const;
-  void KeepSpecificLabelTerms();
 
   const CatalogueIndex* index_;
   RankingParameters parameters_;
   // Cross-language bridge from the code lists: (language, label term) -> codes whose label in that
-  // language has the term; and each code's Finnish label terms.
+  // language has the term (sorted for Finnish; Finnish compound parts included); and each code's
+  // Finnish label terms.
   std::array<absl::flat_hash_map<std::string, std::vector<std::string>>, kLanguageCount>
       label_codes_;
   absl::flat_hash_map<std::string, std::vector<std::string>> finnish_label_terms_;

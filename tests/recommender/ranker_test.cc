@@ -202,6 +202,25 @@ TEST_CASE("cross-lingual search finds Finnish-only services", "[ranker]") {
   }
 }
 
+TEST_CASE("code labels translate a word into the Finnish terms that go with it", "[ranker]") {
+  const auto& demo = Demo();
+  // "pension" is in the labels of P13 and its subclasses; "eläke" (also as a compound part) in
+  // all of them, while words of one subclass's label ("ulkomaalainen", "asuva") are not
+  // translations of it.
+  RankResult r = demo.ranker->Rank(Search("pension", Language::kEnglish));
+  REQUIRE_FALSE(r.services.empty());
+  std::set<std::string> label_terms;
+  for (const auto& s : r.services) {
+    for (const auto& t : s.explanation.terms()) {
+      if (absl::StartsWith(t.via(), "P")) label_terms.insert(t.term());
+    }
+  }
+  CHECK(label_terms.contains("eläke"));
+  for (const char* unrelated : {"ulkomaalainen", "asuva", "pysyvä", "suomalainen"}) {
+    CHECK_FALSE(label_terms.contains(unrelated));
+  }
+}
+
 TEST_CASE("a Swedish compound the catalogue lacks is split into words it has", "[ranker]") {
   const auto& demo = Demo();
   // No service has "bostadsbidrag"; "bostad" and "bidrag" occur.
