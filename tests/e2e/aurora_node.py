@@ -14,9 +14,11 @@ SIGTERM and checks the exit code is 0; kill() sends SIGKILL. Every wait has a de
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 AURORA_BIN = os.environ.get("AURORA_BIN", "")
@@ -54,6 +56,30 @@ def run_aurora(args, timeout=300):
     """Runs `aurora ARGS...` to completion; returns the CompletedProcess (text stdout/stderr)."""
     return subprocess.run([AURORA_BIN, *args], env=child_env(), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+CURL = shutil.which("curl")
+
+
+def curl(*args, timeout=30):
+    """Runs the real curl; returns (HTTP status, headers dict with lowercase names, body bytes).
+
+    curl's exit code 28 (--max-time reached) is not an error: streams are read that way."""
+    with tempfile.NamedTemporaryFile() as headers_file:
+        result = subprocess.run(
+            [CURL, "-sS", "-D", headers_file.name, "--max-time", str(timeout), *args],
+            capture_output=True, timeout=timeout + 10)
+        if result.returncode not in (0, 28):
+            raise AssertionError(f"curl {args} failed: {result.stderr.decode()}")
+        headers_file.seek(0)
+        status, headers = 0, {}
+        for line in headers_file.read().decode("latin-1").splitlines():
+            if line.startswith("HTTP/"):
+                status, headers = int(line.split()[1]), {}
+            elif ":" in line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        return status, headers, result.stdout
 
 
 def read_log(path):

@@ -6,7 +6,6 @@ in front of the node, and its clean stop on SIGTERM.
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -14,29 +13,11 @@ import time
 import unittest
 
 import aurora_node
-from aurora_node import AuroraNode
+from aurora_node import AuroraNode, curl
 
-CURL = shutil.which("curl")
 DEMO_ORGANIZATION = "2b7d2c4e-8f3a-5d61-9c0e-4a1f6b3d7e25"
 
 
-def curl(*args, timeout=30):
-    """Runs curl; returns (HTTP status, headers dict with lowercase names, body bytes)."""
-    with tempfile.NamedTemporaryFile() as headers_file:
-        result = subprocess.run(
-            [CURL, "-sS", "-D", headers_file.name, "--max-time", str(timeout), *args],
-            capture_output=True, timeout=timeout + 10)
-        if result.returncode not in (0, 28):  # 28: --max-time reached (streams)
-            raise AssertionError(f"curl {args} failed: {result.stderr.decode()}")
-        headers_file.seek(0)
-        status, headers = 0, {}
-        for line in headers_file.read().decode("latin-1").splitlines():
-            if line.startswith("HTTP/"):
-                status, headers = int(line.split()[1]), {}
-            elif ":" in line:
-                name, value = line.split(":", 1)
-                headers[name.strip().lower()] = value.strip()
-        return status, headers, result.stdout
 
 
 class GatewayTest(unittest.TestCase):

@@ -14,16 +14,13 @@ elsewhere.
 import json
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 import unittest
 import urllib.parse
 
 import aurora_node
-from aurora_node import AuroraNode
+from aurora_node import AuroraNode, curl
 
-CURL = shutil.which("curl")
 COMPAT = "/service-recommender/v1"
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_ID = 2 ** 53  # recommendation ids are 1..2^53-1
@@ -54,23 +51,6 @@ CHANNEL_TYPE_NAMES = {
 METERS = {"housing": [2], "finance": [1, 3]}
 
 
-def curl(*args, timeout=30):
-    """Runs curl; returns (HTTP status, headers dict with lowercase names, body bytes)."""
-    with tempfile.NamedTemporaryFile() as headers_file:
-        result = subprocess.run(
-            [CURL, "-sS", "-D", headers_file.name, "--max-time", str(timeout), *args],
-            capture_output=True, timeout=timeout + 10)
-        if result.returncode != 0:
-            raise AssertionError(f"curl {args} failed: {result.stderr.decode()}")
-        headers_file.seek(0)
-        status, headers = 0, {}
-        for line in headers_file.read().decode("latin-1").splitlines():
-            if line.startswith("HTTP/"):
-                status, headers = int(line.split()[1]), {}
-            elif ":" in line:
-                name, value = line.split(":", 1)
-                headers[name.strip().lower()] = value.strip()
-        return status, headers, result.stdout
 
 
 def is_number(value):
