@@ -718,6 +718,7 @@ absl::Status TimeCall(const std::string& bytes, const CodeLists& codes, const re
   b->bytes += static_cast<double>(out.size());
   b->crisis += response->crisis().empty() ? 0 : 1;
   b->more += response->next_page_token().empty() ? 0 : 1;
+  rec::ReturnServices(response.get());
   response.reset();
   outcome = {};
   rank = absl::InternalError("");
@@ -740,7 +741,7 @@ void PrintBreakdown(const char* name, const Breakdown& b) {
            std::pair{"ToRankRequest (validate)", b.validate},
            std::pair{"Ranker::Rank", b.rank},
            std::pair{"SaveRecommendation (JSON + RocksDB Put)", b.save},
-           std::pair{"FillResponse (copy services, page token)", b.fill},
+           std::pair{"FillResponse (lend services, page token)", b.fill},
            std::pair{"serialize response", b.serialize},
            std::pair{"free request + response", b.destroy},
        }) {

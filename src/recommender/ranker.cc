@@ -473,13 +473,34 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     }
     query.content_words += known ? 1 : 0;
   }
-  for (const auto& word : query.words) {
+  // The coverage rule: a document has a text score only if it matches `words_needed` of the
+  // query's content words.
+  const size_t words_needed =
+      query.content_words <= 4 ? (query.content_words + 1) / 2
+                               : static_cast<size_t>(std::ceil(0.4 * query.content_words));
+  // Words are read cheapest first (fewest postings). Once fewer words are left than the rule
+  // needs, a document none of the words so far touched can no longer reach it: the remaining
+  // words only add to the documents already touched, and their other postings are skipped
+  // unscored. Exact: no document that could have a text score is lost.
+  std::vector<std::pair<size_t, size_t>> order;  // postings to read, word
+  for (size_t w = 0; w < query.words.size(); ++w) {
+    size_t cost = 0;
+    for (const auto& t : query.words[w].terms) {
+      if (t.postings != nullptr && t.idf > 0) cost += t.postings->postings.size();
+    }
+    if (cost > 0) order.emplace_back(cost, w);
+  }
+  std::sort(order.begin(), order.end());
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto& word = query.words[order[i].second];
+    const bool touched_only = order.size() - i < words_needed;
     s.touched_word.clear();
     for (int l = 0; l < kLanguageCount; ++l) {
       s.touched_lang.clear();
       for (const auto& t : word.terms) {
         if (static_cast<int>(t.language) != l || t.postings == nullptr || t.idf <= 0) continue;
         for (const Posting& posting : t.postings->postings) {
+          if (touched_only && s.total[posting.doc] == 0) continue;
           if (!admitted.Test(posting.doc)) continue;
           if (s.lang[posting.doc] == 0) s.touched_lang.push_back(posting.doc);
           s.lang[posting.doc] += static_cast<float>(term_score(t, posting));
@@ -504,11 +525,10 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     uint32_t doc;
     double score, text, life_situation, life_event, locality;
   };
-  double top_text = 0;
-  for (uint32_t d : s.touched_total) top_text = std::max<double>(top_text, s.total[d]);
-  const size_t words_needed =
-      query.content_words <= 4 ? (query.content_words + 1) / 2
-                               : static_cast<size_t>(std::ceil(0.4 * query.content_words));
+  double top_text = 0;  // the best text score among the documents the coverage rule admits
+  for (uint32_t d : s.touched_total) {
+    if (s.matched_words[d] >= words_needed) top_text = std::max<double>(top_text, s.total[d]);
+  }
   const double text_floor =
       std::max(p.min_text_score, top_text * (request.search ? p.min_relative_text_score
                                                             : p.min_relative_text_score * 0.8));

@@ -8,22 +8,50 @@
 namespace aurora::recommender {
 
 template <typename Response, typename Request>
-void FillResponse(const Outcome& outcome, const Request& request, size_t offset,
-                  Response* response) {
+void FillResponse(Outcome& outcome, const Request& request, size_t offset, Response* response) {
   response->set_recommendation_id(outcome.recommendation_id);
   response->set_revision(outcome.result.revision);
   response->set_crisis(outcome.result.crisis);
-  for (const auto& ranked : outcome.result.services) {
+  for (auto& ranked : outcome.result.services) {
     auto* out = response->add_services();
-    *out->mutable_service() = *ranked.service;
+    // Lent, not copied: the message is immutable and `outcome` keeps it alive.
+    out->unsafe_arena_set_allocated_service(
+        const_cast<aurora::directory::v1::Service*>(ranked.service.get()));
     out->set_score(ranked.score);
     out->set_rank(ranked.rank);
-    *out->mutable_explanation() = ranked.explanation;
+    *out->mutable_explanation() = std::move(ranked.explanation);
   }
   if (outcome.result.more) {
     response->set_next_page_token(PageToken(offset + outcome.result.services.size(), request));
   }
 }
+
+template <typename Response>
+void ReturnServices(Response* response) {
+  for (auto& out : *response->mutable_services()) (void)out.unsafe_arena_release_service();
+}
+
+namespace {
+
+// The reactor of a Recommend or Search call. It owns the outcome whose services the response
+// borrows, and gRPC calls OnDone after sending the response and before freeing it: the services
+// go back there, so the response never frees (or outlives) what it borrowed.
+template <typename Response>
+class RankReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit RankReactor(Response* response) : response_(response) {}
+  Outcome& outcome() { return outcome_; }
+  void OnDone() override {
+    ReturnServices(response_);
+    delete this;
+  }
+
+ private:
+  Response* response_;
+  Outcome outcome_;
+};
+
+}  // namespace
 
 grpc::ServerUnaryReactor* RecommenderService::Run(grpc::CallbackServerContext* context,
                                                   std::function<absl::Status()> work) {
@@ -45,12 +73,20 @@ grpc::ServerUnaryReactor* RecommenderService::Rank(grpc::CallbackServerContext* 
     return reactor;
   }
   Caller caller = Caller::Of(context);
-  return Run(context, [this, request, response, rank = std::move(*rank), caller, path]() {
-    auto outcome = engine_->RankAndSave(rank, path, caller, request->session_id());
-    if (!outcome.ok()) return outcome.status();
-    FillResponse(*outcome, *request, rank.offset, response);
-    return absl::OkStatus();
-  });
+  auto* reactor = new RankReactor<Response>(response);
+  const bool submitted = engine_->Submit(
+      [this, reactor, request, response, rank = std::move(*rank), caller, path]() {
+        auto outcome = engine_->RankAndSave(rank, path, caller, request->session_id());
+        if (!outcome.ok()) {
+          reactor->Finish(ToGrpcStatus(outcome.status()));
+          return;
+        }
+        reactor->outcome() = std::move(*outcome);
+        FillResponse(reactor->outcome(), *request, rank.offset, response);
+        reactor->Finish(grpc::Status::OK);
+      });
+  if (!submitted) reactor->Finish(engine_->Overloaded(context));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerContext* context,
@@ -147,8 +183,9 @@ grpc::ServerUnaryReactor* RecommenderService::RecordRedirect(
   });
 }
 
-template void FillResponse(const Outcome&, const v1::RecommendRequest&, size_t,
-                           v1::RecommendResponse*);
-template void FillResponse(const Outcome&, const v1::SearchRequest&, size_t, v1::SearchResponse*);
+template void FillResponse(Outcome&, const v1::RecommendRequest&, size_t, v1::RecommendResponse*);
+template void FillResponse(Outcome&, const v1::SearchRequest&, size_t, v1::SearchResponse*);
+template void ReturnServices(v1::RecommendResponse*);
+template void ReturnServices(v1::SearchResponse*);
 
 }  // namespace aurora::recommender

@@ -42,9 +42,13 @@ class RecommenderService final : public aurora::recommender::v1::Recommender::Ca
   const CodeLists* codes_;
 };
 
-// Fills a native response from an outcome (services, ids, page token).
+// Fills a native response from an outcome (services, ids, page token). The response borrows the
+// outcome's services (the index's immutable messages; a search answer is ~20 KiB of them) instead
+// of copying them, and moves its explanations: `outcome` must outlive the response's use, and
+// ReturnServices must be called before the response is destroyed.
 template <typename Response, typename Request>
-void FillResponse(const Outcome& outcome, const Request& request, size_t offset,
-                  Response* response);
+void FillResponse(Outcome& outcome, const Request& request, size_t offset, Response* response);
+template <typename Response>
+void ReturnServices(Response* response);
 
 }  // namespace aurora::recommender

@@ -36,6 +36,7 @@
 #include "common/text.h"
 #include "node/node.h"
 #include "recommender/feedback_store.h"
+#include "recommender/recommender_service.h"
 
 namespace aurora::recommender {
 namespace {
@@ -1318,6 +1319,41 @@ TEST_CASE("a directory behind the recommender (restored, or replaced) is followe
   // And changes after the fresh snapshot keep flowing.
   const std::string later = CreateService(*directory, MakeService(other, "Quorvela myöhempi")).id();
   WaitForSearch(follower, "quorvela", {fresh, later});
+}
+
+TEST_CASE("a response borrows the ranked services instead of copying them, and gives them back",
+          "[recommender][service]") {
+  auto service = std::make_shared<dv1::Service>();
+  service->set_id("00000000-0000-4000-8000-000000000001");
+  service->mutable_name()->set_fi("Lainattu palvelu");
+  service->mutable_description()->set_fi(std::string(4000, 'x'));
+  Outcome outcome;
+  outcome.recommendation_id = 7;
+  outcome.result.revision = 3;
+  RankedService ranked;
+  ranked.service = service;
+  ranked.score = 0.5;
+  ranked.rank = 1;
+  ranked.explanation.add_filters("area: nationwide");
+  outcome.result.services.push_back(std::move(ranked));
+
+  rv1::SearchRequest request;
+  auto response = std::make_unique<rv1::SearchResponse>();
+  FillResponse(outcome, request, 0, response.get());
+  REQUIRE(response->services_size() == 1);
+  CHECK(&response->services(0).service() == service.get());  // the same message, not a copy
+  CHECK(response->services(0).explanation().filters(0) == "area: nationwide");
+  CHECK(response->recommendation_id() == 7);
+
+  rv1::SearchResponse sent;
+  REQUIRE(sent.ParseFromString(response->SerializeAsString()));
+  CHECK(sent.services(0).service().SerializeAsString() == service->SerializeAsString());
+
+  ReturnServices(response.get());
+  CHECK_FALSE(response->services(0).has_service());
+  response.reset();  // under ASan a service freed by the response would show here or below
+  CHECK(service.use_count() == 2);  // `service` and the outcome: nothing took or dropped one
+  CHECK(service->name().fi() == "Lainattu palvelu");
 }
 
 }  // namespace
