@@ -179,6 +179,7 @@ struct JudgedQuery {
   cv1::LifeSituationAnswers meters;
   std::vector<std::pair<std::string, std::vector<int>>> meter_list;  // as given, for printing
   std::vector<Judgment> relevant;
+  std::set<std::string> not_relevant;  // service ids judged and found not relevant (grade 0)
   bool recommend = false;
   std::string group() const { return absl::StrCat(kind, " ", language); }
 };
@@ -258,23 +259,37 @@ std::optional<std::vector<JudgedQuery>> ReadQueries(
           query.meter_list.emplace_back(key, std::move(list));
         }
       }
+      // A judged id to the directory's service id, or "" (a problem is recorded).
+      auto resolve = [&](const std::string& judged_id, const std::string& name) -> std::string {
+        std::string service_id;
+        if (IsUuid(judged_id)) {
+          if (ids.count(judged_id) != 0) service_id = judged_id;
+        } else if (auto it = by_external.find(judged_id);
+                   it != by_external.end() && it->second.size() == 1) {
+          service_id = it->second.front();
+        }
+        if (service_id.empty()) {
+          problems.push_back(absl::StrCat(query.id, ": judged id ", judged_id, " (", name,
+                                          ") is not in the catalogue"));
+        }
+        return service_id;
+      };
       for (const json& r : q.at("relevant")) {
         Judgment j;
         j.judged_id = r.at("id").get<std::string>();
         j.name = r.value("name", "");
         j.grade = r.value("grade", 1);
-        if (IsUuid(j.judged_id)) {
-          if (ids.count(j.judged_id) != 0) j.service_id = j.judged_id;
-        } else if (auto it = by_external.find(j.judged_id);
-                   it != by_external.end() && it->second.size() == 1) {
-          j.service_id = it->second.front();
+        j.service_id = resolve(j.judged_id, j.name);
+        if (j.grade < 1 || j.grade > 2) {
+          problems.push_back(absl::StrCat(query.id, ": judged id ", j.judged_id,
+                                          ": grade must be 1 or 2 (not relevant: \"not_relevant\"), got ",
+                                          j.grade));
         }
-        if (j.service_id.empty()) {
-          problems.push_back(absl::StrCat(query.id, ": judged id ", j.judged_id, " (", j.name,
-                                          ") is not in the catalogue"));
-          continue;
-        }
-        query.relevant.push_back(std::move(j));
+        if (!j.service_id.empty()) query.relevant.push_back(std::move(j));
+      }
+      for (const json& r : q.value("not_relevant", json::array())) {
+        const std::string id = resolve(r.at("id").get<std::string>(), r.value("name", ""));
+        if (!id.empty()) query.not_relevant.insert(id);
       }
       out.push_back(std::move(query));
     }
@@ -939,7 +954,7 @@ int Run(const Options& options) {
                 "written as queries.json expects it\n");
     for (size_t i = 0; i < queries->size(); ++i) {
       const JudgedQuery& q = (*queries)[i];
-      std::set<std::string> judged;
+      std::set<std::string> judged = q.not_relevant;
       for (const auto& j : q.relevant) judged.insert(j.service_id);
       std::vector<std::string> order;
       std::map<std::string, std::string> by;
