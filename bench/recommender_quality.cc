@@ -84,8 +84,9 @@ constexpr char kUsage[] =
     "  --source-dir DIR   folder with services.ndjson and codelists/\n"
     "                     (default " AURORA_DATA_DIR ")\n"
     "  --general-descriptions\n"
-    "                     set ServiceFilters.include_general_descriptions (default off, as in\n"
-    "                     the API: national templates nobody provides are not recommended)\n"
+    "                     ServiceFilters.general_descriptions = INCLUDE (default: STAND_IN,\n"
+    "                     as in the API: a national template is recommended only where no\n"
+    "                     service based on it is admitted)\n"
     "  --national-without-municipality\n"
     "                     a recommend query without a municipality admits nationwide services\n"
     "                     only (the judging rule of queries.json; default off, as in the API)\n"
@@ -370,7 +371,9 @@ RankRequest RequestFor(const JudgedQuery& q, const Options& options, bool with_m
   r.age = q.age;
   r.search = !q.recommend;
   if (q.recommend && with_meters) r.meters = q.meters;
-  r.filters.set_include_general_descriptions(options.general_descriptions);
+  if (options.general_descriptions) {
+    r.filters.set_general_descriptions(recommender::v1::GENERAL_DESCRIPTIONS_INCLUDE);
+  }
   if (q.recommend && q.municipality.empty() && options.national_without_municipality) {
     r.filters.mutable_area()->set_only_national_services(true);
   }
@@ -562,15 +565,19 @@ class Analyst {
     const auto it = data.by_id.find(service_id);
     if (it == data.by_id.end()) return Diagnosis{"filter", "not in the index"};
     const recommender::IndexedService& doc = data.docs[it->second];
+    if (auto where = NotInArea(q, s); where.has_value()) return Diagnosis{"filter", *where};
     if (doc.general_description && !options_.general_descriptions) {
-      return Diagnosis{"filter", "general description (not included by default)"};
-    }
-    if (!q.municipality.empty() && !AvailableIn(s, q.municipality)) {
-      return Diagnosis{"filter", absl::StrCat("not in ", q.municipality, ": ", Where(s, *c_.codes))};
-    }
-    if (q.recommend && q.municipality.empty() && options_.national_without_municipality &&
-        !Nationwide(s)) {
-      return Diagnosis{"filter", absl::StrCat("not nationwide: ", Where(s, *c_.codes))};
+      // A general description stands in only where no service based on it is admitted.
+      auto based = data.based_on_description.find(service_id);
+      if (based != data.based_on_description.end()) {
+        for (uint32_t d : based->second) {
+          if (data.docs[d].live && !NotInArea(q, *data.docs[d].service).has_value()) {
+            return Diagnosis{"filter", absl::StrCat("general description, provided here by \"",
+                                                    Clip(NameOf(*data.docs[d].service), 40),
+                                                    "\"")};
+          }
+        }
+      }
     }
     if (q.recommend && doc.eligibility.business_only) {
       return Diagnosis{"eligibility", "for businesses only (target groups KR2/KR3)"};
@@ -588,6 +595,18 @@ class Analyst {
                                                    "text match)"
                                                  : "")};
       }
+    }
+    return std::nullopt;
+  }
+
+  // Why the query's area does not admit the service, if it does not.
+  std::optional<std::string> NotInArea(const JudgedQuery& q, const dv1::Service& s) const {
+    if (!q.municipality.empty() && !AvailableIn(s, q.municipality)) {
+      return absl::StrCat("not in ", q.municipality, ": ", Where(s, *c_.codes));
+    }
+    if (q.recommend && q.municipality.empty() && options_.national_without_municipality &&
+        !Nationwide(s)) {
+      return absl::StrCat("not nationwide: ", Where(s, *c_.codes));
     }
     return std::nullopt;
   }
@@ -831,7 +850,9 @@ int Run(const Options& options) {
               c.records.size(), file.c_str(), load_s, read->errors.size());
   std::printf("filters: general descriptions %s;\n"
               "         a recommend query without a municipality admits %s\n\n",
-              options.general_descriptions ? "included" : "excluded (API default)",
+              options.general_descriptions ? "all included"
+                                           : "only where no service based on them is admitted "
+                                             "(API default)",
               options.national_without_municipality ? "nationwide services only"
                                                     : "every service (API default)");
 

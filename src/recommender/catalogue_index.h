@@ -167,6 +167,9 @@ struct IndexData {
   absl::flat_hash_map<std::string, DocSet> by_target_group;  // with ancestors
   absl::flat_hash_map<std::string, DocSet> by_life_event;    // with ancestors
   absl::flat_hash_map<int, DocSet> by_funding;
+  // General description id -> the documents based on it. Append-only like the postings (a
+  // replaced or removed document stays listed, but is never live, so never admitted).
+  absl::flat_hash_map<std::string, std::vector<uint32_t>> based_on_description;
   absl::flat_hash_map<std::string, std::string> organization_names;  // id -> name (fi, sv or en)
   std::array<TranslationLexicon, kLanguageCount> lexicon;  // [sv], [en]; [fi] unused
   int64_t revision = 0;

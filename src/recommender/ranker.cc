@@ -348,13 +348,11 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   // --- Admission: filter sets, then per-document eligibility.
   DocSet admitted = data.live;
   const auto& filters = request.filters;
-  if (!filters.include_general_descriptions()) {
-    for (size_t i = 0; i < admitted.words().size() && i < data.general_descriptions.words().size();
-         ++i) {
-      admitted.mutable_words()[i] &= ~data.general_descriptions.words()[i];
-    }
-  }
   DocSet area_only = admitted;  // crisis services ignore every filter but the area
+  for (size_t i = 0; i < area_only.words().size() && i < data.general_descriptions.words().size();
+       ++i) {
+    area_only.mutable_words()[i] &= ~data.general_descriptions.words()[i];
+  }
   if (filters.has_area()) {
     DocSet area = AreaSet(data, codes, filters.area());
     admitted.IntersectWith(area);
@@ -384,6 +382,34 @@ RankResult Ranker::Rank(const RankRequest& request) const {
       }
     }
     admitted.IntersectWith(funding);
+  }
+  // General descriptions (national templates, no provider): by default they stand in for their
+  // service only where the filters admit no service based on them.
+  std::vector<uint32_t> stand_ins;
+  const auto templates_wanted = filters.general_descriptions();
+  if (templates_wanted == v1::GENERAL_DESCRIPTIONS_EXCLUDE) {
+    for (size_t i = 0; i < admitted.words().size() && i < data.general_descriptions.words().size();
+         ++i) {
+      admitted.mutable_words()[i] &= ~data.general_descriptions.words()[i];
+    }
+  } else {
+    const auto& words = admitted.words();
+    const auto& templates = data.general_descriptions.words();
+    for (size_t w = 0; w < words.size() && w < templates.size(); ++w) {
+      for (uint64_t bits = words[w] & templates[w]; bits != 0; bits &= bits - 1) {
+        const auto d = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
+        auto it = data.based_on_description.find(data.docs[d].service->id());
+        const bool provided =
+            it != data.based_on_description.end() &&
+            std::any_of(it->second.begin(), it->second.end(),
+                        [&](uint32_t instance) { return admitted.Test(instance); });
+        if (provided && templates_wanted != v1::GENERAL_DESCRIPTIONS_INCLUDE) {
+          admitted.Clear(d);
+        } else if (!provided) {
+          stand_ins.push_back(d);
+        }
+      }
+    }
   }
   const bool businesses_asked = std::any_of(
       filters.target_groups().begin(), filters.target_groups().end(),
@@ -565,7 +591,15 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     auto it = data.by_municipality.find(request.municipality_code);
     if (it != data.by_municipality.end()) home = &it->second;
   }
+  // Where the person can use the service: with a home municipality, its own services are
+  // preferred; a recommendation for someone whose location nobody knows (no municipality, no
+  // area filter) prefers what they can use wherever they live, the nationwide services.
+  const bool location_unknown =
+      !request.search && request.municipality_code.empty() && !filters.has_area();
   auto locality_of = [&](uint32_t d) {
+    if (location_unknown) {
+      return (data.doc_flags[d] & kDocLocal) == 0 ? p.locality_bonus : 0.0;
+    }
     return home != nullptr && (data.doc_flags[d] & kDocLocal) != 0 && home->Test(d)
                ? p.locality_bonus
                : 0.0;
@@ -784,6 +818,13 @@ RankResult Ranker::Rank(const RankRequest& request) const {
       e.add_filters(service.area_type() == dv1::AREA_TYPE_NATIONWIDE_EXCEPT_ALAND_ISLANDS
                         ? "nationwide service (except the Åland Islands)"
                         : "nationwide service");
+    }
+    if (doc.general_description) {
+      const bool stand_in = std::find(stand_ins.begin(), stand_ins.end(), c.doc) != stand_ins.end();
+      e.add_filters(stand_in ? "general description (a national template without a provider): no "
+                               "service based on it is admitted by this request"
+                             : "general description (a national template without a provider): "
+                               "general_descriptions INCLUDE");
     }
     auto explain_codes = [&](CodeKind kind, const char* what,
                              const google::protobuf::RepeatedPtrField<std::string>& wanted,

@@ -160,6 +160,11 @@ absl::Status ValidateFilters(const v1::ServiceFilters& filters, const std::strin
                      absl::StrCat("must be PUBLICLY_FUNDED or MARKET_FUNDED, got ", f));
     }
   }
+  if (!v1::GeneralDescriptions_IsValid(filters.general_descriptions())) {
+    return Invalid(absl::StrCat(field, ".general_descriptions"),
+                   absl::StrCat("must be STAND_IN, EXCLUDE or INCLUDE, got ",
+                                filters.general_descriptions()));
+  }
   for (int i = 0; i < filters.organization_ids_size(); ++i) {
     if (!IsCanonicalUuid(filters.organization_ids(i))) {
       return Invalid(absl::StrCat(field, ".organization_ids[", i, "]"),

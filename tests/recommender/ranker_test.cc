@@ -2,6 +2,7 @@
 // search, explanations that are true, filters, determinism, crisis routing, the relevance cut-off,
 // live changes and paging.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <set>
 #include <string>
@@ -66,10 +67,15 @@ TEST_CASE("need weighting: all-0 and all-10 answers do not give the same list", 
   REQUIRE(zero.services.size() == 10);
   // All-10 means no need: nothing is need-driven.
   CHECK(ten.services.empty());
-  // A middling answer gives results, but they score lower than the same areas at 0.
+  // A middling answer gives results, but their needs score lower than the same areas at 0.
   RankResult five = demo.ranker->Rank(AllMeters(5));
   REQUIRE_FALSE(five.services.empty());
-  CHECK(five.services[0].score < zero.services[0].score);
+  auto best_need = [](const RankResult& r) {
+    double best = 0;
+    for (const auto& s : r.services) best = std::max(best, s.explanation.life_situation_score());
+    return best;
+  };
+  CHECK(best_need(five) < best_need(zero));
 }
 
 TEST_CASE("need weighting: a low meter weighs more than a middling one", "[ranker]") {
@@ -186,7 +192,11 @@ TEST_CASE("cross-lingual search finds Finnish-only services", "[ranker]") {
                         Case{"debt counselling", Language::kEnglish},
                         Case{"arbetslöshet", Language::kSwedish}}) {
     CAPTURE(c.text);
-    RankResult r = demo.ranker->Rank(Search(c.text, c.language));
+    RankRequest request = Search(c.text, c.language);
+    // Templates have English and Swedish text, so they would fill the list: this is about
+    // reaching the services that have none.
+    request.filters.set_general_descriptions(rv1::GENERAL_DESCRIPTIONS_EXCLUDE);
+    RankResult r = demo.ranker->Rank(request);
     size_t finnish_only = 0;
     for (const auto& s : r.services) {
       if (!HasNoEnglishOrSwedishName(*s.service)) continue;
@@ -464,6 +474,93 @@ TEST_CASE("paging continues the list without overlap", "[ranker]") {
   for (const auto& id : Ids(second)) joined.push_back(id);
   CHECK(joined == Ids(all));
   CHECK(second.services[0].rank == 11);
+}
+
+TEST_CASE("a general description stands in for its service where no one provides it",
+          "[ranker]") {
+  auto catalogue = testing::Empty();
+  dv1::Service gd;
+  gd.set_id("9b1c4a1e-2222-4c2b-8d3e-123456789abc");
+  gd.set_kind(dv1::SERVICE_KIND_GENERAL_DESCRIPTION);
+  gd.mutable_name()->set_fi("Revontulituki");
+  gd.mutable_summary()->set_fi("Revontulitukea myönnetään revontulten katseluun.");
+  gd.set_area_type(dv1::AREA_TYPE_NATIONWIDE);
+  dv1::Service helsinki;
+  helsinki.set_id("9b1c4a1e-3333-4c2b-8d3e-123456789abc");
+  helsinki.set_kind(dv1::SERVICE_KIND_SERVICE);
+  helsinki.mutable_name()->set_fi("Revontulituki Helsingissä");
+  helsinki.mutable_summary()->set_fi("Helsinki myöntää revontulitukea.");
+  helsinki.set_area_type(dv1::AREA_TYPE_LIMITED);
+  helsinki.add_municipality_codes("091");
+  helsinki.set_general_description_id(gd.id());
+  catalogue.index->Upsert(gd);
+  catalogue.index->Upsert(helsinki);
+
+  auto search = [&](const std::string& municipality,
+                    rv1::GeneralDescriptions templates = rv1::GENERAL_DESCRIPTIONS_UNSPECIFIED) {
+    RankRequest r = Search("revontulituki");
+    r.municipality_code = municipality;
+    r.filters.set_general_descriptions(templates);
+    return catalogue.ranker->Rank(r);
+  };
+  // In Helsinki the service is provided: the template is not shown.
+  CHECK(Ids(search("091")) == std::vector<std::string>{helsinki.id()});
+  // Without a municipality the Helsinki service is admitted too.
+  CHECK(Ids(search("")) == std::vector<std::string>{helsinki.id()});
+  // In Oulu nobody provides it: the template stands in, and says why.
+  RankResult oulu = search("564");
+  REQUIRE(Ids(oulu) == std::vector<std::string>{gd.id()});
+  const auto& filters = oulu.services[0].explanation.filters();
+  CHECK(std::any_of(filters.begin(), filters.end(), [](const std::string& f) {
+    return absl::StrContains(f, "general description") &&
+           absl::StrContains(f, "no service based on it is admitted");
+  }));
+  // Asked for every template: both in Helsinki. Asked for none: nothing in Oulu.
+  CHECK(search("091", rv1::GENERAL_DESCRIPTIONS_INCLUDE).services.size() == 2);
+  CHECK(search("564", rv1::GENERAL_DESCRIPTIONS_EXCLUDE).services.empty());
+  CHECK(Ids(search("564", rv1::GENERAL_DESCRIPTIONS_STAND_IN)) == std::vector<std::string>{gd.id()});
+  // The provider leaves: the template stands in in Helsinki too.
+  catalogue.index->Remove(helsinki.id());
+  CHECK(Ids(search("091")) == std::vector<std::string>{gd.id()});
+}
+
+TEST_CASE("a recommendation without a location prefers services usable anywhere", "[ranker]") {
+  auto catalogue = testing::Empty();
+  auto make = [](const std::string& id, const std::string& name, bool local) {
+    dv1::Service s;
+    s.set_id(id);
+    s.set_kind(dv1::SERVICE_KIND_SERVICE);
+    s.mutable_name()->set_fi(name);
+    s.add_life_areas(aurora::common::v1::LIFE_AREA_HEALTH);
+    if (local) {
+      s.set_area_type(dv1::AREA_TYPE_LIMITED);
+      s.add_municipality_codes("564");
+    } else {
+      s.set_area_type(dv1::AREA_TYPE_NATIONWIDE);
+    }
+    return s;
+  };
+  // The local one sorts first by id, so only the locality rule can put the other ahead.
+  const dv1::Service oulu = make("1b1c4a1e-0000-4c2b-8d3e-123456789abc", "Terveysneuvonta Oulu", true);
+  const dv1::Service everywhere =
+      make("9b1c4a1e-0000-4c2b-8d3e-123456789abc", "Terveysneuvonta", false);
+  catalogue.index->Upsert(oulu);
+  catalogue.index->Upsert(everywhere);
+
+  RankResult unknown = catalogue.ranker->Rank(Meters({{"health", 2}}));
+  REQUIRE(Ids(unknown) == std::vector<std::string>{everywhere.id(), oulu.id()});
+  CHECK(unknown.services[0].explanation.locality_bonus() > 0);
+  CHECK(unknown.services[1].explanation.locality_bonus() == 0);
+
+  // In Oulu the local service is preferred.
+  RankRequest in_oulu = Meters({{"health", 2}});
+  in_oulu.municipality_code = "564";
+  CHECK(Ids(catalogue.ranker->Rank(in_oulu)) == std::vector<std::string>{oulu.id(), everywhere.id()});
+  // A search is about its text, not the person: no preference either way (ties by id).
+  RankResult searched = catalogue.ranker->Rank(Search("terveysneuvonta"));
+  REQUIRE(searched.services.size() == 2);
+  CHECK(searched.services[0].explanation.locality_bonus() == 0);
+  CHECK(searched.services[1].explanation.locality_bonus() == 0);
 }
 
 TEST_CASE("live changes: an added service is found, a changed one re-indexed, a removed one gone",

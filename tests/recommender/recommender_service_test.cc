@@ -845,6 +845,11 @@ TEST_CASE("invalid requests fail with INVALID_ARGUMENT naming the field and the 
          r.mutable_filters()->add_funding_types(static_cast<dv1::FundingType>(7));
        },
        {"filters.funding_types[1]", "7"}},
+      {"general descriptions unknown",
+       [](auto& r) {
+         r.mutable_filters()->set_general_descriptions(static_cast<rv1::GeneralDescriptions>(9));
+       },
+       {"filters.general_descriptions", "9"}},
       {"organization id not a uuid",
        [](auto& r) { r.mutable_filters()->add_organization_ids("not-an-id"); },
        {"filters.organization_ids[0]", "\"not-an-id\""}},
