@@ -568,9 +568,9 @@ class Analyst {
     if (auto where = NotInArea(q, s); where.has_value()) return Diagnosis{"filter", *where};
     if (doc.general_description && !options_.general_descriptions) {
       // A general description stands in only where no service based on it is admitted.
-      auto based = data.based_on_description.find(service_id);
-      if (based != data.based_on_description.end()) {
-        for (uint32_t d : based->second) {
+      auto number = data.template_numbers.find(service_id);
+      if (number != data.template_numbers.end()) {
+        for (uint32_t d : data.template_instances[number->second]) {
           if (data.docs[d].live && !NotInArea(q, *data.docs[d].service).has_value()) {
             return Diagnosis{"filter", absl::StrCat("general description, provided here by \"",
                                                     Clip(NameOf(*data.docs[d].service), 40),
@@ -745,7 +745,10 @@ std::vector<Variant> Variants() {
   v.push_back({"locality_bonus 0.5", [](P& p) { p.locality_bonus = 0.5; }});
   v.push_back({"max_translation_df_share 1 (all)", [](P& p) { p.max_translation_df_share = 1; }});
   v.push_back({"max_translation_df_share 0.05", [](P& p) { p.max_translation_df_share = 0.05; }});
-  v.push_back({"max_translation_df_share 0.2", [](P& p) { p.max_translation_df_share = 0.2; }});
+  v.push_back({"max_translation_df_share 0.1", [](P& p) { p.max_translation_df_share = 0.1; }});
+  v.push_back({"max_translation_df_share 0.02", [](P& p) { p.max_translation_df_share = 0.02; }});
+  v.push_back({"locality_bonus 0.7", [](P& p) { p.locality_bonus = 0.7; }});
+  v.push_back({"locality_bonus 1.0", [](P& p) { p.locality_bonus = 1.0; }});
   v.push_back({"min_label_dice 0.2", [](P& p) { p.min_label_dice = 0.2; }});
   v.push_back({"min_label_dice 0.4", [](P& p) { p.min_label_dice = 0.4; }});
   v.push_back({"min_label_dice 0.8", [](P& p) { p.min_label_dice = 0.8; }});

@@ -257,8 +257,11 @@ void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
   for (const auto& c : prepared.life_events) data.by_life_event[c].Set(doc_number);
   data.by_funding[service.funding_type()].Set(doc_number);
   if (!service.general_description_id().empty()) {
-    data.based_on_description[service.general_description_id()].push_back(doc_number);
+    data.template_instances[data.TemplateNumber(service.general_description_id())].push_back(
+        doc_number);
   }
+  data.doc_template.push_back(doc.general_description ? data.TemplateNumber(id)
+                                                      : IndexData::kNoTemplate);
   data.by_id[id] = doc_number;
   ++data.live_count;
   const Eligibility& e = doc.eligibility;
@@ -279,6 +282,13 @@ void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
     }
   }
   data.docs.push_back(std::move(doc));
+}
+
+uint32_t IndexData::TemplateNumber(const std::string& id) {
+  auto [it, inserted] =
+      template_numbers.try_emplace(id, static_cast<uint32_t>(template_instances.size()));
+  if (inserted) template_instances.emplace_back();
+  return it->second;
 }
 
 void CatalogueIndex::Remove(const std::string& id) {

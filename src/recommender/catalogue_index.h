@@ -167,9 +167,15 @@ struct IndexData {
   absl::flat_hash_map<std::string, DocSet> by_target_group;  // with ancestors
   absl::flat_hash_map<std::string, DocSet> by_life_event;    // with ancestors
   absl::flat_hash_map<int, DocSet> by_funding;
-  // General description id -> the documents based on it. Append-only like the postings (a
-  // replaced or removed document stays listed, but is never live, so never admitted).
-  absl::flat_hash_map<std::string, std::vector<uint32_t>> based_on_description;
+  // General descriptions ("templates"), numbered densely by id as they or services based on
+  // them arrive: per document the number of the template it is (kNoTemplate if it is not one),
+  // and per template the documents based on it. Append-only like the postings (a replaced or
+  // removed document stays listed, but is never live, so never admitted).
+  static constexpr uint32_t kNoTemplate = ~0u;
+  std::vector<uint32_t> doc_template;
+  absl::flat_hash_map<std::string, uint32_t> template_numbers;
+  std::vector<std::vector<uint32_t>> template_instances;
+  uint32_t TemplateNumber(const std::string& id);  // assigns one if new
   absl::flat_hash_map<std::string, std::string> organization_names;  // id -> name (fi, sv or en)
   std::array<TranslationLexicon, kLanguageCount> lexicon;  // [sv], [en]; [fi] unused
   int64_t revision = 0;

@@ -383,34 +383,27 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     }
     admitted.IntersectWith(funding);
   }
-  // General descriptions (national templates, no provider): by default they stand in for their
-  // service only where the filters admit no service based on them.
-  std::vector<uint32_t> stand_ins;
+  // General descriptions (national templates, no provider): by default a template stands in
+  // for its service only where the filters admit no service based on it. Checked for the
+  // candidates only (a catalogue can have thousands of templates).
   const auto templates_wanted = filters.general_descriptions();
   if (templates_wanted == v1::GENERAL_DESCRIPTIONS_EXCLUDE) {
     for (size_t i = 0; i < admitted.words().size() && i < data.general_descriptions.words().size();
          ++i) {
       admitted.mutable_words()[i] &= ~data.general_descriptions.words()[i];
     }
-  } else {
-    const auto& words = admitted.words();
-    const auto& templates = data.general_descriptions.words();
-    for (size_t w = 0; w < words.size() && w < templates.size(); ++w) {
-      for (uint64_t bits = words[w] & templates[w]; bits != 0; bits &= bits - 1) {
-        const auto d = static_cast<uint32_t>(w * 64 + std::countr_zero(bits));
-        auto it = data.based_on_description.find(data.docs[d].service->id());
-        const bool provided =
-            it != data.based_on_description.end() &&
-            std::any_of(it->second.begin(), it->second.end(),
-                        [&](uint32_t instance) { return admitted.Test(instance); });
-        if (provided && templates_wanted != v1::GENERAL_DESCRIPTIONS_INCLUDE) {
-          admitted.Clear(d);
-        } else if (!provided) {
-          stand_ins.push_back(d);
-        }
-      }
-    }
   }
+  auto provided = [&](uint32_t d) {  // d is a template some admitted service is based on
+    const uint32_t t = data.doc_template[d];
+    if (t == IndexData::kNoTemplate) return false;
+    const auto& instances = data.template_instances[t];
+    return std::any_of(instances.begin(), instances.end(),
+                       [&](uint32_t instance) { return admitted.Test(instance); });
+  };
+  auto template_left_out = [&](uint32_t d) {
+    return templates_wanted != v1::GENERAL_DESCRIPTIONS_INCLUDE &&
+           data.doc_template[d] != IndexData::kNoTemplate && provided(d);
+  };
   const bool businesses_asked = std::any_of(
       filters.target_groups().begin(), filters.target_groups().end(),
       [](const std::string& g) { return absl::StartsWith(g, "KR2") || absl::StartsWith(g, "KR3"); });
@@ -553,7 +546,9 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   };
   double top_text = 0;  // the best text score among the documents the coverage rule admits
   for (uint32_t d : s.touched_total) {
-    if (s.matched_words[d] >= words_needed) top_text = std::max<double>(top_text, s.total[d]);
+    if (s.matched_words[d] >= words_needed && !template_left_out(d)) {
+      top_text = std::max<double>(top_text, s.total[d]);
+    }
   }
   const double text_floor =
       std::max(p.min_text_score, top_text * (request.search ? p.min_relative_text_score
@@ -646,7 +641,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     *c = Candidate{d, 0, text, s.life_situation[d], event_sets.empty() ? 0 : life_event_of(d), 0};
     const bool need_driven = c->life_situation >= p.min_life_situation_score || c->life_event > 0;
     if (text <= 0 && !need_driven) return false;
-    if (!eligible(d, text > 0)) return false;
+    if (!eligible(d, text > 0) || template_left_out(d)) return false;
     c->locality = locality_of(d);
     return true;
   };
@@ -820,8 +815,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
                         : "nationwide service");
     }
     if (doc.general_description) {
-      const bool stand_in = std::find(stand_ins.begin(), stand_ins.end(), c.doc) != stand_ins.end();
-      e.add_filters(stand_in ? "general description (a national template without a provider): no "
+      e.add_filters(!provided(c.doc) ? "general description (a national template without a provider): no "
                                "service based on it is admitted by this request"
                              : "general description (a national template without a provider): "
                                "general_descriptions INCLUDE");
