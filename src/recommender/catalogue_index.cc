@@ -268,7 +268,8 @@ void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
   data.doc_flags.push_back(static_cast<uint8_t>(
       (e.business_only ? kDocBusinessOnly : 0) | (e.age_restricted ? kDocAgeRestricted : 0) |
       (e.seniors ? kDocSeniors : 0) | (e.children ? kDocChildren : 0) |
-      (e.youth ? kDocYouth : 0) | (doc.local ? kDocLocal : 0)));
+      (e.youth ? kDocYouth : 0) | (doc.local ? kDocLocal : 0) |
+      (doc.general_description ? kDocTemplate : 0)));
   uint64_t id_key = 0;
   for (size_t i = 0; i < 8; ++i) {
     id_key = (id_key << 8) | (i < id.size() ? static_cast<unsigned char>(id[i]) : 0u);

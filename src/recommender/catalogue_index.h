@@ -139,6 +139,7 @@ enum DocFlag : uint8_t {
   kDocChildren = 8,
   kDocYouth = 16,
   kDocLocal = 32,
+  kDocTemplate = 64,  // a general description
 };
 
 // Everything a query reads. Not thread-safe by itself: CatalogueIndex guards it.

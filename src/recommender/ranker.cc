@@ -401,8 +401,8 @@ RankResult Ranker::Rank(const RankRequest& request) const {
                        [&](uint32_t instance) { return admitted.Test(instance); });
   };
   auto template_left_out = [&](uint32_t d) {
-    return templates_wanted != v1::GENERAL_DESCRIPTIONS_INCLUDE &&
-           data.doc_template[d] != IndexData::kNoTemplate && provided(d);
+    return (data.doc_flags[d] & kDocTemplate) != 0 &&
+           templates_wanted != v1::GENERAL_DESCRIPTIONS_INCLUDE && provided(d);
   };
   const bool businesses_asked = std::any_of(
       filters.target_groups().begin(), filters.target_groups().end(),
