@@ -393,7 +393,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
       admitted.mutable_words()[i] &= ~data.general_descriptions.words()[i];
     }
   }
-  auto provided = [&](uint32_t d) {  // d is a template some admitted service is based on
+  auto provided = [&](uint32_t d) {  // whether an admitted service is based on template d
     const uint32_t t = data.doc_template[d];
     if (t == IndexData::kNoTemplate) return false;
     const auto& instances = data.template_instances[t];
@@ -815,10 +815,10 @@ RankResult Ranker::Rank(const RankRequest& request) const {
                         : "nationwide service");
     }
     if (doc.general_description) {
-      e.add_filters(!provided(c.doc) ? "general description (a national template without a provider): no "
-                               "service based on it is admitted by this request"
-                             : "general description (a national template without a provider): "
-                               "general_descriptions INCLUDE");
+      e.add_filters(absl::StrCat(
+          "general description (a national template without a provider): ",
+          provided(c.doc) ? "general_descriptions INCLUDE"
+                          : "no service based on it is admitted by this request"));
     }
     auto explain_codes = [&](CodeKind kind, const char* what,
                              const google::protobuf::RepeatedPtrField<std::string>& wanted,
