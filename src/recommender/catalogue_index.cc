@@ -50,6 +50,40 @@ const PostingList* IndexData::Find(Language language, std::string_view term) con
   return &postings[l][it->second];
 }
 
+namespace {
+
+constexpr uint32_t kExactLengths = 96;
+constexpr double kLengthStep = 1.03;
+
+const std::array<uint32_t, 256>& LengthTable() {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t code = 0; code < 256; ++code) {
+      t[code] = code <= kExactLengths
+                    ? code
+                    : static_cast<uint32_t>(std::lround(
+                          kExactLengths * std::pow(kLengthStep, code - kExactLengths)));
+    }
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+uint8_t EncodeFieldLength(uint32_t length) {
+  if (length <= kExactLengths) return static_cast<uint8_t>(length);
+  const auto& table = LengthTable();
+  // The nearest code (the table ascends).
+  const auto above = std::lower_bound(table.begin() + kExactLengths, table.end(), length);
+  if (above == table.end()) return 255;
+  const auto below = above - 1;
+  return static_cast<uint8_t>(
+      (length - *below <= *above - length ? below : above) - table.begin());
+}
+
+uint32_t DecodeFieldLength(uint8_t code) { return LengthTable()[code]; }
+
 double IndexData::AverageFieldLength(Language language, Field field) const {
   if (live_count == 0) return 1;
   const double avg = total_field_length[static_cast<int>(language)][static_cast<int>(field)] /
@@ -229,11 +263,13 @@ void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
   const auto doc_number = static_cast<uint32_t>(data.docs.size());
   IndexedService& doc = prepared.doc;
   for (int l = 0; l < kLanguageCount; ++l) {
+    std::array<uint8_t, kFieldCount> length;
+    for (int f = 0; f < kFieldCount; ++f) length[f] = EncodeFieldLength(doc.field_length[l][f]);
     for (const auto& [term, tf] : prepared.terms[l]) {
       auto [it, inserted] = data.term_ids[l].try_emplace(term, data.postings[l].size());
       if (inserted) data.postings[l].emplace_back();
       PostingList& list = data.postings[l][it->second];
-      list.postings.push_back({doc_number, tf});
+      list.postings.push_back({doc_number, tf, length});
       ++list.live_df;
       doc.terms.push_back((static_cast<uint32_t>(l) << 30) | it->second);
     }
@@ -275,7 +311,6 @@ void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
     id_key = (id_key << 8) | (i < id.size() ? static_cast<unsigned char>(id[i]) : 0u);
   }
   data.id_keys.push_back(id_key);
-  for (int l = 0; l < kLanguageCount; ++l) data.field_lengths[l].push_back(doc.field_length[l]);
   const float inverse_norm = 1.0f / std::max(1.0f, doc.profile_norm);
   for (int k = 0; k < kLifeAreaCount; ++k) {
     if (doc.profile.relevance[k] > 0) {

@@ -79,9 +79,16 @@ class DocSet {
   std::vector<uint64_t> words_;
 };
 
+// A field's length (words) in one byte: exact up to 96, then in steps of 3 % (within 2 %) up
+// to ~10,500 (longer is clamped). Kept in every posting, so that BM25F's length normalisation
+// reads the posting list only, not a per-document table (as Lucene keeps its norms).
+uint8_t EncodeFieldLength(uint32_t length);
+uint32_t DecodeFieldLength(uint8_t code);
+
 struct Posting {
   uint32_t doc;
-  std::array<uint8_t, kFieldCount> tf;  // per field, capped at 255
+  std::array<uint8_t, kFieldCount> tf;      // per field, capped at 255
+  std::array<uint8_t, kFieldCount> length;  // the document's field lengths, EncodeFieldLength
 };
 
 struct PostingList {
@@ -147,10 +154,9 @@ struct IndexData {
   std::vector<IndexedService> docs;
   // What ranking reads for many documents per query, packed apart from `docs` (a scan then
   // touches a few bytes per document, not a cache line of IndexedService): eligibility and
-  // locality bits, field lengths per language, the life-area postings (ascending doc).
+  // locality bits, the life-area postings (ascending doc).
   std::vector<uint8_t> doc_flags;
   std::vector<uint64_t> id_keys;  // the id's first 8 bytes, big-endian: orders as the id does
-  std::array<std::vector<std::array<uint16_t, kFieldCount>>, kLanguageCount> field_lengths;
   std::array<std::vector<AreaPosting>, kLifeAreaCount> area_postings;
   absl::flat_hash_map<std::string, uint32_t> by_id;  // live documents
   std::array<absl::flat_hash_map<std::string, uint32_t>, kLanguageCount> term_ids;

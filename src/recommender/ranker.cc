@@ -25,6 +25,8 @@ struct Scratch {
   std::vector<float> total, word, lang, life_situation;
   std::vector<uint8_t> matched_words;
   std::vector<uint32_t> touched_total, touched_word, touched_lang, touched_life_situation;
+  // Per language and field, the BM25F factor of each encoded field length (this query's).
+  std::array<std::array<std::array<float, 256>, kFieldCount>, kLanguageCount> length_factor{};
   void Reserve(size_t n) {
     if (total.size() < n) {
       total.resize(n, 0);
@@ -452,23 +454,31 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   s.Reserve(n);
   s.touched_total.clear();
   const double N = static_cast<double>(data.live_count);
-  // BM25F length normalisation 1 - b_f + b_f · length / average, as base + slope · length.
-  std::array<std::array<double, kFieldCount>, kLanguageCount> slope{};
-  std::array<double, kFieldCount> base{};
-  for (int f = 0; f < kFieldCount; ++f) base[f] = 1 - p.field_b[f];
+  // BM25F: a field's frequency counts w_f · tf / (1 - b_f + b_f · length / average). The
+  // factor w_f / (...) per encoded length, for the languages the query reads (postings carry
+  // their document's encoded field lengths).
+  std::array<bool, kLanguageCount> read{};
+  for (const auto& word : query.words) {
+    for (const auto& t : word.terms) read[static_cast<int>(t.language)] = true;
+  }
   for (int l = 0; l < kLanguageCount; ++l) {
+    if (!read[l]) continue;
     for (int f = 0; f < kFieldCount; ++f) {
-      slope[l][f] =
+      const double slope =
           p.field_b[f] / data.AverageFieldLength(static_cast<Language>(l), static_cast<Field>(f));
+      auto& factor = s.length_factor[l][f];
+      for (int code = 0; code < 256; ++code) {
+        factor[code] = static_cast<float>(
+            p.field_weight[f] /
+            (1 - p.field_b[f] + slope * DecodeFieldLength(static_cast<uint8_t>(code))));
+      }
     }
   }
   auto term_score = [&](const QueryTerm& t, const Posting& posting) {
-    const int l = static_cast<int>(t.language);
-    const auto& length = data.field_lengths[l][posting.doc];
-    double tfw = 0;
+    const auto& factor = s.length_factor[static_cast<int>(t.language)];
+    float tfw = 0;
     for (int f = 0; f < kFieldCount; ++f) {
-      if (posting.tf[f] == 0) continue;
-      tfw += p.field_weight[f] * posting.tf[f] / (base[f] + slope[l][f] * length[f]);
+      tfw += static_cast<float>(posting.tf[f]) * factor[f][posting.length[f]];
     }
     return t.weight * t.idf * tfw / (p.k1 + tfw);
   };

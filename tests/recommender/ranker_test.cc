@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <set>
 #include <string>
 #include <vector>
@@ -561,6 +562,22 @@ TEST_CASE("a recommendation without a location prefers services usable anywhere"
   REQUIRE(searched.services.size() == 2);
   CHECK(searched.services[0].explanation.locality_bonus() == 0);
   CHECK(searched.services[1].explanation.locality_bonus() == 0);
+}
+
+TEST_CASE("field lengths fit in a byte: exact when short, within 2 % up to 10,000 words",
+          "[ranker]") {
+  for (uint32_t length = 0; length <= 96; ++length) {
+    CHECK(DecodeFieldLength(EncodeFieldLength(length)) == length);
+  }
+  uint32_t previous = 0;
+  for (uint32_t length = 97; length <= 10000; ++length) {
+    const uint32_t decoded = DecodeFieldLength(EncodeFieldLength(length));
+    CHECK(std::abs(static_cast<double>(decoded) - length) <= 0.02 * length);
+    CHECK(decoded >= previous);  // monotone
+    previous = decoded;
+  }
+  CHECK(EncodeFieldLength(65535) == 255);
+  CHECK(DecodeFieldLength(255) > 10000);
 }
 
 TEST_CASE("live changes: an added service is found, a changed one re-indexed, a removed one gone",
