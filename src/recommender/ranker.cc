@@ -25,8 +25,10 @@ struct Scratch {
   std::vector<float> total, word, lang, life_situation;
   std::vector<uint8_t> matched_words;
   std::vector<uint32_t> touched_total, touched_word, touched_lang, touched_life_situation;
-  // Per language and field, the BM25F factor of each encoded field length (this query's).
+  // Per language and field, the BM25F factor of each encoded field length, and what it was
+  // computed from (field weight, b, average length): recomputed only when those change.
   std::array<std::array<std::array<float, 256>, kFieldCount>, kLanguageCount> length_factor{};
+  std::array<std::array<std::array<double, 3>, kFieldCount>, kLanguageCount> length_factor_of{};
   void Reserve(size_t n) {
     if (total.size() < n) {
       total.resize(n, 0);
@@ -464,13 +466,15 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   for (int l = 0; l < kLanguageCount; ++l) {
     if (!read[l]) continue;
     for (int f = 0; f < kFieldCount; ++f) {
-      const double slope =
-          p.field_b[f] / data.AverageFieldLength(static_cast<Language>(l), static_cast<Field>(f));
+      const double average = data.AverageFieldLength(static_cast<Language>(l), static_cast<Field>(f));
+      const std::array<double, 3> of{p.field_weight[f], p.field_b[f], average};
+      if (s.length_factor_of[l][f] == of) continue;
+      s.length_factor_of[l][f] = of;
       auto& factor = s.length_factor[l][f];
       for (int code = 0; code < 256; ++code) {
         factor[code] = static_cast<float>(
-            p.field_weight[f] /
-            (1 - p.field_b[f] + slope * DecodeFieldLength(static_cast<uint8_t>(code))));
+            p.field_weight[f] / (1 - p.field_b[f] + p.field_b[f] / average *
+                                                        DecodeFieldLength(static_cast<uint8_t>(code))));
       }
     }
   }
