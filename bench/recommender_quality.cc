@@ -358,6 +358,7 @@ RankingParameters PlainBm25Parameters() {
   p.translation_weight = 1e-6;
   p.max_crisis_services = 0;
   p.locality_bonus = 0;
+  p.age_group_bonus = 0;
   return p;
 }
 
@@ -749,6 +750,9 @@ std::vector<Variant> Variants() {
   v.push_back({"max_translation_df_share 0.02", [](P& p) { p.max_translation_df_share = 0.02; }});
   v.push_back({"locality_bonus 0.7", [](P& p) { p.locality_bonus = 0.7; }});
   v.push_back({"locality_bonus 1.0", [](P& p) { p.locality_bonus = 1.0; }});
+  v.push_back({"age_group_bonus 0", [](P& p) { p.age_group_bonus = 0; }});
+  v.push_back({"age_group_bonus 0.3", [](P& p) { p.age_group_bonus = 0.3; }});
+  v.push_back({"age_group_bonus 0.5", [](P& p) { p.age_group_bonus = 0.5; }});
   v.push_back({"min_label_dice 0.2", [](P& p) { p.min_label_dice = 0.2; }});
   v.push_back({"min_label_dice 0.4", [](P& p) { p.min_label_dice = 0.4; }});
   v.push_back({"min_label_dice 0.8", [](P& p) { p.min_label_dice = 0.8; }});

@@ -114,6 +114,7 @@ struct Ranker::QueryTerm {
   std::string via;  // the code that translated it, or empty
   const PostingList* postings = nullptr;
   double idf = 0;
+  float weight_idf = 0;  // weight · idf, as the scoring loop uses it
 };
 
 struct Ranker::Query {
@@ -196,8 +197,15 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
         auto df = lexicon.foreign_df.find(t.term);
         if (row != lexicon.pairs.end() && df != lexicon.foreign_df.end() && df->second > 0) {
           std::vector<std::pair<double, const std::string*>> best;
+          // Dice >= min_dice needs 2·count >= min_dice·(df + fi_df) and fi_df >= count, so
+          // count >= min_dice·df / (2 - min_dice): rarer pairs are passed over without looking
+          // up the Finnish term's frequency (a common word has thousands of them). The bound is
+          // lowered by a hair so that rounding never skips a pair exactly at it.
+          const double min_dice = std::min(p_.min_dice, 1.0);
+          const double min_count = std::max<double>(
+              p_.min_pairs, min_dice * df->second / (2.0 - min_dice) * (1 - 1e-9));
           for (const auto& [fi_term, count] : row->second) {
-            if (count < p_.min_pairs) continue;
+            if (count < min_count) continue;
             auto fdf = lexicon.finnish_df.find(fi_term);
             if (fdf == lexicon.finnish_df.end()) continue;
             const double dice = 2.0 * count / (df->second + fdf->second);
@@ -478,13 +486,16 @@ RankResult Ranker::Rank(const RankRequest& request) const {
       }
     }
   }
-  auto term_score = [&](const QueryTerm& t, const Posting& posting) {
+  // In single precision throughout (the accumulators are floats): a float division is half
+  // the latency of a double one, and this runs once per posting read.
+  const auto k1 = static_cast<float>(p.k1);
+  auto term_score = [&](const QueryTerm& t, const Posting& posting) -> float {
     const auto& factor = s.length_factor[static_cast<int>(t.language)];
     float tfw = 0;
     for (int f = 0; f < kFieldCount; ++f) {
       tfw += static_cast<float>(posting.tf[f]) * factor[f][posting.length[f]];
     }
-    return t.weight * t.idf * tfw / (p.k1 + tfw);
+    return t.weight_idf * tfw / (k1 + tfw);
   };
   // A word counts towards the coverage a match needs only if the catalogue has it in some
   // language (a Finnish word read as Swedish gives a stem nobody uses). A translation into a
@@ -501,6 +512,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
       if (t.postings != nullptr && t.postings->live_df > 0) {
         const double df = t.postings->live_df;
         t.idf = std::log(1 + (N - df + 0.5) / (df + 0.5));
+        t.weight_idf = static_cast<float>(t.weight * t.idf);
         known |= t.via.empty();
       }
     }
@@ -536,7 +548,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
           if (touched_only && s.total[posting.doc] == 0) continue;
           if (!admitted.Test(posting.doc)) continue;
           if (s.lang[posting.doc] == 0) s.touched_lang.push_back(posting.doc);
-          s.lang[posting.doc] += static_cast<float>(term_score(t, posting));
+          s.lang[posting.doc] += term_score(t, posting);
         }
       }
       for (uint32_t d : s.touched_lang) {
@@ -556,7 +568,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   // --- Candidates.
   struct Candidate {
     uint32_t doc;
-    double score, text, life_situation, life_event, locality;
+    double score, text, life_situation, life_event, locality, age_group;
   };
   double top_text = 0;  // the best text score among the documents the coverage rule admits
   for (uint32_t d : s.touched_total) {
@@ -614,6 +626,18 @@ RankResult Ranker::Rank(const RankRequest& request) const {
                : 0.0;
   };
 
+  // A person who gives their age prefers the services aimed at their age group (PTV target
+  // groups KR1.2 children, KR1.3 young people, KR1.1 seniors) to those for everyone.
+  auto age_group_of = [&](uint32_t d) {
+    if (!request.age.has_value()) return 0.0;
+    const uint8_t f = data.doc_flags[d];
+    const int age = *request.age;
+    const bool aimed = ((f & kDocSeniors) != 0 && age >= p.senior_min_age) ||
+                       ((f & kDocYouth) != 0 && age <= p.youth_max_age) ||
+                       ((f & kDocChildren) != 0 && age <= p.child_max_age);
+    return aimed ? p.age_group_bonus : 0.0;
+  };
+
   // --- Crisis services first.
   CrisisSignal crisis = CrisisLexicon::FromMeters(request.meters);
   if (CrisisSignal text = index_->crisis().FromText(query.term_sets); text.kinds != 0) {
@@ -652,11 +676,12 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   // --- Candidates: each document the text or the needs bring, offered once.
   auto admit = [&](uint32_t d, double text, Candidate* c) {
     if (request.search && text <= 0) return false;
-    *c = Candidate{d, 0, text, s.life_situation[d], event_sets.empty() ? 0 : life_event_of(d), 0};
+    *c = Candidate{d, 0, text, s.life_situation[d], event_sets.empty() ? 0 : life_event_of(d), 0, 0};
     const bool need_driven = c->life_situation >= p.min_life_situation_score || c->life_event > 0;
     if (text <= 0 && !need_driven) return false;
     if (!eligible(d, text > 0) || template_left_out(d)) return false;
     c->locality = locality_of(d);
+    c->age_group = age_group_of(d);
     return true;
   };
   auto for_each_candidate = [&](auto&& visit) {
@@ -704,11 +729,11 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     Candidate c;
     if (!admit(d, text, &c)) return;
     if (request.search) {
-      c.score = c.text + c.locality;
+      c.score = c.text + c.locality + c.age_group;
     } else {
       const double ls = top_ls > 0 ? c.life_situation / top_ls : 0;
       c.score = (has_text ? p.text_share * c.text + (1 - p.text_share) * ls : c.life_situation) +
-                c.life_event + c.locality;
+                c.life_event + c.locality + c.age_group;
     }
     if (is_crisis(d)) {
       crisis_candidates.push_back(c);
@@ -732,7 +757,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   // --- Order: crisis services, then by score, ties by id.
   std::vector<Candidate> ordered;
   for (uint32_t d : crisis_docs) {
-    Candidate c{d, 0, 0, 0, 0, locality_of(d)};
+    Candidate c{d, 0, 0, 0, 0, locality_of(d), age_group_of(d)};
     for (const auto& other : crisis_candidates) {
       if (other.doc == d) c = other;
     }
@@ -757,6 +782,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     e.set_life_situation_score(c.life_situation);
     e.set_life_event_score(c.life_event);
     e.set_locality_bonus(c.locality);
+    e.set_age_group_bonus(c.age_group);
     if (std::find(crisis_docs.begin(), crisis_docs.end(), c.doc) != crisis_docs.end()) {
       e.set_crisis(absl::StrCat("placed first: ", crisis.reason, "; this is a ",
                                 KindWord(doc.crisis_kinds), ""));

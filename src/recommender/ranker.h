@@ -76,6 +76,8 @@ struct RankingParameters {
   double life_event_bonus = 0.3;        // per requested life event the service is tagged with
   double max_life_event_bonus = 0.6;
   double locality_bonus = 0.5;
+  // For a service aimed at the person's age group (see youth_max_age etc.), when the age is known.
+  double age_group_bonus = 0.15;
   int youth_max_age = 29;
   int senior_min_age = 60;
   int child_max_age = 17;

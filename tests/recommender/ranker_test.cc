@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -163,6 +164,50 @@ TEST_CASE("age eligibility: youth-only services are not shown to a 36-year-old",
     }
     CHECK(youth_for_17 > 0);
   }
+}
+
+TEST_CASE("a known age puts the services aimed at that age group first", "[ranker]") {
+  const auto& demo = Demo();
+  const double bonus = demo.ranker->parameters().age_group_bonus;
+  REQUIRE(bonus > 0);
+  auto has_group = [](const dv1::Service& s, const char* group) {
+    return std::find(s.target_groups().begin(), s.target_groups().end(), group) !=
+           s.target_groups().end();
+  };
+  auto aimed_at_young = [&](const dv1::Service& s) {
+    return has_group(s, "KR1.3") || has_group(s, "KR1.2");
+  };
+  RankRequest r = Meters({{"health", 2}, {"self_esteem", 3}});
+  r.limit = 20;
+  std::map<std::string, int> rank_without_age;  // of the services for the young
+  for (const auto& s : demo.ranker->Rank(r).services) {
+    CHECK(s.explanation.age_group_bonus() == 0);
+    if (aimed_at_young(*s.service)) rank_without_age[s.service->id()] = s.rank;
+  }
+  REQUIRE_FALSE(rank_without_age.empty());  // the test means something
+  r.age = 17;
+  size_t moved_up = 0;
+  for (const auto& s : demo.ranker->Rank(r).services) {
+    CAPTURE(s.service->name().fi());
+    // The bonus goes to exactly the services for children or young people, and is in the score.
+    CHECK(s.explanation.age_group_bonus() == (aimed_at_young(*s.service) ? bonus : 0.0));
+    CHECK(s.score == Approx(s.explanation.life_situation_score() +
+                            s.explanation.life_event_score() + s.explanation.locality_bonus() +
+                            s.explanation.age_group_bonus()));
+    auto before = rank_without_age.find(s.service->id());
+    if (before == rank_without_age.end()) continue;
+    CHECK(s.rank <= before->second);
+    moved_up += s.rank < before->second;
+  }
+  CHECK(moved_up > 0);
+  // A 75-year-old gets it for the services for seniors only.
+  r.age = 75;
+  size_t senior = 0;
+  for (const auto& s : demo.ranker->Rank(r).services) {
+    CHECK(s.explanation.age_group_bonus() == (has_group(*s.service, "KR1.1") ? bonus : 0.0));
+    senior += s.explanation.age_group_bonus() > 0;
+  }
+  CHECK(senior > 0);
 }
 
 TEST_CASE("children's services need a family context for an adult", "[ranker]") {
