@@ -676,7 +676,9 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   // --- Candidates: each document the text or the needs bring, offered once.
   auto admit = [&](uint32_t d, double text, Candidate* c) {
     if (request.search && text <= 0) return false;
-    *c = Candidate{d, 0, text, s.life_situation[d], event_sets.empty() ? 0 : life_event_of(d), 0, 0};
+    // (A search has no life situation: its accumulator is not read, a cache miss per match.)
+    const double life_situation = request.search ? 0.0 : s.life_situation[d];
+    *c = Candidate{d, 0, text, life_situation, event_sets.empty() ? 0 : life_event_of(d), 0, 0};
     const bool need_driven = c->life_situation >= p.min_life_situation_score || c->life_event > 0;
     if (text <= 0 && !need_driven) return false;
     if (!eligible(d, text > 0) || template_left_out(d)) return false;
