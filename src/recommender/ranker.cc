@@ -405,12 +405,18 @@ RankResult Ranker::Rank(const RankRequest& request) const {
       admitted.mutable_words()[i] &= ~data.general_descriptions.words()[i];
     }
   }
-  auto provided = [&](uint32_t d) {  // whether an admitted service is based on template d
+  // Whether an admitted service is based on template d; answered once per template and query
+  // (a template can have thousands of instances, and it is asked for each of its matches).
+  std::vector<int8_t> provided_memo(data.template_instances.size(), -1);
+  auto provided = [&](uint32_t d) {
     const uint32_t t = data.doc_template[d];
     if (t == IndexData::kNoTemplate) return false;
-    const auto& instances = data.template_instances[t];
-    return std::any_of(instances.begin(), instances.end(),
-                       [&](uint32_t instance) { return admitted.Test(instance); });
+    if (provided_memo[t] < 0) {
+      const auto& instances = data.template_instances[t];
+      provided_memo[t] = std::any_of(instances.begin(), instances.end(),
+                                     [&](uint32_t instance) { return admitted.Test(instance); });
+    }
+    return provided_memo[t] == 1;
   };
   auto template_left_out = [&](uint32_t d) {
     return (data.doc_flags[d] & kDocTemplate) != 0 &&
