@@ -670,9 +670,11 @@ RankResult Ranker::Rank(const RankRequest& request) const {
       return std::make_tuple((doc.crisis_kinds & crisis.kinds) == 0, locality_of(d) == 0,
                              std::cref(doc.service->id()));
     };
-    std::sort(crisis_docs.begin(), crisis_docs.end(),
-              [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
-    if (crisis_docs.size() > p.max_crisis_services) crisis_docs.resize(p.max_crisis_services);
+    // Only the first few are shown: a partial sort (a large catalogue has thousands).
+    const size_t shown = std::min(crisis_docs.size(), p.max_crisis_services);
+    std::partial_sort(crisis_docs.begin(), crisis_docs.begin() + static_cast<ptrdiff_t>(shown),
+                      crisis_docs.end(), [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
+    crisis_docs.resize(shown);
   }
 
   auto is_crisis = [&](uint32_t d) {
