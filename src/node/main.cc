@@ -4,10 +4,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -126,7 +128,7 @@ int Serve(const std::vector<std::string>& args) {
       "Runs a node: the chosen components behind one gRPC server with health (one status per "
       "component), server reflection and Prometheus metrics, and the HTTP/JSON gateway in front "
       "of them; RocksDB in --data-dir. SIGTERM or SIGINT: NOT_SERVING, drain, finish running "
-      "calls, close RocksDB.",
+      "calls, close RocksDB (before the node serves: stop at once).",
       WithGatewayOptions({
           {"data-dir", "DIR", "./aurora-data", "where the node keeps its RocksDB and files"},
           {"grpc-listen", "HOST:PORT", "127.0.0.1:50051", "gRPC address (port 0: any free port)"},
@@ -205,14 +207,31 @@ int Serve(const std::vector<std::string>& args) {
   if (!cache.ok()) return Fail(cache.status());
   config.block_cache_bytes = static_cast<size_t>(*cache) << 20;
 
+  // A stop signal is taken from the start on: one that arrives while the node is still starting
+  // (waiting for a remote directory's snapshot) cancels the start.
   sigset_t signals = BlockStopSignals();
+  std::atomic<bool> stop_requested{false};
+  int signal = 0;
+  std::thread signal_waiter([&] {
+    sigwait(&signals, &signal);
+    stop_requested = true;
+  });
+  config.stop_requested = &stop_requested;
   auto node = Node::Start(config);
   if (!node.ok()) {
+    if (node.status().code() == absl::StatusCode::kCancelled && stop_requested) {
+      signal_waiter.join();
+      LogInfo("node", "stop signal received while starting; stopped",
+              {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"},
+               {"reason", std::string(node.status().message())}});
+      return 0;
+    }
+    pthread_kill(signal_waiter.native_handle(), SIGTERM);  // ends its wait
+    signal_waiter.join();
     LogError("node", "start failed", {{"error", std::string(node.status().message())}});
     return Fail(node.status());
   }
-  int signal = 0;
-  sigwait(&signals, &signal);
+  signal_waiter.join();
   LogInfo("node", "stop signal received", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*node)->Stop();
   return 0;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -190,6 +191,7 @@ absl::Status Node::StartImpl() {
     }
   }
   server_.SetServing(true);
+  served_ = true;
   std::string components;
   for (const auto& c : config_.components)
     absl::StrAppend(&components, components.empty() ? "" : ",", c);
@@ -230,11 +232,21 @@ absl::Status Node::StartRecommender() {
           return static_cast<double>(store->durable_revision() - follower->applied_revision());
         });
   }
-  if (!follower_->WaitUntilSynced(config_.recommender_sync_timeout)) {
-    return absl::UnavailableError(
-        absl::StrCat("the recommender could not load the directory's snapshot from ",
-                     config_.directory_target.empty() ? "this node" : config_.directory_target,
-                     " within ", absl::FormatDuration(config_.recommender_sync_timeout)));
+  // Waited for in short steps, so that a stop signal ends the wait (a node whose directory is
+  // unreachable must still stop when Kubernetes asks it to).
+  const absl::Time deadline = absl::Now() + config_.recommender_sync_timeout;
+  while (!follower_->WaitUntilSynced(
+      std::max(absl::ZeroDuration(), std::min(absl::Milliseconds(100), deadline - absl::Now())))) {
+    if (config_.stop_requested != nullptr && config_.stop_requested->load()) {
+      return absl::CancelledError(
+          "stopped while the recommender was loading the directory's snapshot");
+    }
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(
+          absl::StrCat("the recommender could not load the directory's snapshot from ",
+                       config_.directory_target.empty() ? "this node" : config_.directory_target,
+                       " within ", absl::FormatDuration(config_.recommender_sync_timeout)));
+    }
   }
   LogInfo("recommender", "index loaded",
           {{"services", absl::StrCat(index_->size())},
@@ -319,11 +331,12 @@ absl::Status Node::LoadDemo() {
 void Node::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  const absl::Duration drain = served_ ? config_.drain : absl::ZeroDuration();
   LogInfo("node", "shutting down: NOT_SERVING, draining",
-          {{"drain_seconds", absl::StrCat(absl::ToDoubleSeconds(config_.drain))}});
+          {{"drain_seconds", absl::StrCat(absl::ToDoubleSeconds(drain))}});
   server_.SetServing(false);
-  if (server_.server() != nullptr && config_.drain > absl::ZeroDuration()) {
-    std::this_thread::sleep_for(absl::ToChronoMilliseconds(config_.drain));
+  if (server_.server() != nullptr && drain > absl::ZeroDuration()) {
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(drain));
   }
   // Watch streams end first (UNAVAILABLE, resume later), then the gateway, whose requests under
   // way finish through the still running gRPC server.

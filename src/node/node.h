@@ -5,6 +5,7 @@
 //
 // Start/Stop from one thread.
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -49,6 +50,9 @@ struct NodeConfig {
   std::string public_url;
   recommender::EngineOptions recommender;
   absl::Duration recommender_sync_timeout = absl::Seconds(120);
+  // Set (by a stop signal) while Start is still waiting for the recommender's snapshot: Start
+  // gives up with CANCELLED instead of waiting out recommender_sync_timeout. May be null.
+  const std::atomic<bool>* stop_requested = nullptr;
   // Empty: no demo. Otherwise the folder with services.ndjson to load into an empty directory.
   std::string demo_data_dir;
   absl::Duration drain = absl::Seconds(5);   // NOT_SERVING before the server stops accepting
@@ -101,6 +105,7 @@ class Node {
   GrpcServer server_;
   std::unique_ptr<gateway::Gateway> gateway_;  // after server_: stopped and destroyed first
   bool stopped_ = false;
+  bool served_ = false;  // reached SERVING (a start that failed before has nothing to drain)
 };
 
 }  // namespace aurora::node

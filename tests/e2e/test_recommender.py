@@ -733,5 +733,54 @@ class RemoteDirectoryTest(unittest.TestCase):
         self.assertEqual(json.loads(raw)["id"], some.id)
 
 
+class StopWhileStartingTest(unittest.TestCase):
+    """A recommender node whose directory cannot be reached waits for its snapshot before it
+    serves (up to --recommender-sync-timeout, 120 s by default). A stop signal in that wait must
+    end it at once, as Kubernetes expects of a pod it stops: exit 0, not a kill after the grace
+    period."""
+
+    def test_sigterm_while_waiting_for_the_directory(self):
+        import signal
+        import socket
+        import subprocess
+        import time
+        with tempfile.TemporaryDirectory(prefix="aurora-e2e-stop-starting-") as tmp:
+            # A port nobody listens on: the follower keeps reconnecting.
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                closed_port = probe.getsockname()[1]
+            log_path = os.path.join(tmp, "node.log")
+            with open(log_path, "wb") as log:
+                process = subprocess.Popen(
+                    [aurora_node.AURORA_BIN, "serve", "--data-dir", os.path.join(tmp, "data"),
+                     "--components", "recommender", "--grpc-listen", "127.0.0.1:0",
+                     "--metrics-listen", "off", "--codelists", aurora_node.CODELISTS_DIR,
+                     "--directory-target", f"127.0.0.1:{closed_port}"],
+                    env=aurora_node.child_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            try:
+                def logged(message):
+                    return any(isinstance(e, dict) and e.get("message") == message
+                               for e in aurora_node.read_log(log_path))
+                # Waiting: the watch failed at least once, and the node does not serve.
+                deadline = time.monotonic() + 30
+                while not logged("directory watch ended; reconnecting"):
+                    self.assertIsNone(process.poll(), "the node exited before the test stopped it")
+                    self.assertLess(time.monotonic(), deadline, "the follower never tried")
+                    time.sleep(0.05)
+                self.assertFalse(logged("serving"))
+                stopped_at = time.monotonic()
+                process.send_signal(signal.SIGTERM)
+                code = process.wait(timeout=20)
+                elapsed = time.monotonic() - stopped_at
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+            self.assertEqual(code, 0, open(log_path, errors="replace").read())
+            self.assertLess(elapsed, 5, f"SIGTERM took {elapsed:.1f} s")
+            self.assertTrue(logged("stop signal received while starting; stopped"))
+            self.assertFalse(logged("serving"))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
