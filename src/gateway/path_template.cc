@@ -108,12 +108,19 @@ class TemplateParser {
                                                    Quote(offending)));
   }
 
-  // Segments = Segment { "/" Segment }
+  // Segments = Segment { "/" Segment }; at the top level a final "/" is an empty literal
+  // segment (the trailing slash of "/service-recommender/healthcheck/").
   absl::Status ParseSegments(bool in_variable) {
     while (true) {
       if (absl::Status s = ParseSegment(in_variable); !s.ok()) return s;
       if (pos_ < text_.size() && text_[pos_] == '/') {
         ++pos_;
+        if (pos_ == text_.size() && !in_variable) {
+          TemplateSegment trailing;
+          trailing.kind = TemplateSegment::Kind::kLiteral;
+          AddSegment(std::move(trailing), pos_);
+          return absl::OkStatus();
+        }
         continue;
       }
       return absl::OkStatus();
@@ -398,12 +405,15 @@ bool Search(const NodeT& node, const Segments& segments, size_t i, std::string_v
     if (const auto* route = node.Find(verb, method); route && Bind(*route, segments, match)) {
       return true;
     }
-  } else if (!segments[i].empty()) {
+  } else {
+    // An empty segment matches only the empty literal, which a template has only as its
+    // trailing slash (so only a request's trailing empty segment can reach a route through it).
     if (auto it = node.literals.find(segments[i]);
         it != node.literals.end() && Search(*it->second, segments, i + 1, verb, method, match)) {
       return true;
     }
-    if (node.wildcard && Search(*node.wildcard, segments, i + 1, verb, method, match)) {
+    if (!segments[i].empty() && node.wildcard &&
+        Search(*node.wildcard, segments, i + 1, verb, method, match)) {
       return true;
     }
   }

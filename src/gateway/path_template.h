@@ -2,7 +2,7 @@
 // Path templates of google.api.HttpRule and a matcher over many of them.
 //
 // Grammar (google/api/http.proto):
-//   Template = "/" Segments [ Verb ] ;
+//   Template = "/" Segments [ Verb ] | "/" Segments "/" ;
 //   Segments = Segment { "/" Segment } ;
 //   Segment  = "*" | "**" | LITERAL | Variable ;
 //   Variable = "{" FieldPath [ "=" Segments ] "}" ;
@@ -24,7 +24,9 @@
 // template verb first; when no template with that verb matches, the whole last segment
 // (including the colon) is matched as an ordinary segment, so ids containing ':' still work.
 // An empty request segment ("/v1//x", the trailing one of "/v1/x/") matches no literal and no `*`;
-// only a `**` swallows it.
+// only a `**` swallows it. The exception is a template ending in "/" (a trailing slash, kept as
+// an empty last literal segment): it matches exactly the requests with that trailing slash, as
+// the original AuroraAI's "/service-recommender/healthcheck/" needs.
 //
 // PathTemplate is an immutable value. PathMatcher is built once (Insert) and then read
 // concurrently (Lookup, AllowedMethods) without locking.

@@ -135,7 +135,14 @@ TEST_CASE("Parse: every rejection names the position and the offending text") {
         "invalid path template \"v1/x\": must start with '/' at position 0: \"v\"");
   CHECK(ParseError("/v1//x") ==
         "invalid path template \"/v1//x\": empty segment at position 4: \"//\"");
-  CHECK(ParseError("/v1/") == "invalid path template \"/v1/\": empty segment at position 4: \"/\"");
+  CHECK(ParseError("/v1//") ==
+        "invalid path template \"/v1//\": empty segment at position 4: \"//\"");
+  CHECK(ParseError("/v1/:verb") ==
+        "invalid path template \"/v1/:verb\": empty segment at position 4: \"/:\"");
+  CHECK(ParseError("/v1/{a=x/}") ==
+        "invalid path template \"/v1/{a=x/}\": empty segment at position 9: \"/}\"");
+  CHECK(ParseError("/v1/**/") ==
+        "invalid path template \"/v1/**/\": '**' must be the last segment at position 4: \"**\"");
   CHECK(ParseError("/") == "invalid path template \"/\": empty segment at position 1: \"/\"");
   CHECK(ParseError("/:verb") ==
         "invalid path template \"/:verb\": empty segment at position 1: \"/:\"");
@@ -422,6 +429,27 @@ TEST_CASE("Matcher: trailing slash and empty segments") {
   CHECK(RouteOf(m, "GET", "/v1//x") == -1);
   CHECK(RouteOf(m, "GET", "/v1/x/y") == 2);
   CHECK(RouteOf(m, "GET", "//v1/services") == -1);
+}
+
+TEST_CASE("a template's trailing slash matches exactly the requests that have it") {
+  // The original AuroraAI's health check is "/service-recommender/healthcheck/".
+  const PathTemplate t = MustParse("/service-recommender/healthcheck/");
+  CHECK(t.ToString() == "/service-recommender/healthcheck/");
+  CHECK(t.ToOpenApiPath() == "/service-recommender/healthcheck/");
+  PathMatcher m;
+  MustInsert(m, "GET", "/service-recommender/healthcheck/", 1);
+  MustInsert(m, "GET", "/service-recommender/healthcheck", 2);
+  MustInsert(m, "GET", "/v1/{id}/", 3);
+  MustInsert(m, "GET", "/v2/*", 4);
+  CHECK(RouteOf(m, "GET", "/service-recommender/healthcheck/") == 1);
+  CHECK(RouteOf(m, "GET", "/service-recommender/healthcheck") == 2);
+  CHECK(RouteOf(m, "GET", "/service-recommender/healthcheck//") == -1);
+  CHECK(RouteOf(m, "GET", "/service-recommender//") == -1);
+  CHECK(RouteOf(m, "GET", "/v1/abc/") == 3);
+  CHECK(BindingsOf(m, "GET", "/v1/abc/") == Bindings{{"id", "abc"}});
+  CHECK(RouteOf(m, "GET", "/v1/abc") == -1);
+  CHECK(RouteOf(m, "GET", "/v1//") == -1);  // the variable still needs a segment
+  CHECK(RouteOf(m, "GET", "/v2/") == -1);   // an empty segment is still no `*`
 }
 
 TEST_CASE("Matcher: percent-decoding of captured values") {
