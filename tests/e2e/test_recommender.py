@@ -14,7 +14,11 @@ elsewhere.
 import json
 import os
 import re
+import signal
+import socket
+import subprocess
 import tempfile
+import time
 import unittest
 import urllib.parse
 
@@ -742,10 +746,6 @@ class StopWhileStartingTest(unittest.TestCase):
     period."""
 
     def test_sigterm_while_waiting_for_the_directory(self):
-        import signal
-        import socket
-        import subprocess
-        import time
         with tempfile.TemporaryDirectory(prefix="aurora-e2e-stop-starting-") as tmp:
             # A port nobody listens on: the follower keeps reconnecting.
             with socket.socket() as probe:
