@@ -4,6 +4,11 @@
 // queue is full or the pool is shutting down, so that callers can answer RESOURCE_EXHAUSTED or
 // UNAVAILABLE instead of growing memory without bound.
 //
+// The pool also bounds how many tasks run at once: as many as it has threads. RunOrSubmit()
+// is for short CPU-bound work (ranking): it takes a free slot and runs the task on the calling
+// thread, saving the two thread hand-offs of a queued task, and queues it only when every slot
+// is taken; the tasks it runs count against the same bound.
+//
 // Thread-safe.
 
 #include <condition_variable>
@@ -26,6 +31,9 @@ class Executor {
 
   // False if the queue is full or Shutdown() was called; the task is then not run.
   bool Submit(std::function<void()> task);
+  // Runs the task on the calling thread if fewer tasks than threads are running and none is
+  // queued (and returns when it is done); otherwise as Submit().
+  bool RunOrSubmit(std::function<void()> task);
   // Stops accepting work, runs what is queued, joins the threads. Idempotent.
   void Shutdown();
   size_t queued() const;
@@ -35,9 +43,11 @@ class Executor {
 
   const std::string name_;
   const size_t max_queue_;
+  const size_t slots_;  // tasks that may run at once: the number of threads
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
+  size_t running_ = 0;  // on the pool's threads and on callers' (RunOrSubmit)
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -79,7 +79,11 @@ class CompatService final : public aurora::compat::v1::ServiceRecommender::Callb
   CompatMapper& mapper() { return mapper_; }
 
  private:
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
+  // Runs `work` and finishes the call with its status: a ranking through the engine's
+  // RunOrSubmit (on this thread while a ranking slot is free), anything else (stores that sync)
+  // on the engine's pool.
+  enum class Work { kRanking, kStorage };
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, Work kind,
                                 std::function<absl::Status()> work);
 
   RecommenderEngine* engine_;

@@ -39,6 +39,10 @@ bool RecommenderEngine::Submit(std::function<void()> work) {
   return executor_.Submit(std::move(work));
 }
 
+bool RecommenderEngine::RunOrSubmit(std::function<void()> work) {
+  return executor_.RunOrSubmit(std::move(work));
+}
+
 grpc::Status RecommenderEngine::Overloaded(grpc::CallbackServerContext* context) const {
   context->AddTrailingMetadata("retry-after", absl::StrCat(options_.retry_after_seconds));
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,

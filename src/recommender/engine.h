@@ -1,8 +1,10 @@
 #pragma once
 // RecommenderEngine: what both the native and the AuroraAI-compatible service run — admission
-// control (a fixed pool of ranking threads with a bounded queue: past it, calls are refused at
-// once with RESOURCE_EXHAUSTED and a Retry-After hint, and a slot can never leak because a queued
-// task owns nothing but its closure), ranking, and storing the recommendation.
+// control (at most `ranking_threads` rankings at a time, run on the calling thread while a slot
+// is free and on a fixed pool of threads from a bounded queue when none is: past the queue,
+// calls are refused at once with RESOURCE_EXHAUSTED and a Retry-After hint, and a slot can never
+// leak because a queued task owns nothing but its closure), ranking, and storing the
+// recommendation.
 //
 // Thread-safe.
 
@@ -19,7 +21,7 @@
 namespace aurora::recommender {
 
 struct EngineOptions {
-  int ranking_threads = 0;       // 0: one per hardware thread
+  int ranking_threads = 0;        // 0: one per hardware thread
   size_t max_queued_calls = 256;  // waiting rankings beyond the running ones
   int retry_after_seconds = 1;
 };
@@ -42,8 +44,12 @@ class RecommenderEngine {
   ~RecommenderEngine();
 
   // Runs `work` on a ranking thread; false (and `work` not run) when the queue is full or the
-  // engine is shutting down.
+  // engine is shutting down. For work that may block (synced RocksDB writes).
   bool Submit(std::function<void()> work);
+  // For a ranking (CPU only, a few milliseconds at most): runs `work` on the calling gRPC thread
+  // when a ranking slot is free, else queues it as Submit() does. Both count against the same
+  // bound of `ranking_threads` rankings at a time.
+  bool RunOrSubmit(std::function<void()> work);
   // The status for a refused call; also sets the `retry-after` trailing metadata.
   grpc::Status Overloaded(grpc::CallbackServerContext* context) const;
 

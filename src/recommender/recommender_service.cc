@@ -56,7 +56,8 @@ class RankReactor final : public grpc::ServerUnaryReactor {
 grpc::ServerUnaryReactor* RecommenderService::Run(grpc::CallbackServerContext* context,
                                                   std::function<absl::Status()> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (!engine_->Submit([reactor, work = std::move(work)] { reactor->Finish(ToGrpcStatus(work())); })) {
+  if (!engine_->Submit(
+          [reactor, work = std::move(work)] { reactor->Finish(ToGrpcStatus(work())); })) {
     reactor->Finish(engine_->Overloaded(context));
   }
   return reactor;
@@ -74,7 +75,7 @@ grpc::ServerUnaryReactor* RecommenderService::Rank(grpc::CallbackServerContext* 
   }
   Caller caller = Caller::Of(context);
   auto* reactor = new RankReactor<Response>(response);
-  const bool submitted = engine_->Submit(
+  const bool submitted = engine_->RunOrSubmit(
       [this, reactor, request, response, rank = std::move(*rank), caller, path]() {
         auto outcome = engine_->RankAndSave(rank, path, caller, request->session_id());
         if (!outcome.ok()) {
@@ -133,8 +134,8 @@ grpc::ServerUnaryReactor* RecommenderService::RecordFeedback(
   for (int i = 0; valid.ok() && i < request->services_size(); ++i) {
     const auto& s = request->services(i);
     if (!IsCanonicalUuid(s.service_id())) {
-      valid = absl::InvalidArgumentError(absl::StrCat("services[", i, "].service_id: not a canonical UUID: ",
-                                                      QuoteForMessage(s.service_id())));
+      valid = absl::InvalidArgumentError(absl::StrCat(
+          "services[", i, "].service_id: not a canonical UUID: ", QuoteForMessage(s.service_id())));
     } else {
       valid = ValidateScore(s.score(), absl::StrCat("services[", i, "].score"), false);
     }

@@ -30,11 +30,13 @@ class RecommenderService final : public aurora::recommender::v1::Recommender::Ca
                                            v1::RecordRedirectResponse* response) override;
 
  private:
-  // Recommend and Search: validate, then rank, store and answer on the engine's pool.
+  // Recommend and Search: validate, then rank, store and answer through the engine's
+  // RunOrSubmit (on this thread while a ranking slot is free).
   template <typename Request, typename Response>
   grpc::ServerUnaryReactor* Rank(grpc::CallbackServerContext* context, const Request* request,
                                  Response* response, const char* path);
-  // Runs `work` on the engine's pool and finishes the call with its status.
+  // Runs `work` (feedback and redirects: synced writes) on the engine's pool and finishes the
+  // call with its status.
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
                                 std::function<absl::Status()> work);
 

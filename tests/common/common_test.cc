@@ -2,7 +2,11 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <future>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "common/executor.h"
 #include "common/log.h"
@@ -97,6 +101,76 @@ TEST_CASE("executor runs everything it accepted and refuses work beyond its queu
   CHECK(accepted <= 3);
   CHECK(accepted >= 2);
   gate.unlock();
+}
+
+TEST_CASE("executor runs short work on the caller's thread while a slot is free, within one bound",
+          "[common][executor]") {
+  Executor executor("inline", 1, 1);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::thread::id ran_on;
+  REQUIRE(executor.RunOrSubmit([&] { ran_on = std::this_thread::get_id(); }));
+  CHECK(ran_on == caller);  // returned after running it here
+
+  // The only slot taken by a task running on another caller's thread: the next task queues
+  // (and does not run yet), the one after it is refused (queue of 1).
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> started;
+  std::atomic<bool> holder_accepted{false};  // (Catch's assertions are for the main thread)
+  std::thread holder([&] {
+    holder_accepted = executor.RunOrSubmit([&] {
+      started.set_value();
+      released.wait();
+    });
+  });
+  started.get_future().wait();
+  std::atomic<bool> queued_ran{false};
+  std::promise<std::thread::id> queued_on;
+  REQUIRE(executor.RunOrSubmit([&] {
+    queued_ran = true;
+    queued_on.set_value(std::this_thread::get_id());
+  }));
+  CHECK_FALSE(queued_ran.load());  // RunOrSubmit returned without running it
+  CHECK(executor.queued() == 1);
+  CHECK_FALSE(executor.RunOrSubmit([] {}));  // slot taken, queue full
+  CHECK_FALSE(executor.Submit([] {}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_FALSE(queued_ran.load());  // the pool's thread waits for the slot too
+  release.set_value();
+  holder.join();
+  CHECK(holder_accepted.load());
+  // Once the slot is free, the queued task runs on the pool's thread.
+  std::future<std::thread::id> on = queued_on.get_future();
+  REQUIRE(on.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  const std::thread::id pool_thread = on.get();
+  CHECK(pool_thread != caller);
+  CHECK(queued_ran.load());
+
+  // Many callers at once never run more tasks than there are slots.
+  Executor two("two", 2, 1000);
+  std::atomic<int> running{0}, most{0}, done{0}, refused{0};
+  auto task = [&] {
+    const int now = ++running;
+    int seen = most.load();
+    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    --running;
+    ++done;
+  };
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 6; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) refused += two.RunOrSubmit(task) ? 0 : 1;
+    });
+  }
+  for (auto& t : callers) t.join();
+  two.Shutdown();
+  CHECK(refused.load() == 0);
+  CHECK(done.load() == 300);
+  CHECK(most.load() <= 2);
+  CHECK(most.load() >= 1);
+  CHECK_FALSE(two.RunOrSubmit(task));  // after Shutdown
 }
 
 TEST_CASE("JSON quoting for log lines", "[common][log]") {
