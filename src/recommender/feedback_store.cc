@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <array>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -35,6 +36,26 @@ std::vector<std::pair<std::string, std::string>> Scan(rocksdb::DB* db,
   return out;
 }
 
+// 53 random bits from OpenSSL's CSPRNG, never 0. Drawn from a per-thread buffer filled 64 ids
+// at a time: RAND_bytes costs several microseconds per call (locking and reseed checks of the
+// DRBG), and this runs for every answer. The bytes are as unpredictable either way.
+absl::StatusOr<uint64_t> RandomId() {
+  thread_local std::array<uint64_t, 64> buffer;
+  thread_local size_t next = buffer.size();
+  while (true) {
+    if (next == buffer.size()) {
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(buffer.data()),
+                     static_cast<int>(sizeof buffer)) != 1) {
+        return absl::InternalError("OpenSSL RAND_bytes failed");
+      }
+      next = 0;
+    }
+    const uint64_t id = buffer[next] & ((uint64_t{1} << 53) - 1);
+    buffer[next++] = 0;  // handed out once
+    if (id != 0) return id;
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FeedbackStore>> FeedbackStore::Open(Database* database) {
@@ -62,14 +83,9 @@ absl::StatusOr<std::unique_ptr<FeedbackStore>> FeedbackStore::Open(Database* dat
 }
 
 absl::StatusOr<int64_t> FeedbackStore::SaveRecommendation(StoredRecommendation recommendation) {
-  uint64_t random = 0;
-  do {
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(&random), sizeof random) != 1) {
-      return absl::InternalError("OpenSSL RAND_bytes failed");
-    }
-    random &= (uint64_t{1} << 53) - 1;
-  } while (random == 0);
-  recommendation.id = static_cast<int64_t>(random);
+  auto random = RandomId();
+  if (!random.ok()) return random.status();
+  recommendation.id = static_cast<int64_t>(*random);
   // Written directly (the same document nlohmann would write, several times faster: this runs
   // for every answer); GetRecommendation reads it with nlohmann.
   std::string value = absl::StrCat(
