@@ -1,6 +1,7 @@
 #include "recommender/catalogue_index.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <mutex>
 
@@ -146,6 +147,8 @@ void CatalogueIndex::AddToLexicon(IndexData& data, const IndexedService& doc, in
     const auto& foreign = doc.aligned_terms[l];
     if (foreign.empty()) continue;
     TranslationLexicon& lexicon = data.lexicon[l];
+    static std::atomic<uint64_t> generations{0};
+    lexicon.generation = ++generations;
     for (const auto& f : finnish) lexicon.finnish_df[f] += delta;
     for (const auto& e : foreign) {
       lexicon.foreign_df[e] += delta;

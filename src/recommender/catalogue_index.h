@@ -48,8 +48,7 @@ enum class Field : uint8_t {
 inline constexpr int kFieldCount = 7;
 
 // The text of `text` in `language` (may be empty).
-inline const std::string& TextIn(const aurora::common::v1::LocalizedText& text,
-                                 Language language) {
+inline const std::string& TextIn(const aurora::common::v1::LocalizedText& text, Language language) {
   switch (language) {
     case Language::kFinnish:
       return text.fi();
@@ -98,7 +97,7 @@ struct PostingList {
 
 // Who a service is for, from its target groups.
 struct Eligibility {
-  bool business_only = false;  // only KR2/KR3 groups
+  bool business_only = false;   // only KR2/KR3 groups
   bool age_restricted = false;  // only age-specific citizen groups (below)
   bool seniors = false;         // KR1.1
   bool children = false;        // KR1.2
@@ -129,6 +128,9 @@ struct IndexedService {
 struct TranslationLexicon {
   absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, int>> pairs;
   absl::flat_hash_map<std::string, int> foreign_df, finnish_df;
+  // Changes with every change of the counts, and is unique in the process: what a reader keys a
+  // memo of translations on (0: empty since it was made).
+  uint64_t generation = 0;
 };
 
 // A service's relevance to one life area divided by max(1, |profile|): what the life-situation
@@ -165,7 +167,7 @@ struct IndexData {
   size_t live_count = 0;
 
   DocSet live;
-  DocSet nationwide;              // NATIONWIDE and NATIONWIDE_EXCEPT_ALAND_ISLANDS
+  DocSet nationwide;  // NATIONWIDE and NATIONWIDE_EXCEPT_ALAND_ISLANDS
   DocSet nationwide_except_aland;
   DocSet general_descriptions;
   DocSet crisis_services;  // crisis_kinds != 0
@@ -182,9 +184,9 @@ struct IndexData {
   std::vector<uint32_t> doc_template;
   absl::flat_hash_map<std::string, uint32_t> template_numbers;
   std::vector<std::vector<uint32_t>> template_instances;
-  uint32_t TemplateNumber(const std::string& id);  // assigns one if new
+  uint32_t TemplateNumber(const std::string& id);                    // assigns one if new
   absl::flat_hash_map<std::string, std::string> organization_names;  // id -> name (fi, sv or en)
-  std::array<TranslationLexicon, kLanguageCount> lexicon;  // [sv], [en]; [fi] unused
+  std::array<TranslationLexicon, kLanguageCount> lexicon;            // [sv], [en]; [fi] unused
   int64_t revision = 0;
 
   const PostingList* Find(Language language, std::string_view term) const;
@@ -200,11 +202,9 @@ struct PreparedService {
   std::vector<std::string> municipalities, classes, target_groups, life_events;
 };
 
-
 class CatalogueIndex {
  public:
-  CatalogueIndex(const CodeLists* codes, const TextAnalyzer* analyzer,
-                 const CrisisLexicon* crisis);
+  CatalogueIndex(const CodeLists* codes, const TextAnalyzer* analyzer, const CrisisLexicon* crisis);
   ~CatalogueIndex();
 
   // Analysis without the lock (any thread), then insertion under it. Replaces a service with the

@@ -1,9 +1,11 @@
 #include "recommender/ranker.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -45,10 +47,12 @@ struct Scratch {
 // too), these say nothing of the need: "jäin työttömäksi" must not match ice halls (jää).
 bool IsRequestPhrasing(std::string_view folded) {
   static const auto* const words = new absl::flat_hash_set<std::string_view>{
-      "haluan", "haluaisin", "haluamme", "tarvitsen", "tarvitsisin", "tarvitsemme", "tarvitsee",
-      "jäin", "jäi", "jäimme", "jäänyt", "jouduin", "olen", "olin", "minulla", "meillä",
-      "voinko", "saanko", "kuinka", "etsin", "apua", "tietoa", "behöver", "söker", "hjälp",
-      "få", "need", "needs", "want", "help", "looking", "find", "get", "please", "i'm", "i've"};
+      "haluan",    "haluaisin", "haluamme", "tarvitsen", "tarvitsisin", "tarvitsemme",
+      "tarvitsee", "jäin",      "jäi",      "jäimme",    "jäänyt",      "jouduin",
+      "olen",      "olin",      "minulla",  "meillä",    "voinko",      "saanko",
+      "kuinka",    "etsin",     "apua",     "tietoa",    "behöver",     "söker",
+      "hjälp",     "få",        "need",     "needs",     "want",        "help",
+      "looking",   "find",      "get",      "please",    "i'm",         "i've"};
   return words->contains(folded);
 }
 
@@ -128,8 +132,15 @@ struct Ranker::Query {
   size_t content_words = 0;
 };
 
+namespace {
+uint64_t NextRankerId() {
+  static std::atomic<uint64_t> ids{0};
+  return ++ids;
+}
+}  // namespace
+
 Ranker::Ranker(const CatalogueIndex* index, RankingParameters parameters)
-    : index_(index), parameters_(std::move(parameters)) {
+    : index_(index), parameters_(std::move(parameters)), id_(NextRankerId()) {
   const CodeLists& codes = index_->codes();
   const TextAnalyzer& analyzer = index_->analyzer();
   std::vector<AnalyzedTerm> terms;
@@ -157,6 +168,59 @@ Ranker::Ranker(const CatalogueIndex* index, RankingParameters parameters)
   }
   for (auto& [term, list] : label_codes_[0]) std::sort(list.begin(), list.end());
   for (auto& [code, fi] : finnish_label_terms_) std::sort(fi.begin(), fi.end());
+}
+
+const std::vector<std::pair<double, std::string>>& Ranker::LexiconTranslations(
+    const TranslationLexicon& lexicon, int language, const std::string& term) const {
+  // A common word's row has thousands of pairs, and the same words come again and again: the
+  // answer is kept until the lexicon changes (per thread, so without a lock; bounded).
+  struct Memo {
+    uint64_t ranker = 0;
+    std::array<uint64_t, kLanguageCount> generation{};
+    std::array<absl::node_hash_map<std::string, std::vector<std::pair<double, std::string>>>,
+               kLanguageCount>
+        terms;
+  };
+  constexpr size_t kMaxMemoTerms = 20000;
+  thread_local Memo memo;
+  auto& terms = memo.terms[language];
+  if (memo.ranker != id_ || memo.generation[language] != lexicon.generation ||
+      terms.size() >= kMaxMemoTerms) {
+    if (memo.ranker != id_) {
+      for (auto& t : memo.terms) t.clear();
+      memo.ranker = id_;
+    }
+    terms.clear();
+    memo.generation[language] = lexicon.generation;
+  }
+  auto [it, inserted] = terms.try_emplace(term);
+  std::vector<std::pair<double, std::string>>& out = it->second;
+  if (!inserted) return out;
+  const RankingParameters& p = parameters_;
+  auto row = lexicon.pairs.find(term);
+  auto df = lexicon.foreign_df.find(term);
+  if (row == lexicon.pairs.end() || df == lexicon.foreign_df.end() || df->second <= 0) return out;
+  std::vector<std::pair<double, const std::string*>> best;
+  // Dice >= min_dice needs 2·count >= min_dice·(df + fi_df) and fi_df >= count, so
+  // count >= min_dice·df / (2 - min_dice): rarer pairs are passed over without looking up the
+  // Finnish term's frequency (a common word has thousands of them). The bound is lowered by a
+  // hair so that rounding never skips a pair exactly at it.
+  const double min_dice = std::min(p.min_dice, 1.0);
+  const double min_count =
+      std::max<double>(p.min_pairs, min_dice * df->second / (2.0 - min_dice) * (1 - 1e-9));
+  for (const auto& [fi_term, count] : row->second) {
+    if (count < min_count) continue;
+    auto fdf = lexicon.finnish_df.find(fi_term);
+    if (fdf == lexicon.finnish_df.end()) continue;
+    const double dice = 2.0 * count / (df->second + fdf->second);
+    if (dice >= p.min_dice) best.emplace_back(dice, &fi_term);
+  }
+  std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : *a.second < *b.second;
+  });
+  if (best.size() > p.max_lexicon_terms) best.resize(p.max_lexicon_terms);
+  for (const auto& [dice, fi_term] : best) out.emplace_back(dice, *fi_term);
+  return out;
 }
 
 Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* data) const {
@@ -192,36 +256,12 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
       if (language == Language::kFinnish || (t.compound_part && i < split_from)) continue;
       if (data != nullptr) {
         // Through the lexicon learnt from the catalogue's parallel texts.
-        const TranslationLexicon& lexicon = data->lexicon[l];
-        auto row = lexicon.pairs.find(t.term);
-        auto df = lexicon.foreign_df.find(t.term);
-        if (row != lexicon.pairs.end() && df != lexicon.foreign_df.end() && df->second > 0) {
-          std::vector<std::pair<double, const std::string*>> best;
-          // Dice >= min_dice needs 2·count >= min_dice·(df + fi_df) and fi_df >= count, so
-          // count >= min_dice·df / (2 - min_dice): rarer pairs are passed over without looking
-          // up the Finnish term's frequency (a common word has thousands of them). The bound is
-          // lowered by a hair so that rounding never skips a pair exactly at it.
-          const double min_dice = std::min(p_.min_dice, 1.0);
-          const double min_count = std::max<double>(
-              p_.min_pairs, min_dice * df->second / (2.0 - min_dice) * (1 - 1e-9));
-          for (const auto& [fi_term, count] : row->second) {
-            if (count < min_count) continue;
-            auto fdf = lexicon.finnish_df.find(fi_term);
-            if (fdf == lexicon.finnish_df.end()) continue;
-            const double dice = 2.0 * count / (df->second + fdf->second);
-            if (dice >= p_.min_dice) best.emplace_back(dice, &fi_term);
-          }
-          std::sort(best.begin(), best.end(), [](const auto& a, const auto& b) {
-            return a.first != b.first ? a.first > b.first : *a.second < *b.second;
-          });
-          if (best.size() > p_.max_lexicon_terms) best.resize(p_.max_lexicon_terms);
-          for (const auto& [dice, fi_term] : best) {
-            bool dup = false;
-            for (const auto& q : word) dup |= q.language == Language::kFinnish && q.term == *fi_term;
-            if (dup) continue;
-            word.push_back({Language::kFinnish, *fi_term, p_.translation_weight * dice, "lexicon",
-                            nullptr, 0});
-          }
+        for (const auto& [dice, fi_term] : LexiconTranslations(data->lexicon[l], l, t.term)) {
+          bool dup = false;
+          for (const auto& q : word) dup |= q.language == Language::kFinnish && q.term == fi_term;
+          if (dup) continue;
+          word.push_back(
+              {Language::kFinnish, fi_term, p_.translation_weight * dice, "lexicon", nullptr, 0});
         }
       }
       // Through the code labels: of the Finnish terms of the labels that have the word, those
@@ -242,9 +282,8 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
           for (const auto& c : word_codes) {
             shared += std::binary_search(term_codes.begin(), term_codes.end(), c) ? 1 : 0;
           }
-          const double dice =
-              2.0 * static_cast<double>(shared) /
-              static_cast<double>(word_codes.size() + term_codes.size());
+          const double dice = 2.0 * static_cast<double>(shared) /
+                              static_cast<double>(word_codes.size() + term_codes.size());
           if (dice < p_.min_label_dice) continue;
           word.push_back(
               {Language::kFinnish, fi_term, p_.translation_weight * dice, code, nullptr, 0});
@@ -284,7 +323,8 @@ DocSet AreaSet(const IndexData& data, const CodeLists& codes,
     for (auto& m : codes.MunicipalitiesInRegion(c)) municipalities.push_back(std::move(m));
   }
   for (const auto& c : area.hospital_district_codes()) {
-    for (auto& m : codes.MunicipalitiesInHospitalDistrict(c)) municipalities.push_back(std::move(m));
+    for (auto& m : codes.MunicipalitiesInHospitalDistrict(c))
+      municipalities.push_back(std::move(m));
   }
   for (const auto& c : area.wellbeing_service_county_codes()) {
     for (auto& m : codes.MunicipalitiesInWellbeingCounty(c)) municipalities.push_back(std::move(m));
@@ -315,8 +355,8 @@ DocSet AreaSet(const IndexData& data, const CodeLists& codes,
   if (include_national) {
     DocSet national = data.nationwide;
     if (all_aland) {
-      for (size_t i = 0; i < national.words().size() && i < data.nationwide_except_aland.words().size();
-           ++i) {
+      for (size_t i = 0;
+           i < national.words().size() && i < data.nationwide_except_aland.words().size(); ++i) {
         national.mutable_words()[i] &= ~data.nationwide_except_aland.words()[i];
       }
     }
@@ -423,8 +463,9 @@ RankResult Ranker::Rank(const RankRequest& request) const {
            templates_wanted != v1::GENERAL_DESCRIPTIONS_INCLUDE && provided(d);
   };
   const bool businesses_asked = std::any_of(
-      filters.target_groups().begin(), filters.target_groups().end(),
-      [](const std::string& g) { return absl::StartsWith(g, "KR2") || absl::StartsWith(g, "KR3"); });
+      filters.target_groups().begin(), filters.target_groups().end(), [](const std::string& g) {
+        return absl::StartsWith(g, "KR2") || absl::StartsWith(g, "KR3");
+      });
 
   // Needs: from the meters, and implied by the life events named.
   std::array<double, kLifeAreaCount> need{};
@@ -480,15 +521,17 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   for (int l = 0; l < kLanguageCount; ++l) {
     if (!read[l]) continue;
     for (int f = 0; f < kFieldCount; ++f) {
-      const double average = data.AverageFieldLength(static_cast<Language>(l), static_cast<Field>(f));
+      const double average =
+          data.AverageFieldLength(static_cast<Language>(l), static_cast<Field>(f));
       const std::array<double, 3> of{p.field_weight[f], p.field_b[f], average};
       if (s.length_factor_of[l][f] == of) continue;
       s.length_factor_of[l][f] = of;
       auto& factor = s.length_factor[l][f];
       for (int code = 0; code < 256; ++code) {
         factor[code] = static_cast<float>(
-            p.field_weight[f] / (1 - p.field_b[f] + p.field_b[f] / average *
-                                                        DecodeFieldLength(static_cast<uint8_t>(code))));
+            p.field_weight[f] /
+            (1 - p.field_b[f] +
+             p.field_b[f] / average * DecodeFieldLength(static_cast<uint8_t>(code))));
       }
     }
   }
@@ -526,9 +569,9 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   }
   // The coverage rule: a document has a text score only if it matches `words_needed` of the
   // query's content words.
-  const size_t words_needed =
-      query.content_words <= 4 ? (query.content_words + 1) / 2
-                               : static_cast<size_t>(std::ceil(0.4 * query.content_words));
+  const size_t words_needed = query.content_words <= 4
+                                  ? (query.content_words + 1) / 2
+                                  : static_cast<size_t>(std::ceil(0.4 * query.content_words));
   // Words are read cheapest first (fewest postings). Once fewer words are left than the rule
   // needs, a document none of the words so far touched can no longer reach it: the remaining
   // words only add to the documents already touched, and their other postings are skipped
@@ -582,9 +625,9 @@ RankResult Ranker::Rank(const RankRequest& request) const {
       top_text = std::max<double>(top_text, s.total[d]);
     }
   }
-  const double text_floor =
-      std::max(p.min_text_score, top_text * (request.search ? p.min_relative_text_score
-                                                            : p.min_relative_text_score * 0.8));
+  const double text_floor = std::max(
+      p.min_text_score,
+      top_text * (request.search ? p.min_relative_text_score : p.min_relative_text_score * 0.8));
   auto text_of = [&](uint32_t d) -> double {
     if (s.total[d] < text_floor || s.matched_words[d] < words_needed) return 0;
     return s.total[d] / top_text;
@@ -729,7 +772,8 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   // The best `wanted_total` in a bounded heap (the worst on top); crisis services apart.
   auto by_score = [&](const Candidate& a, const Candidate& b) {
     if (a.score != b.score) return a.score > b.score;
-    if (data.id_keys[a.doc] != data.id_keys[b.doc]) return data.id_keys[a.doc] < data.id_keys[b.doc];
+    if (data.id_keys[a.doc] != data.id_keys[b.doc])
+      return data.id_keys[a.doc] < data.id_keys[b.doc];
     return data.docs[a.doc].service->id() < data.docs[b.doc].service->id();
   };
   const size_t wanted_total = std::min(p.max_results, request.offset + request.limit + 1);
@@ -865,10 +909,10 @@ RankResult Ranker::Rank(const RankRequest& request) const {
                         : "nationwide service");
     }
     if (doc.general_description) {
-      e.add_filters(absl::StrCat(
-          "general description (a national template without a provider): ",
-          provided(c.doc) ? "general_descriptions INCLUDE"
-                          : "no service based on it is admitted by this request"));
+      e.add_filters(absl::StrCat("general description (a national template without a provider): ",
+                                 provided(c.doc)
+                                     ? "general_descriptions INCLUDE"
+                                     : "no service based on it is admitted by this request"));
     }
     auto explain_codes = [&](CodeKind kind, const char* what,
                              const google::protobuf::RepeatedPtrField<std::string>& wanted,
@@ -888,8 +932,7 @@ RankResult Ranker::Rank(const RankRequest& request) const {
                   service.service_classes());
     explain_codes(CodeKind::kTargetGroup, "target group", filters.target_groups(),
                   service.target_groups());
-    explain_codes(CodeKind::kLifeEvent, "life event", filters.life_events(),
-                  service.life_events());
+    explain_codes(CodeKind::kLifeEvent, "life event", filters.life_events(), service.life_events());
     if (!filters.funding_types().empty()) {
       e.add_filters(absl::StrCat("funding ", dv1::FundingType_Name(service.funding_type())));
     }
@@ -904,8 +947,10 @@ RankResult Ranker::Rank(const RankRequest& request) const {
                                          : "open to people of any age");
     } else {
       std::vector<std::string> groups;
-      if (el.youth) groups.push_back(absl::StrCat("young people (KR1.3, up to ", p.youth_max_age, ")"));
-      if (el.seniors) groups.push_back(absl::StrCat("seniors (KR1.1, from ", p.senior_min_age, ")"));
+      if (el.youth)
+        groups.push_back(absl::StrCat("young people (KR1.3, up to ", p.youth_max_age, ")"));
+      if (el.seniors)
+        groups.push_back(absl::StrCat("seniors (KR1.1, from ", p.senior_min_age, ")"));
       if (el.children) groups.push_back("children and families (KR1.2)");
       std::string rule = absl::StrCat("for ", absl::StrJoin(groups, " and "));
       if (!request.age.has_value()) {

@@ -70,10 +70,10 @@ struct RankingParameters {
   double max_translation_df_share = 0.2;
   double need_exponent = 1.5;
   double min_life_situation_score = 0.05;
-  double min_text_score = 0.1;          // absolute BM25F floor of a text match
+  double min_text_score = 0.1;            // absolute BM25F floor of a text match
   double min_relative_text_score = 0.25;  // of the best text match
-  double text_share = 0.6;              // with text and needs: text vs life situation
-  double life_event_bonus = 0.3;        // per requested life event the service is tagged with
+  double text_share = 0.6;                // with text and needs: text vs life situation
+  double life_event_bonus = 0.3;          // per requested life event the service is tagged with
   double max_life_event_bonus = 0.6;
   double locality_bonus = 0.5;
   // For a service aimed at the person's age group (see youth_max_age etc.), when the age is known.
@@ -102,8 +102,14 @@ class Ranker {
   // `data` (may be null: no lexicon translations) is read under the caller's lock.
   Query AnalyseQuery(const RankRequest& request, const IndexData* data) const;
 
+  // The lexicon's Finnish terms for a Swedish or English term (best Dice first, at most
+  // max_lexicon_terms), memoized per thread for this Ranker and the lexicon's generation.
+  const std::vector<std::pair<double, std::string>>& LexiconTranslations(
+      const TranslationLexicon& lexicon, int language, const std::string& term) const;
+
   const CatalogueIndex* index_;
   RankingParameters parameters_;
+  const uint64_t id_;  // unique in the process (the per-thread memo's key)
   // Cross-language bridge from the code lists: (language, label term) -> codes whose label in that
   // language has the term (sorted for Finnish; Finnish compound parts included); and each code's
   // Finnish label terms.

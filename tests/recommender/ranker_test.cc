@@ -652,5 +652,57 @@ TEST_CASE("live changes: an added service is found, a changed one re-indexed, a 
   CHECK(catalogue.index->size() == 0);
 }
 
+TEST_CASE("live changes reach the translation lexicon: a new word pair translates at once",
+          "[ranker]") {
+  auto catalogue = testing::Empty();
+  auto service = [](const std::string& id, const char* fi, const char* en) {
+    dv1::Service s;
+    s.set_id(id);
+    s.mutable_name()->set_fi(fi);
+    if (en != nullptr) s.mutable_name()->set_en(en);
+    s.set_area_type(dv1::AREA_TYPE_NATIONWIDE);
+    s.set_kind(dv1::SERVICE_KIND_SERVICE);
+    return s;
+  };
+  const dv1::Service finnish_only =
+      service("9b1c4a1e-2222-4c2b-8d3e-000000000001", "Kalastusluvan neuvonta", nullptr);
+  catalogue.index->Upsert(finnish_only);
+  // Other services, so that the words are rare enough to translate into (a translation into a
+  // term most services have is left out).
+  int number = 100;
+  for (const char* name : {"Rakennuslupa", "Pysäköintilupa", "Kirjastokortti", "Uimahalli",
+                           "Jätehuolto", "Vesihuolto", "Kotihoito", "Neuvola", "Hammashoito",
+                           "Kansalaisopisto", "Nuorisotila", "Liikuntaneuvonta"}) {
+    catalogue.index->Upsert(
+        service("9b1c4a1e-2222-4c2b-8d3e-000000000" + std::to_string(number++), name, nullptr));
+  }
+  // Whether the English word reaches the Finnish-only service through the lexicon (the code
+  // labels may bridge it too: "fishing" is in a service class label).
+  auto via_lexicon = [&] {
+    RankResult r = catalogue.ranker->Rank(Search("fishing", Language::kEnglish));
+    for (const auto& ranked : r.services) {
+      if (ranked.service->id() != finnish_only.id()) continue;
+      for (const auto& t : ranked.explanation.terms()) {
+        if (t.via() == "lexicon") return true;
+      }
+    }
+    return false;
+  };
+  // No parallel text yet. (Asked twice on this thread, so that any memo is warm.)
+  CHECK_FALSE(via_lexicon());
+  CHECK_FALSE(via_lexicon());
+  // Two services say it in both languages: the lexicon pairs "fishing" with "kalastuslupa",
+  // and the same thread's next query uses the pair.
+  catalogue.index->Upsert(service("9b1c4a1e-2222-4c2b-8d3e-000000000002", "Kalastuslupa",
+                                  "Fishing licence"));
+  catalogue.index->Upsert(service("9b1c4a1e-2222-4c2b-8d3e-000000000003",
+                                  "Kalastuslupien myynti", "Selling fishing licences"));
+  CHECK(via_lexicon());
+  // And when they go, so does the pair.
+  catalogue.index->Remove("9b1c4a1e-2222-4c2b-8d3e-000000000002");
+  catalogue.index->Remove("9b1c4a1e-2222-4c2b-8d3e-000000000003");
+  CHECK_FALSE(via_lexicon());
+}
+
 }  // namespace
 }  // namespace aurora::recommender
