@@ -144,9 +144,10 @@ int Serve(const std::vector<std::string>& args) {
            "the gateway's address as browsers see it, for the AuroraAI-compatible API's channel "
            "links (default: http://<http-listen>)"},
           {"recommender-threads", "N", "0",
-           "ranking threads (0: one per CPU); more requests than threads wait in a bounded queue"},
+           "rankings at a time, and the recommender's threads (0: one per CPU); more wait in a "
+           "bounded queue"},
           {"recommender-queue", "N", "256",
-           "rankings that may wait for a thread; past that calls get RESOURCE_EXHAUSTED / 429"},
+           "rankings that may wait for a free slot; past that calls get RESOURCE_EXHAUSTED / 429"},
           {"demo", "PATH", "",
            "load the demo catalogue PATH/services.ndjson into an empty data dir "
            "and write <data-dir>/demo-credentials.json",

@@ -159,7 +159,7 @@ absl::Status Node::StartImpl() {
                               [index] { return static_cast<double>(index->revision()); });
     auto* engine = engine_.get();
     metrics_.AddGaugeCallback("aurora_recommender_queued_rankings",
-                              "Rankings waiting for a thread",
+                              "Rankings waiting for a free ranking slot",
                               [engine] { return static_cast<double>(engine->queued()); });
   }
 
