@@ -307,13 +307,21 @@ void CompatMapper::ToOutput(const Outcome& outcome, Language language,
   }
 }
 
-grpc::ServerUnaryReactor* CompatService::Run(grpc::CallbackServerContext* context, Work kind,
+grpc::ServerUnaryReactor* CompatService::RunRanking(grpc::CallbackServerContext* context,
+                                                    std::function<absl::Status()> work) {
+  return Finish(context, true, std::move(work));
+}
+
+grpc::ServerUnaryReactor* CompatService::Run(grpc::CallbackServerContext* context,
                                              std::function<absl::Status()> work) {
+  return Finish(context, false, std::move(work));
+}
+
+grpc::ServerUnaryReactor* CompatService::Finish(grpc::CallbackServerContext* context,
+                                                bool ranking, std::function<absl::Status()> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto task = [reactor, work = std::move(work)] { reactor->Finish(ToGrpcStatus(work())); };
-  const bool accepted = kind == Work::kRanking ? engine_->RunOrSubmit(std::move(task))
-                                               : engine_->Submit(std::move(task));
-  if (!accepted) {
+  if (!(ranking ? engine_->RunOrSubmit(std::move(task)) : engine_->Submit(std::move(task)))) {
     reactor->Finish(engine_->Overloaded(context));
   }
   return reactor;
@@ -329,8 +337,7 @@ grpc::ServerUnaryReactor* CompatService::RecommendService(
     return reactor;
   }
   Caller caller = Caller::Of(context);
-  return Run(context, Work::kRanking,
-             [this, request, response, rank = std::move(*rank), caller]() {
+  return RunRanking(context, [this, request, response, rank = std::move(*rank), caller]() {
     auto outcome = engine_->RankAndSave(rank, "compat/recommend_service", caller,
                                         request->session_id());
     if (!outcome.ok()) return outcome.status();
@@ -350,8 +357,7 @@ grpc::ServerUnaryReactor* CompatService::TextSearch(grpc::CallbackServerContext*
   }
   Caller caller = Caller::Of(context);
   const Language language = rank->language.value_or(Language::kFinnish);
-  return Run(context, Work::kRanking,
-             [this, response, rank = std::move(*rank), caller, language]() {
+  return RunRanking(context, [this, response, rank = std::move(*rank), caller, language]() {
     auto outcome = engine_->RankAndSave(rank, "compat/text_search", caller, "");
     if (!outcome.ok()) return outcome.status();
     mapper_.ToOutput(*outcome, language, "", response);
@@ -414,8 +420,7 @@ grpc::ServerUnaryReactor* CompatService::RecommendationFeedback(
     reactor->Finish(ToGrpcStatus(valid));
     return reactor;
   }
-  return Run(context, Work::kStorage,
-             [this, id, response, entries = std::move(entries)]() -> absl::Status {
+  return Run(context, [this, id, response, entries = std::move(entries)]() -> absl::Status {
     auto recorded = engine_->store().RecordFeedback(id, entries);
     if (!recorded.ok()) {
       if (recorded.status().code() == absl::StatusCode::kNotFound) {
@@ -461,8 +466,7 @@ grpc::ServerUnaryReactor* CompatService::Redirect(grpc::CallbackServerContext* c
     reactor->Finish(ToGrpcStatus(valid));
     return reactor;
   }
-  return Run(context, Work::kStorage,
-             [this, context, request, response, id, link]() -> absl::Status {
+  return Run(context, [this, context, request, response, id, link]() -> absl::Status {
     auto url = engine_->store().RecordClick(id, request->service_id(),
                                             request->service_channel_id(), link);
     if (!url.ok()) {

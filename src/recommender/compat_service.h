@@ -79,12 +79,15 @@ class CompatService final : public aurora::compat::v1::ServiceRecommender::Callb
   CompatMapper& mapper() { return mapper_; }
 
  private:
-  // Runs `work` and finishes the call with its status: a ranking through the engine's
+  // Run `work` and finish the call with its status: a ranking through the engine's
   // RunOrSubmit (on this thread while a ranking slot is free), anything else (stores that sync)
   // on the engine's pool.
-  enum class Work { kRanking, kStorage };
-  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, Work kind,
+  grpc::ServerUnaryReactor* RunRanking(grpc::CallbackServerContext* context,
+                                       std::function<absl::Status()> work);
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
                                 std::function<absl::Status()> work);
+  grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, bool ranking,
+                                   std::function<absl::Status()> work);
 
   RecommenderEngine* engine_;
   CompatMapper mapper_;
