@@ -100,8 +100,9 @@ constexpr size_t kRequestPool = 4096;
 
 constexpr char kUsage[] =
     "Usage: recommender_bench [--services N] [--seconds S] [--clients C] [--channels K]\n"
-    "         [--warmup-seconds W] [--batch B] [--ranking-threads T] [--data-dir DIR]\n"
-    "         [--source-dir DIR] [--queries FILE] [--rate R] [--breakdown [R]]\n"
+    "         [--warmup-seconds W] [--batch B] [--ranking-threads T] [--inline-rankings I]\n"
+    "         [--data-dir DIR] [--source-dir DIR] [--queries FILE] [--rate R]\n"
+    "         [--breakdown [R]]\n"
     "  --services N         synthetic services to index (default 100000)\n"
     "  --seconds S          measured seconds per phase (default 10)\n"
     "  --clients C          concurrent calls of every phase, each a closed loop (default 64)\n"
@@ -112,6 +113,8 @@ constexpr char kUsage[] =
     "                       the directory's watch batch, as the follower receives them)\n"
     "  --ranking-threads T  the engine's ranking threads (default 0: one per hardware thread,\n"
     "                       as `aurora serve`)\n"
+    "  --inline-rankings I  of those, how many may run on gRPC's threads (default -1: one\n"
+    "                       fewer than gRPC's callback threads, as `aurora serve`)\n"
     "  --data-dir DIR       where the fresh temporary folder for RocksDB is made (default: the\n"
     "                       system's temporary folder); the folder is removed at the end\n"
     "  --source-dir DIR     folder with services.ndjson and codelists/\n"
@@ -134,6 +137,7 @@ struct BenchOptions {
   double warmup_seconds = 1;
   size_t batch = 256;
   int ranking_threads = 0;
+  int inline_rankings = -1;
   int breakdown = 0;  // requests per kind; 0: no breakdown
   double rate = 2000;  // the paced phases' offered load (req/s); 0: no paced phases
   std::string data_dir;
@@ -211,6 +215,9 @@ bool ParseArgs(int argc, char** argv, BenchOptions* options) {
     } else if (arg == "--ranking-threads") {
       if (!need(0, 256)) return false;
       options->ranking_threads = static_cast<int>(number);
+    } else if (arg == "--inline-rankings") {
+      if (!need(-1, 256)) return false;
+      options->inline_rankings = static_cast<int>(number);
     } else if (arg == "--data-dir") {
       options->data_dir = value;
     } else if (arg == "--source-dir") {
@@ -911,6 +918,7 @@ int Run(const BenchOptions& options) {
   }
   rec::EngineOptions engine_options;
   engine_options.ranking_threads = options.ranking_threads;
+  engine_options.inline_rankings = options.inline_rankings;
   auto engine = std::make_unique<rec::RecommenderEngine>(index.get(), ranker.get(), store->get(),
                                                          engine_options);
   auto service = std::make_unique<rec::RecommenderService>(engine.get(), &codes);
@@ -923,11 +931,12 @@ int Run(const BenchOptions& options) {
   }
   server.SetServing(true);
   const std::string target = absl::StrCat("127.0.0.1:", server.port());
-  std::printf("server: %s on %s, %d ranking threads, RocksDB in %s\n",
+  std::printf("server: %s on %s, %d ranking threads (%d of the rankings at a time on gRPC's "
+              "threads), RocksDB in %s\n",
               rv1::Recommender::service_full_name(), target.c_str(),
               options.ranking_threads > 0 ? options.ranking_threads
                                           : static_cast<int>(std::thread::hardware_concurrency()),
-              temp.path().c_str());
+              rec::InlineRankings(engine_options), temp.path().c_str());
   const auto stop_server = [&] {
     server.Shutdown(absl::Seconds(5));
     engine->Shutdown();

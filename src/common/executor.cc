@@ -2,10 +2,15 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+
 namespace aurora {
 
-Executor::Executor(std::string name, int threads, size_t max_queue)
-    : name_(std::move(name)), max_queue_(max_queue), slots_(static_cast<size_t>(threads)) {
+Executor::Executor(std::string name, int threads, size_t max_queue, int max_inline)
+    : name_(std::move(name)),
+      max_queue_(max_queue),
+      slots_(static_cast<size_t>(threads)),
+      max_inline_(static_cast<size_t>(std::clamp(max_inline, 0, threads))) {
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this] { Run(); });
     pthread_setname_np(threads_.back().native_handle(), name_.substr(0, 15).c_str());
@@ -42,7 +47,7 @@ bool Executor::RunOrSubmit(std::function<void()> task) {
   {
     std::unique_lock lock(mu_);
     if (stopping_) return false;
-    if (!queue_.empty() || running_ >= slots_) {
+    if (!queue_.empty() || running_ >= slots_ || running_inline_ >= max_inline_) {
       if (queue_.size() >= max_queue_) return false;
       queue_.push_back(std::move(task));
       lock.unlock();
@@ -50,12 +55,14 @@ bool Executor::RunOrSubmit(std::function<void()> task) {
       return true;
     }
     ++running_;
+    ++running_inline_;
   }
   task();
   task = nullptr;  // what the closure owns is released before the slot
   {
     std::lock_guard lock(mu_);
     --running_;
+    --running_inline_;
   }
   cv_.notify_one();  // a queued task may be waiting for the slot
   return true;

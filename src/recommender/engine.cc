@@ -1,5 +1,6 @@
 #include "recommender/engine.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,14 @@ std::string Metadata(const grpc::CallbackServerContext* context, const char* key
 
 }  // namespace
 
+int InlineRankings(const EngineOptions& options) {
+  const int threads = ThreadsOf(options);
+  if (options.inline_rankings >= 0) return std::min(options.inline_rankings, threads);
+  const int grpc_callback_threads =
+      std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 2, 2, 16);
+  return grpc_callback_threads >= threads ? threads : 0;
+}
+
 Caller Caller::Of(const grpc::CallbackServerContext* context) {
   return {Metadata(context, kCallerClientMetadata), Metadata(context, kCallerOrganizationMetadata)};
 }
@@ -31,7 +40,7 @@ RecommenderEngine::RecommenderEngine(const CatalogueIndex* index, const Ranker* 
       ranker_(ranker),
       store_(store),
       options_(options),
-      executor_("ranking", ThreadsOf(options), options.max_queued_calls) {}
+      executor_("ranking", ThreadsOf(options), options.max_queued_calls, InlineRankings(options)) {}
 
 RecommenderEngine::~RecommenderEngine() { executor_.Shutdown(); }
 

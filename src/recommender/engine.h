@@ -1,7 +1,7 @@
 #pragma once
 // RecommenderEngine: what both the native and the AuroraAI-compatible service run — admission
-// control (at most `ranking_threads` rankings at a time, run on the calling thread while a slot
-// is free and on a fixed pool of threads from a bounded queue when none is: past the queue,
+// control (at most `ranking_threads` rankings at a time, some on the calling gRPC thread while a
+// slot is free, the others on a fixed pool of threads from a bounded queue: past the queue,
 // calls are refused at once with RESOURCE_EXHAUSTED and a Retry-After hint, and a slot can never
 // leak because a queued task owns nothing but its closure), ranking, and storing the
 // recommendation.
@@ -24,7 +24,19 @@ struct EngineOptions {
   int ranking_threads = 0;        // 0: one per hardware thread
   size_t max_queued_calls = 256;  // waiting rankings beyond the running ones
   int retry_after_seconds = 1;
+  // Of the `ranking_threads` rankings at a time, how many may run on gRPC's threads (the
+  // others on the engine's). -1: as InlineRankings() decides.
+  int inline_rankings = -1;
 };
+
+// The rankings that may run on gRPC's threads at once for these options. gRPC (1.51) runs the
+// callbacks of a server on Clamp(cores / 2, 2, 16) threads; a ranking on one of them keeps it
+// from dispatching other calls. By default all rankings run there when those threads are at least
+// as many as the ranking threads (2 cores: 2 and 2), and none does otherwise: with fewer, the
+// rankings would hold every callback thread and the engine's threads would stay idle. Measured on
+// 2 cores (bench/README.md): all on gRPC's threads +12 % throughput against none; one of two
+// no better than none.
+int InlineRankings(const EngineOptions& options);
 
 struct Caller {
   std::string client;        // API client id, when the gateway authenticated one
@@ -47,8 +59,9 @@ class RecommenderEngine {
   // engine is shutting down. For work that may block (synced RocksDB writes).
   bool Submit(std::function<void()> work);
   // For a ranking (CPU only, a few milliseconds at most): runs `work` on the calling gRPC thread
-  // when a ranking slot is free, else queues it as Submit() does. Both count against the same
-  // bound of `ranking_threads` rankings at a time.
+  // when a ranking slot is free and fewer than InlineRankings() run on gRPC's threads, else
+  // queues it as Submit() does. Both count against the same bound of `ranking_threads`
+  // rankings at a time.
   bool RunOrSubmit(std::function<void()> work);
   // The status for a refused call; also sets the `retry-after` trailing metadata.
   grpc::Status Overloaded(grpc::CallbackServerContext* context) const;

@@ -105,7 +105,7 @@ TEST_CASE("executor runs everything it accepted and refuses work beyond its queu
 
 TEST_CASE("executor runs short work on the caller's thread while a slot is free, within one bound",
           "[common][executor]") {
-  Executor executor("inline", 1, 1);
+  Executor executor("inline", 1, 1, 1);
   const std::thread::id caller = std::this_thread::get_id();
   std::thread::id ran_on;
   REQUIRE(executor.RunOrSubmit([&] { ran_on = std::this_thread::get_id(); }));
@@ -146,8 +146,41 @@ TEST_CASE("executor runs short work on the caller's thread while a slot is free,
   CHECK(pool_thread != caller);
   CHECK(queued_ran.load());
 
+  // At most `max_inline` on callers' threads: with one of two slots taken by a task on a
+  // caller's thread, the next task runs on the pool's thread, at the same time.
+  {
+    Executor half("half", 2, 10, 1);
+    std::promise<void> release_first, first_started;
+    std::shared_future<void> first_released = release_first.get_future().share();
+    std::thread first([&] {
+      half.RunOrSubmit([&] {
+        first_started.set_value();
+        first_released.wait();
+      });
+    });
+    first_started.get_future().wait();
+    std::promise<std::thread::id> second_on;
+    const std::thread::id here = std::this_thread::get_id();
+    REQUIRE(half.RunOrSubmit([&] { second_on.set_value(std::this_thread::get_id()); }));
+    std::future<std::thread::id> on_second = second_on.get_future();
+    // It runs while the first still holds its slot, and not on this thread.
+    REQUIRE(on_second.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    CHECK(on_second.get() != here);
+    release_first.set_value();
+    first.join();
+  }
+  // With max_inline 0, RunOrSubmit is Submit.
+  {
+    Executor never("never", 1, 10, 0);
+    std::promise<std::thread::id> on;
+    REQUIRE(never.RunOrSubmit([&] { on.set_value(std::this_thread::get_id()); }));
+    std::future<std::thread::id> ran = on.get_future();
+    REQUIRE(ran.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    CHECK(ran.get() != std::this_thread::get_id());
+  }
+
   // Many callers at once never run more tasks than there are slots.
-  Executor two("two", 2, 1000);
+  Executor two("two", 2, 1000, 1);
   std::atomic<int> running{0}, most{0}, done{0}, refused{0};
   auto task = [&] {
     const int now = ++running;
