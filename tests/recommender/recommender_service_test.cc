@@ -1127,6 +1127,26 @@ TEST_CASE("a redirect returns the recommended channel link and records the click
                                            "https://example.fi/lomake"});
 }
 
+TEST_CASE("rankings run on gRPC's threads only where gRPC has a callback thread for each slot",
+          "[recommender][overload]") {
+  EngineOptions options;
+  options.ranking_threads = 4;
+  options.inline_rankings = 1;
+  CHECK(InlineRankings(options) == 1);  // as configured
+  options.inline_rankings = 9;
+  CHECK(InlineRankings(options) == 4);  // at most the slots
+  options.inline_rankings = 0;
+  CHECK(InlineRankings(options) == 0);
+  // By default: gRPC 1.51 has at least 2 and at most 16 callback threads.
+  options.inline_rankings = -1;
+  options.ranking_threads = 1;
+  CHECK(InlineRankings(options) == 1);
+  options.ranking_threads = 2;
+  CHECK(InlineRankings(options) == 2);
+  options.ranking_threads = 17;
+  CHECK(InlineRankings(options) == 0);  // the rankings would hold every callback thread
+}
+
 TEST_CASE("overload: calls past the queue fail fast with retry-after, and no slot leaks",
           "[recommender][service][overload]") {
   TempDir dir;
