@@ -5,13 +5,13 @@
 //      size (256), each analysed with CatalogueIndex::Prepare on every core, then inserted in
 //      order with Insert. Build time (Prepare and Insert apart), RSS before and after, VmHWM;
 //   2. serving: RecommenderService on a GrpcServer on 127.0.0.1:0, wired as `aurora serve` wires it
-//      (TextAnalyzer, CrisisLexicon, CatalogueIndex, Ranker, FeedbackStore on RocksDB in a fresh
-//      temporary folder, RecommenderEngine with its default pool), driven over real TCP channels
-//      by C concurrent closed-loop clients (the callback API: C calls kept in flight over K
-//      channels) for a fixed time per phase: the baseline grpc.health.v1.Health/Check, then
-//      Recommend (random meter profiles), then Search (the texts of bench/quality/queries.json).
-//      Per phase: requests, errors, throughput, p50/p90/p99/max, process CPU per request; the
-//      ratios to the baseline; one line per target of bench/README.md.
+//      (TextAnalyzer, CrisisLexicon, BilingualDictionary, CatalogueIndex, Ranker, FeedbackStore
+//      on RocksDB in a fresh temporary folder, RecommenderEngine with its default pool), driven
+//      over real TCP channels by C concurrent closed-loop clients (the callback API: C calls kept
+//      in flight over K channels) for a fixed time per phase: the baseline
+//      grpc.health.v1.Health/Check, then Recommend (random meter profiles), then Search (the texts
+//      of bench/quality/queries.json). Per phase: requests, errors, throughput, p50/p90/p99/max,
+//      process CPU per request; the ratios to the baseline; one line per target of bench/README.md.
 // --breakdown adds the parts of one call timed in-process on one thread without gRPC (validation,
 // Ranker::Rank, SaveRecommendation, building and serializing the response).
 // Not a test: the exit status is 0 unless the benchmark could not run or more than 1 % of the
@@ -857,9 +857,15 @@ int Run(const BenchOptions& options) {
     return 1;
   }
   auto crisis = std::make_unique<rec::CrisisLexicon>(**analyzer);
+  auto dictionary = rec::BilingualDictionary::Load("/usr/share/dictd", **analyzer);
+  if (!dictionary.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(dictionary.status().message()).c_str());
+    return 1;
+  }
   auto index = std::make_unique<rec::CatalogueIndex>(&codes, analyzer->get(), crisis.get());
-  auto ranker = std::make_unique<rec::Ranker>(index.get());
-  std::printf("TextAnalyzer + CrisisLexicon + Ranker created in %.2f s\n",
+  auto ranker =
+      std::make_unique<rec::Ranker>(index.get(), rec::RankingParameters{}, dictionary->get());
+  std::printf("TextAnalyzer + CrisisLexicon + BilingualDictionary + Ranker created in %.2f s\n",
               SecondsSince(phase_start));
   malloc_trim(0);
   const double rss_before_build = ProcStatusMiB("VmRSS");

@@ -93,6 +93,7 @@ constexpr char kUsage[] =
     "  --experiments      also \"aurora\" with single RankingParameters changed (and with the\n"
     "                     records AuroraAI excluded dropped from recommendations), as evidence\n"
     "                     for tuning ranker.cc\n"
+    "  --dictionary-dir DIR  the FreeDict dictd files (default /usr/share/dictd; \"\": none)\n"
     "  --pool             also list, per query, the unjudged services in the top 10 of\n"
     "                     aurora and plain BM25 (a worksheet for extending the judgments)\n";
 
@@ -101,6 +102,7 @@ struct Options {
   size_t worst = 10;
   std::string queries = std::string(AURORA_QUALITY_DIR) + "/queries.json";
   std::string source_dir = AURORA_DATA_DIR;
+  std::string dictionary_dir = "/usr/share/dictd";
   bool general_descriptions = false;
   bool national_without_municipality = false;
   bool experiments = false;
@@ -156,6 +158,8 @@ bool ParseArgs(int argc, char** argv, Options* options) {
       options->queries = value;
     } else if (arg == "--source-dir") {
       options->source_dir = value;
+    } else if (arg == "--dictionary-dir") {
+      options->dictionary_dir = value;
     } else {
       std::fprintf(stderr, "unknown option %s\n%s", arg.c_str(), kUsage);
       return false;
@@ -343,6 +347,7 @@ struct Catalogue {
   std::unique_ptr<recommender::TextAnalyzer> analyzer;
   std::unique_ptr<recommender::CrisisLexicon> crisis;
   std::unique_ptr<CatalogueIndex> index;
+  std::unique_ptr<recommender::BilingualDictionary> dictionary;  // null: none
   std::vector<directory::CatalogueRecord> records;
   std::map<std::string, const dv1::Service*> by_id;
 };
@@ -555,7 +560,7 @@ class Analyst {
     loose.min_text_score = 1e-9;
     loose.min_relative_text_score = 0;
     loose.min_life_situation_score = 1e-9;
-    loose_ = std::make_unique<Ranker>(c.index.get(), loose);
+    loose_ = std::make_unique<Ranker>(c.index.get(), loose, c.dictionary.get());
   }
 
   // Whether the filters and eligibility rules admit the service for the query; if not, why.
@@ -758,6 +763,16 @@ std::vector<Variant> Variants() {
   v.push_back({"min_label_dice 0.8", [](P& p) { p.min_label_dice = 0.8; }});
   v.push_back({"min_label_dice 0 (every label term)", [](P& p) { p.min_label_dice = 0; }});
   v.push_back({"drop EXCL records (recommend)", [](P&) {}, true});
+  v.push_back({"no dictionary translations", [](P& p) { p.max_dictionary_terms = 0; }});
+  v.push_back({"translations scored alone", [](P& p) { p.structured_translations = false; }});
+  v.push_back({"alone, no dictionary", [](P& p) {
+                 p.structured_translations = false;
+                 p.max_dictionary_terms = 0;
+               }});
+  v.push_back({"max_dictionary_terms 1", [](P& p) { p.max_dictionary_terms = 1; }});
+  v.push_back({"max_dictionary_terms 5", [](P& p) { p.max_dictionary_terms = 5; }});
+  v.push_back({"dictionary_weight 0.5", [](P& p) { p.dictionary_weight = 0.5; }});
+  v.push_back({"dictionary_weight 1.4", [](P& p) { p.dictionary_weight = 1.4; }});
   v.push_back({"drop EXCL + locality_bonus 0.3",
                [](P& p) { p.locality_bonus = 0.3; }, true});
   // The changes above that helped, together.
@@ -824,6 +839,14 @@ int Run(const Options& options) {
   }
   c.analyzer = std::move(*analyzer);
   c.crisis = std::make_unique<recommender::CrisisLexicon>(*c.analyzer);
+  if (!options.dictionary_dir.empty()) {
+    auto dictionary = recommender::BilingualDictionary::Load(options.dictionary_dir, *c.analyzer);
+    if (!dictionary.ok()) {
+      std::fprintf(stderr, "dictionary: %s\n", std::string(dictionary.status().message()).c_str());
+      return 1;
+    }
+    c.dictionary = std::move(*dictionary);
+  }
   c.index = std::make_unique<CatalogueIndex>(c.codes.get(), c.analyzer.get(), c.crisis.get());
   const std::string file = options.source_dir + "/services.ndjson";
   auto read = directory::ReadCatalogueFile(file, directory::CatalogueFormat::kNdjson, *c.codes);
@@ -847,7 +870,7 @@ int Run(const Options& options) {
   size_t judgments = 0;
   for (const auto& q : *queries) judgments += q.relevant.size();
 
-  const Ranker aurora(c.index.get());
+  const Ranker aurora(c.index.get(), {}, c.dictionary.get());
   const Ranker plain(c.index.get(), PlainBm25Parameters());
   const Analyst analyst(c, aurora, options);
 
@@ -962,7 +985,7 @@ int Run(const Options& options) {
     for (const Variant& v : Variants()) {
       RankingParameters p;
       v.change(p);
-      const Ranker ranker(c.index.get(), p);
+      const Ranker ranker(c.index.get(), p, c.dictionary.get());
       const auto scored = Evaluate(c, ranker, *queries, options, v.drop_excluded);
       std::map<std::string, Mean> by;
       Mean all;

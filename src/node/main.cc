@@ -148,6 +148,10 @@ int Serve(const std::vector<std::string>& args) {
            "bounded queue"},
           {"recommender-queue", "N", "256",
            "rankings that may wait for a free slot; past that calls get RESOURCE_EXHAUSTED / 429"},
+          {"dictionary-dir", "DIR", "/usr/share/dictd",
+           "FreeDict Swedish->Finnish and English->Finnish dictionaries (Debian packages "
+           "dict-freedict-swe-fin, dict-freedict-eng-fin) for cross-lingual search; \"off\": "
+           "none"},
           {"demo", "PATH", "",
            "load the demo catalogue PATH/services.ndjson into an empty data dir "
            "and write <data-dir>/demo-credentials.json",
@@ -201,6 +205,7 @@ int Serve(const std::vector<std::string>& args) {
   auto queue = o.GetInt("recommender-queue", 1, 100000);
   if (!queue.ok()) return Fail(queue.status());
   config.recommender.max_queued_calls = static_cast<size_t>(*queue);
+  config.dictionary_dir = o.Get("dictionary-dir") == "off" ? "" : o.Get("dictionary-dir");
   auto iterations = o.GetInt("secret-hash-iterations", 1000, 10000000);
   if (!iterations.ok()) return Fail(iterations.status());
   config.secret_hash_iterations = *iterations;

@@ -128,9 +128,18 @@ absl::Status Node::StartImpl() {
     if (!analyzer.ok()) return analyzer.status();
     analyzer_ = std::move(*analyzer);
     crisis_ = std::make_unique<recommender::CrisisLexicon>(*analyzer_);
+    if (!config_.dictionary_dir.empty()) {
+      auto dictionary = recommender::BilingualDictionary::Load(config_.dictionary_dir, *analyzer_);
+      if (!dictionary.ok()) {
+        return absl::Status(dictionary.status().code(),
+                            absl::StrCat("--dictionary-dir: ", dictionary.status().message()));
+      }
+      dictionary_ = std::move(*dictionary);
+    }
     index_ = std::make_unique<recommender::CatalogueIndex>(codes_.get(), analyzer_.get(),
                                                            crisis_.get());
-    ranker_ = std::make_unique<recommender::Ranker>(index_.get());
+    ranker_ = std::make_unique<recommender::Ranker>(index_.get(), recommender::RankingParameters{},
+                                                    dictionary_.get());
     auto store = recommender::FeedbackStore::Open(database_.get());
     if (!store.ok()) return store.status();
     feedback_store_ = std::move(*store);

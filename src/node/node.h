@@ -49,6 +49,8 @@ struct NodeConfig {
   // http_listen.
   std::string public_url;
   recommender::EngineOptions recommender;
+  // The recommender's FreeDict dictionaries (recommender::BilingualDictionary); empty: none.
+  std::string dictionary_dir = "/usr/share/dictd";
   absl::Duration recommender_sync_timeout = absl::Seconds(120);
   // Set (by a stop signal) while Start is still waiting for the recommender's snapshot: Start
   // gives up with CANCELLED instead of waiting out recommender_sync_timeout. May be null.
@@ -94,6 +96,7 @@ class Node {
   std::unique_ptr<directory::DirectoryService> directory_service_;
   std::unique_ptr<recommender::TextAnalyzer> analyzer_;
   std::unique_ptr<recommender::CrisisLexicon> crisis_;
+  std::unique_ptr<recommender::BilingualDictionary> dictionary_;
   std::unique_ptr<recommender::CatalogueIndex> index_;
   std::unique_ptr<recommender::Ranker> ranker_;
   std::unique_ptr<recommender::FeedbackStore> feedback_store_;

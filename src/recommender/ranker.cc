@@ -24,9 +24,10 @@ double Mean(const google::protobuf::RepeatedField<int32_t>& values) {
 
 // Per-thread score buffers, one slot per document number.
 struct Scratch {
-  std::vector<float> total, word, lang, life_situation;
+  std::vector<float> total, word, lang, group, life_situation;
   std::vector<uint8_t> matched_words;
-  std::vector<uint32_t> touched_total, touched_word, touched_lang, touched_life_situation;
+  std::vector<uint32_t> touched_total, touched_word, touched_lang, touched_group,
+      touched_life_situation;
   // Per language and field, the BM25F factor of each encoded field length, and what it was
   // computed from (field weight, b, average length): recomputed only when those change.
   std::array<std::array<std::array<float, 256>, kFieldCount>, kLanguageCount> length_factor{};
@@ -36,6 +37,7 @@ struct Scratch {
       total.resize(n, 0);
       word.resize(n, 0);
       lang.resize(n, 0);
+      group.resize(n, 0);
       life_situation.resize(n, 0);
       matched_words.resize(n, 0);
     }
@@ -119,6 +121,7 @@ struct Ranker::QueryTerm {
   const PostingList* postings = nullptr;
   double idf = 0;
   float weight_idf = 0;  // weight · idf, as the scoring loop uses it
+  float share = 0;       // a grouped translation's share of its word's translations' weight
 };
 
 struct Ranker::Query {
@@ -126,6 +129,9 @@ struct Ranker::Query {
   struct Word {
     std::string surface;
     std::vector<QueryTerm> terms;
+    // Its Finnish translations scored as one term (RankingParameters::structured_translations):
+    // weight · idf of the group, from the shares' weighted document frequency.
+    float translations_weight_idf = 0;
   };
   std::vector<Word> words;
   TermSets term_sets;
@@ -139,8 +145,12 @@ uint64_t NextRankerId() {
 }
 }  // namespace
 
-Ranker::Ranker(const CatalogueIndex* index, RankingParameters parameters)
-    : index_(index), parameters_(std::move(parameters)), id_(NextRankerId()) {
+Ranker::Ranker(const CatalogueIndex* index, RankingParameters parameters,
+               const BilingualDictionary* dictionary)
+    : index_(index),
+      parameters_(std::move(parameters)),
+      dictionary_(dictionary),
+      id_(NextRankerId()) {
   const CodeLists& codes = index_->codes();
   const TextAnalyzer& analyzer = index_->analyzer();
   std::vector<AnalyzedTerm> terms;
@@ -223,6 +233,65 @@ const std::vector<std::pair<double, std::string>>& Ranker::LexiconTranslations(
   return out;
 }
 
+void Ranker::AddDictionaryTranslations(Language language, const std::vector<AnalyzedTerm>& terms,
+                                       size_t split_from, const IndexData& data,
+                                       Query* query) const {
+  const RankingParameters& p = parameters_;
+  // The query's words in order, by their terms (the parts of hyphenated or split compounds left
+  // out): the longest run from each position that is a headword wins ("residence permit" before
+  // "residence"), and its translations go to every word of the run.
+  std::vector<const AnalyzedTerm*> run;
+  for (size_t i = 0; i < split_from; ++i) {
+    if (!terms[i].compound_part) run.push_back(&terms[i]);
+  }
+  // Translations the catalogue does not have are passed over.
+  auto in_catalogue = [&](const std::string& term) {
+    const PostingList* list = data.Find(Language::kFinnish, term);
+    return list != nullptr && list->live_df > 0;
+  };
+  std::string key;
+  for (size_t i = 0; i < run.size();) {
+    const std::vector<DictionaryTranslation>* found = nullptr;
+    size_t n = std::min(BilingualDictionary::kMaxPhraseTerms, run.size() - i);
+    for (; n > 0; --n) {
+      key.clear();
+      for (size_t j = i; j < i + n; ++j) {
+        if (j > i) key += ' ';
+        key += run[j]->term;
+      }
+      found = dictionary_->Find(language, key);
+      if (found != nullptr) break;
+    }
+    if (found == nullptr) {
+      ++i;
+      continue;
+    }
+    // The first translations that the catalogue has (a wrong sense among them weighs little:
+    // the word's translations are scored as one term, see Rank).
+    std::vector<const std::string*> chosen;
+    size_t translations = 0;
+    for (const DictionaryTranslation& t : *found) {
+      if (translations >= p.max_dictionary_terms) break;
+      const size_t before = chosen.size();
+      for (const std::string& term : t.terms) {
+        if (in_catalogue(term)) chosen.push_back(&term);
+      }
+      translations += chosen.size() > before ? 1 : 0;
+    }
+    for (size_t j = i; j < i + n; ++j) {
+      auto& word = query->words[run[j]->word].terms;
+      for (const std::string* term : chosen) {
+        bool dup = false;
+        for (const auto& q : word) dup |= q.language == Language::kFinnish && q.term == *term;
+        if (dup) continue;
+        word.push_back({Language::kFinnish, *term, p.translation_weight * p.dictionary_weight,
+                        "dictionary", nullptr, 0});
+      }
+    }
+    i += n;
+  }
+}
+
 Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* data) const {
   const RankingParameters& p_ = parameters_;
   Query query;
@@ -289,6 +358,9 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
               {Language::kFinnish, fi_term, p_.translation_weight * dice, code, nullptr, 0});
         }
       }
+    }
+    if (language != Language::kFinnish && dictionary_ != nullptr && data != nullptr) {
+      AddDictionaryTranslations(language, terms, split_from, *data, &query);
     }
   }
   // Words that phrase the request rather than the need carry no weight (their terms still
@@ -538,12 +610,17 @@ RankResult Ranker::Rank(const RankRequest& request) const {
   // In single precision throughout (the accumulators are floats): a float division is half
   // the latency of a double one, and this runs once per posting read.
   const auto k1 = static_cast<float>(p.k1);
-  auto term_score = [&](const QueryTerm& t, const Posting& posting) -> float {
+  // BM25F's pseudo-frequency of a term in a document: Σ_f w_f · tf / (1 - b_f + b_f · len / avg).
+  auto term_frequency = [&](const QueryTerm& t, const Posting& posting) -> float {
     const auto& factor = s.length_factor[static_cast<int>(t.language)];
     float tfw = 0;
     for (int f = 0; f < kFieldCount; ++f) {
       tfw += static_cast<float>(posting.tf[f]) * factor[f][posting.length[f]];
     }
+    return tfw;
+  };
+  auto term_score = [&](const QueryTerm& t, const Posting& posting) -> float {
+    const float tfw = term_frequency(t, posting);
     return t.weight_idf * tfw / (k1 + tfw);
   };
   // A word counts towards the coverage a match needs only if the catalogue has it in some
@@ -566,6 +643,26 @@ RankResult Ranker::Rank(const RankRequest& request) const {
       }
     }
     query.content_words += known ? 1 : 0;
+    if (!p.structured_translations) continue;
+    // A word's Finnish translations act as one term (probabilistic structured queries, Darwish
+    // & Oard 2003): its frequency in a document is the translations' frequencies weighted by
+    // their shares, its document frequency theirs weighted alike, its weight that of the most
+    // confident translation. A wrong, rare translation ("apply" -> "soveltaa") then adds little,
+    // where on its own it would have the highest idf of the query.
+    double total_weight = 0, max_weight = 0, df = 0;
+    for (const auto& t : word.terms) {
+      if (t.via.empty() || t.postings == nullptr || t.postings->live_df == 0) continue;
+      total_weight += t.weight;
+      max_weight = std::max(max_weight, t.weight);
+    }
+    if (total_weight <= 0) continue;
+    for (auto& t : word.terms) {
+      if (t.via.empty() || t.postings == nullptr || t.postings->live_df == 0) continue;
+      t.share = static_cast<float>(t.weight / total_weight);
+      df += t.share * t.postings->live_df;
+    }
+    word.translations_weight_idf =
+        static_cast<float>(max_weight * std::log(1 + (N - df + 0.5) / (df + 0.5)));
   }
   // The coverage rule: a document has a text score only if it matches `words_needed` of the
   // query's content words.
@@ -593,6 +690,15 @@ RankResult Ranker::Rank(const RankRequest& request) const {
       s.touched_lang.clear();
       for (const auto& t : word.terms) {
         if (static_cast<int>(t.language) != l || t.postings == nullptr || t.idf <= 0) continue;
+        if (t.share > 0) {
+          for (const Posting& posting : t.postings->postings) {
+            if (touched_only && s.total[posting.doc] == 0) continue;
+            if (!admitted.Test(posting.doc)) continue;
+            if (s.group[posting.doc] == 0) s.touched_group.push_back(posting.doc);
+            s.group[posting.doc] += t.share * term_frequency(t, posting);
+          }
+          continue;
+        }
         for (const Posting& posting : t.postings->postings) {
           if (touched_only && s.total[posting.doc] == 0) continue;
           if (!admitted.Test(posting.doc)) continue;
@@ -600,6 +706,12 @@ RankResult Ranker::Rank(const RankRequest& request) const {
           s.lang[posting.doc] += term_score(t, posting);
         }
       }
+      for (uint32_t d : s.touched_group) {
+        if (s.lang[d] == 0) s.touched_lang.push_back(d);
+        s.lang[d] += word.translations_weight_idf * s.group[d] / (k1 + s.group[d]);
+        s.group[d] = 0;
+      }
+      s.touched_group.clear();
       for (uint32_t d : s.touched_lang) {
         if (s.word[d] == 0) s.touched_word.push_back(d);
         s.word[d] = std::max(s.word[d], s.lang[d]);
@@ -862,22 +974,32 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     if (c.text > 0) {
       double text_total = 0;
       std::vector<std::pair<v1::Explanation::TermMatch, double>> matches;
+      std::vector<std::pair<const QueryTerm*, const Posting*>> found;
       for (const auto& word : query.words) {
+        found.clear();
+        float group = 0;  // the word's translations' pseudo-frequency, as Rank scored them
         for (const auto& t : word.terms) {
           if (t.postings == nullptr || t.idf <= 0) continue;
           const auto& list = t.postings->postings;
           auto it = std::lower_bound(list.begin(), list.end(), c.doc,
                                      [](const Posting& a, uint32_t d) { return a.doc < d; });
           if (it == list.end() || it->doc != c.doc) continue;
+          found.emplace_back(&t, &*it);
+          if (t.share > 0) group += t.share * term_frequency(t, *it);
+        }
+        for (const auto& [t, posting] : found) {
           v1::Explanation::TermMatch m;
           m.set_query_word(word.surface);
-          m.set_term(t.term);
-          m.set_language(std::string(LanguageCode(t.language)));
+          m.set_term(t->term);
+          m.set_language(std::string(LanguageCode(t->language)));
           for (int f = 0; f < kFieldCount; ++f) {
-            if (it->tf[f] > 0) m.add_fields(static_cast<v1::Explanation::Field>(f + 1));
+            if (posting->tf[f] > 0) m.add_fields(static_cast<v1::Explanation::Field>(f + 1));
           }
-          m.set_via(t.via);
-          const double score = term_score(t, *it);
+          m.set_via(t->via);
+          // A grouped translation: its part of the group's score.
+          const double score = t->share > 0 ? word.translations_weight_idf / (k1 + group) *
+                                                  t->share * term_frequency(*t, *posting)
+                                            : term_score(*t, *posting);
           text_total += score;
           matches.emplace_back(std::move(m), score);
         }

@@ -14,6 +14,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "aurora/recommender/v1/recommender.pb.h"
+#include "recommender/bilingual_dictionary.h"
 #include "recommender/catalogue_index.h"
 
 namespace aurora::recommender {
@@ -66,6 +67,13 @@ struct RankingParameters {
   size_t max_lexicon_terms = 3;
   double min_dice = 0.2;
   int min_pairs = 2;
+  // Dictionary translations (BilingualDictionary): the first max_dictionary_terms Finnish
+  // translations of a word or phrase that the catalogue has, each with weight
+  // translation_weight · dictionary_weight.
+  double dictionary_weight = 1.0;
+  size_t max_dictionary_terms = 3;
+  // A word's Finnish translations scored as one term (see Rank) rather than each on its own.
+  bool structured_translations = true;
   // Translations into a term more than this share of the services have are left out.
   double max_translation_df_share = 0.2;
   double need_exponent = 1.5;
@@ -87,7 +95,10 @@ struct RankingParameters {
 
 class Ranker {
  public:
-  explicit Ranker(const CatalogueIndex* index, RankingParameters parameters = {});
+  // `dictionary` (may be null: none) translates Swedish and English query words into Finnish
+  // beside the code labels and the catalogue's own lexicon.
+  explicit Ranker(const CatalogueIndex* index, RankingParameters parameters = {},
+                  const BilingualDictionary* dictionary = nullptr);
 
   RankResult Rank(const RankRequest& request) const;
 
@@ -102,6 +113,11 @@ class Ranker {
   // `data` (may be null: no lexicon translations) is read under the caller's lock.
   Query AnalyseQuery(const RankRequest& request, const IndexData* data) const;
 
+  // Appends to the query's words the dictionary's Finnish translations of the words of
+  // `language` (`terms`: the query's terms in it, the first `split_from` of them its own words).
+  void AddDictionaryTranslations(Language language, const std::vector<AnalyzedTerm>& terms,
+                                 size_t split_from, const IndexData& data, Query* query) const;
+
   // The lexicon's Finnish terms for a Swedish or English term (best Dice first, at most
   // max_lexicon_terms), memoized per thread for this Ranker and the lexicon's generation.
   const std::vector<std::pair<double, std::string>>& LexiconTranslations(
@@ -109,6 +125,7 @@ class Ranker {
 
   const CatalogueIndex* index_;
   RankingParameters parameters_;
+  const BilingualDictionary* dictionary_;
   const uint64_t id_;  // unique in the process (the per-thread memo's key)
   // Cross-language bridge from the code lists: (language, label term) -> codes whose label in that
   // language has the term (sorted for Finnish; Finnish compound parts included); and each code's

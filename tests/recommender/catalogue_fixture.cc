@@ -17,6 +17,10 @@ const DemoCatalogue& Demo() {
     REQUIRE(analyzer.ok());
     d->analyzer = std::move(*analyzer);
     d->crisis = std::make_unique<CrisisLexicon>(*d->analyzer);
+    auto dictionary = BilingualDictionary::Load("/usr/share/dictd", *d->analyzer);
+    INFO(dictionary.status().ToString());
+    REQUIRE(dictionary.ok());
+    d->dictionary = std::move(*dictionary);
     d->index = std::make_unique<CatalogueIndex>(d->codes.get(), d->analyzer.get(), d->crisis.get());
     auto read = directory::ReadCatalogueFile(std::string(AURORA_DATA_DIR) + "/services.ndjson",
                                              directory::CatalogueFormat::kNdjson, *d->codes);
@@ -29,7 +33,7 @@ const DemoCatalogue& Demo() {
       }
     }
     d->index->SetRevision(1);
-    d->ranker = std::make_unique<Ranker>(d->index.get());
+    d->ranker = std::make_unique<Ranker>(d->index.get(), RankingParameters{}, d->dictionary.get());
     return d;
   }();
   return *demo;
@@ -40,7 +44,7 @@ EmptyCatalogue Empty() {
   EmptyCatalogue e;
   e.index = std::make_unique<CatalogueIndex>(demo.codes.get(), demo.analyzer.get(),
                                              demo.crisis.get());
-  e.ranker = std::make_unique<Ranker>(e.index.get());
+  e.ranker = std::make_unique<Ranker>(e.index.get(), RankingParameters{}, demo.dictionary.get());
   return e;
 }
 

@@ -240,8 +240,10 @@ TEST_CASE("cross-lingual search finds Finnish-only services", "[ranker]") {
     CAPTURE(c.text);
     RankRequest request = Search(c.text, c.language);
     // Templates have English and Swedish text, so they would fill the list: this is about
-    // reaching the services that have none.
+    // reaching the services that have none. (Services that have the word in the query's own
+    // language come first; for "arbetslöshet" they are more than ten.)
     request.filters.set_general_descriptions(rv1::GENERAL_DESCRIPTIONS_EXCLUDE);
+    request.limit = 20;
     RankResult r = demo.ranker->Rank(request);
     size_t finnish_only = 0;
     for (const auto& s : r.services) {
@@ -256,6 +258,55 @@ TEST_CASE("cross-lingual search finds Finnish-only services", "[ranker]") {
     }
     CHECK(finnish_only > 0);
   }
+}
+
+TEST_CASE("the dictionary takes a phrase to the Finnish word no parallel text pairs it with",
+          "[ranker]") {
+  const auto& demo = Demo();
+  // No service has "residence permit" beside "oleskelulupa"; FreeDict has the pair, and the
+  // phrase wins over its words ("residence" alone would be "asuinpaikka").
+  RankRequest request = Search("how to apply for a residence permit", Language::kEnglish);
+  request.filters.set_general_descriptions(rv1::GENERAL_DESCRIPTIONS_EXCLUDE);
+  auto permits = [](const RankResult& r) {
+    std::set<std::string> words;  // query words that reached Finnish-only services as the pair
+    for (const auto& s : r.services) {
+      if (!HasNoEnglishOrSwedishName(*s.service)) continue;
+      for (const auto& t : s.explanation.terms()) {
+        if (t.via() == "dictionary" && t.term() == "oleskelulupa") words.insert(t.query_word());
+      }
+    }
+    return words;
+  };
+  CHECK(permits(demo.ranker->Rank(request)) == std::set<std::string>{"residence", "permit"});
+  const Ranker without(demo.index.get());
+  CHECK(permits(without.Rank(request)).empty());
+  // Swedish too: "våld" -> "väkivalta" reaches the Finnish-only shelter services.
+  bool reached = false;
+  for (const auto& s : demo.ranker->Rank(Search("våld i hemmet", Language::kSwedish)).services) {
+    if (!HasNoEnglishOrSwedishName(*s.service)) continue;
+    for (const auto& t : s.explanation.terms()) {
+      reached |= t.via() == "dictionary" && t.term() == "väkivalta";
+    }
+  }
+  CHECK(reached);
+}
+
+TEST_CASE("a word's translations count as one term: a rare wrong sense does not lead", "[ranker]") {
+  const auto& demo = Demo();
+  // "apply" translates into "hakea" (apply for) and "soveltaa" (apply a method); the rarer
+  // "soveltaa" would have the higher idf and put "Soveltava liikunta" (adapted sports) first
+  // if each translation counted on its own.
+  auto adapted_sports_in_top = [&](const Ranker& ranker) {
+    for (const auto& s :
+         ranker.Rank(Search("how do I apply for a pension", Language::kEnglish)).services) {
+      if (s.service->name().fi() == "Soveltava liikunta") return true;
+    }
+    return false;
+  };
+  CHECK_FALSE(adapted_sports_in_top(*demo.ranker));
+  RankingParameters alone;
+  alone.structured_translations = false;
+  CHECK(adapted_sports_in_top(Ranker(demo.index.get(), alone, demo.dictionary.get())));
 }
 
 TEST_CASE("code labels translate a word into the Finnish terms that go with it", "[ranker]") {

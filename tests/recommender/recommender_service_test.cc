@@ -79,27 +79,33 @@ struct NodeSetup {
   std::set<std::string> components = {"directory", "recommender"};
   std::string directory_target;           // the recommender's directory; empty: this node
   std::string grpc_listen = "127.0.0.1:0";
+  std::string dictionary_dir = "/usr/share/dictd";
 };
+
+node::NodeConfig TestConfig(const std::string& data_dir, const NodeSetup& setup) {
+  node::NodeConfig config;
+  config.data_dir = data_dir;
+  config.grpc_listen = setup.grpc_listen;
+  config.http_listen = "127.0.0.1:0";
+  config.metrics_listen = "";
+  config.components = setup.components;
+  config.directory_target = setup.directory_target;
+  config.codelists_dir = AURORA_DATA_DIR "/codelists";
+  config.recommender = setup.engine;
+  config.recommender_sync_timeout = absl::Seconds(60);
+  config.demo_data_dir = setup.demo ? AURORA_DATA_DIR : "";
+  config.drain = absl::ZeroDuration();
+  config.grace = absl::Seconds(5);
+  config.secret_hash_iterations = 1000;  // fast for tests; production uses 600000
+  config.block_cache_bytes = 16u << 20;
+  config.dictionary_dir = setup.dictionary_dir;
+  return config;
+}
 
 class TestNode {
  public:
   explicit TestNode(const std::string& data_dir, NodeSetup setup = {}) {
-    node::NodeConfig config;
-    config.data_dir = data_dir;
-    config.grpc_listen = setup.grpc_listen;
-    config.http_listen = "127.0.0.1:0";
-    config.metrics_listen = "";
-    config.components = setup.components;
-    config.directory_target = setup.directory_target;
-    config.codelists_dir = AURORA_DATA_DIR "/codelists";
-    config.recommender = setup.engine;
-    config.recommender_sync_timeout = absl::Seconds(60);
-    config.demo_data_dir = setup.demo ? AURORA_DATA_DIR : "";
-    config.drain = absl::ZeroDuration();
-    config.grace = absl::Seconds(5);
-    config.secret_hash_iterations = 1000;  // fast for tests; production uses 600000
-    config.block_cache_bytes = 16u << 20;
-    auto started = node::Node::Start(config);
+    auto started = node::Node::Start(TestConfig(data_dir, setup));
     INFO(started.status().ToString());
     REQUIRE(started.ok());
     node_ = std::move(*started);
@@ -647,6 +653,44 @@ TEST_CASE("recommend and search: ids, ranks, explanations and paging",
   }
 
   CHECK(static_cast<int>(recommendation_ids.size()) == calls);
+}
+
+TEST_CASE("the node translates with Debian's dictionaries, and without them does not start",
+          "[recommender][service][dictionary]") {
+  TempDir dir;
+  {
+    NodeSetup setup;
+    setup.demo = true;
+    TestNode node(dir.path() + "/with", setup);
+    // An English phrase reaches the Finnish word through the dictionary, and says so.
+    rv1::SearchResponse found = SearchOk(node, SearchFor("residence permit", 10));
+    bool translated = false;
+    for (const auto& s : found.services()) {
+      for (const auto& t : s.explanation().terms()) {
+        translated |= t.via() == "dictionary" && t.term() == "oleskelulupa";
+      }
+    }
+    CHECK(translated);
+  }
+  // Missing files stop the start, naming the flag, the file and the package.
+  NodeSetup missing;
+  missing.dictionary_dir = dir.path() + "/no-such-dir";
+  auto started = node::Node::Start(TestConfig(dir.path() + "/missing", missing));
+  REQUIRE_FALSE(started.ok());
+  CHECK(started.status().code() == absl::StatusCode::kNotFound);
+  CHECK_THAT(std::string(started.status().message()),
+             Catch::Contains("--dictionary-dir") && Catch::Contains("freedict-swe-fin.index") &&
+                 Catch::Contains("dict-freedict-swe-fin"));
+  // Turned off ("--dictionary-dir off"): the node runs without, and nothing says "dictionary".
+  NodeSetup off;
+  off.demo = true;
+  off.dictionary_dir = "";
+  TestNode node(dir.path() + "/off", off);
+  const rv1::SearchResponse untranslated = SearchOk(node, SearchFor("residence permit", 10));
+  CHECK(untranslated.services_size() > 0);
+  for (const auto& s : untranslated.services()) {
+    for (const auto& t : s.explanation().terms()) CHECK(t.via() != "dictionary");
+  }
 }
 
 TEST_CASE("a page token whose offset lies past the results ends the paging",
