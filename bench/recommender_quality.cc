@@ -769,7 +769,7 @@ std::vector<Variant> Variants() {
                  p.structured_translations = false;
                  p.max_dictionary_terms = 0;
                }});
-  v.push_back({"max_dictionary_terms 1", [](P& p) { p.max_dictionary_terms = 1; }});
+  v.push_back({"max_dictionary_terms 3", [](P& p) { p.max_dictionary_terms = 3; }});
   v.push_back({"max_dictionary_terms 5", [](P& p) { p.max_dictionary_terms = 5; }});
   v.push_back({"dictionary_weight 0.5", [](P& p) { p.dictionary_weight = 0.5; }});
   v.push_back({"dictionary_weight 1.4", [](P& p) { p.dictionary_weight = 1.4; }});

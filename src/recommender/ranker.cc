@@ -266,8 +266,9 @@ void Ranker::AddDictionaryTranslations(Language language, const std::vector<Anal
       ++i;
       continue;
     }
-    // The first translations that the catalogue has (a wrong sense among them weighs little:
-    // the word's translations are scored as one term, see Rank).
+    // The first translations that the catalogue has (the dictionary lists the main sense first;
+    // a wrong sense among them weighs little: the word's translations are scored as one term,
+    // see Rank).
     std::vector<const std::string*> chosen;
     size_t translations = 0;
     for (const DictionaryTranslation& t : *found) {

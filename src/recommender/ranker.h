@@ -69,9 +69,10 @@ struct RankingParameters {
   int min_pairs = 2;
   // Dictionary translations (BilingualDictionary): the first max_dictionary_terms Finnish
   // translations of a word or phrase that the catalogue has, each with weight
-  // translation_weight · dictionary_weight.
+  // translation_weight · dictionary_weight. (3 instead of 1: +0.003 recall@10 on the judged
+  // set, for up to two more Finnish posting lists to read per English or Swedish word.)
   double dictionary_weight = 1.0;
-  size_t max_dictionary_terms = 3;
+  size_t max_dictionary_terms = 1;
   // A word's Finnish translations scored as one term (see Rank) rather than each on its own.
   bool structured_translations = true;
   // Translations into a term more than this share of the services have are left out.

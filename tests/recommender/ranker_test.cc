@@ -303,8 +303,12 @@ TEST_CASE("a word's translations count as one term: a rare wrong sense does not 
     }
     return false;
   };
+  // With the dictionary's first three translations, so that "soveltaa" is among them.
+  RankingParameters grouped;
+  grouped.max_dictionary_terms = 3;
   CHECK_FALSE(adapted_sports_in_top(*demo.ranker));
-  RankingParameters alone;
+  CHECK_FALSE(adapted_sports_in_top(Ranker(demo.index.get(), grouped, demo.dictionary.get())));
+  RankingParameters alone = grouped;
   alone.structured_translations = false;
   CHECK(adapted_sports_in_top(Ranker(demo.index.get(), alone, demo.dictionary.get())));
 }
