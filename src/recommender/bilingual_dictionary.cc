@@ -3,9 +3,9 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/text.h"
@@ -123,7 +123,8 @@ absl::StatusOr<std::vector<DictionaryEntry>> ReadDictd(const std::string& dir,
     const size_t tab2 = tab1 == std::string::npos ? tab1 : line.find('\t', tab1 + 1);
     if (tab2 == std::string::npos) {
       return absl::DataLossError(
-          absl::StrCat(index_path, ":", number, ": not headword\\toffset\\tlength"));
+          absl::StrCat(index_path, ":", number,
+                       ": expected a headword, an offset and a length separated by tabs"));
     }
     const std::string_view view(line);
     const auto offset = DecodeDictdNumber(view.substr(tab1 + 1, tab2 - tab1 - 1));
@@ -203,19 +204,14 @@ void BilingualDictionary::Add(Language language, const DictionaryEntry& entry,
     key += t.term;
   }
   if (key.empty()) return;
-  std::vector<DictionaryTranslation>& out = entries_[static_cast<int>(language)][key];
+  std::vector<std::string>& out = entries_[static_cast<int>(language)][key];
   for (const std::string& translation : entry.translations) {
-    DictionaryTranslation t;
-    for (AnalyzedTerm& term : analyzer.WordTerms(translation, Language::kFinnish)) {
-      if (!term.compound_part) t.terms.push_back(std::move(term.term));
-    }
-    if (t.terms.empty() || std::find(out.begin(), out.end(), t) != out.end()) continue;
-    out.push_back(std::move(t));
+    if (std::find(out.begin(), out.end(), translation) == out.end()) out.push_back(translation);
   }
   if (out.empty()) entries_[static_cast<int>(language)].erase(key);
 }
 
-const std::vector<DictionaryTranslation>* BilingualDictionary::Find(Language language,
+const std::vector<std::string>* BilingualDictionary::Find(Language language,
                                                                     std::string_view key) const {
   const auto& entries = entries_[static_cast<int>(language)];
   auto it = entries.find(Sv(key));

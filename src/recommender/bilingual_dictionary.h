@@ -9,8 +9,8 @@
 // Headwords are keyed by their analysed terms (the Swedish or English stems of their words, stop
 // words left out, joined by one space): a query matches them through the same analysis. Only
 // one-word Finnish translations are kept (a phrase such as "ottaa vuokralle" would translate
-// into its commonest word), as their Finnish base forms (a compound's parts are not
-// translations of it: "majatalo" is no "talo").
+// into its commonest word), as written: the ranker takes their Voikko base forms when a query
+// needs them (analysing all ~150,000 at start would take seconds and fill the analyzer's cache).
 // Immutable after construction; thread-safe.
 
 #include <memory>
@@ -23,13 +23,6 @@
 #include "recommender/text_analyzer.h"
 
 namespace aurora::recommender {
-
-// One Finnish word that a headword translates into, as index terms: its base forms (several
-// if Voikko finds it ambiguous: "tuki" -> "tuki", "tukea", "tukkia").
-struct DictionaryTranslation {
-  std::vector<std::string> terms;
-  bool operator==(const DictionaryTranslation&) const = default;
-};
 
 // One entry of a dictd dictionary: its headword and its translations, in the dictionary's order.
 struct DictionaryEntry {
@@ -59,9 +52,9 @@ class BilingualDictionary {
   // Headwords of up to this many terms are kept (longer ones cannot match a short query anyway).
   static constexpr size_t kMaxPhraseTerms = 3;
 
-  // The translations of the headword(s) of `language` whose terms are `key` (space-joined, as
-  // above), in the dictionary's order without repeats; null if there is none.
-  const std::vector<DictionaryTranslation>* Find(Language language, std::string_view key) const;
+  // The one-word Finnish translations of the headword(s) of `language` whose terms are `key`
+  // (space-joined, as above), in the dictionary's order without repeats; null if there is none.
+  const std::vector<std::string>* Find(Language language, std::string_view key) const;
 
   // Keys of `language` (distinct analysed headwords with at least one translation).
   size_t size(Language language) const;
@@ -70,8 +63,7 @@ class BilingualDictionary {
   BilingualDictionary() = default;
   void Add(Language language, const DictionaryEntry& entry, const TextAnalyzer& analyzer);
 
-  std::array<absl::flat_hash_map<std::string, std::vector<DictionaryTranslation>>, kLanguageCount>
-      entries_;
+  std::array<absl::flat_hash_map<std::string, std::vector<std::string>>, kLanguageCount> entries_;
 };
 
 }  // namespace aurora::recommender

@@ -237,6 +237,7 @@ void Ranker::AddDictionaryTranslations(Language language, const std::vector<Anal
                                        size_t split_from, const IndexData& data,
                                        Query* query) const {
   const RankingParameters& p = parameters_;
+  const TextAnalyzer& analyzer = index_->analyzer();
   // The query's words in order, by their terms (the parts of hyphenated or split compounds left
   // out): the longest run from each position that is a headword wins ("residence permit" before
   // "residence"), and its translations go to every word of the run.
@@ -251,7 +252,7 @@ void Ranker::AddDictionaryTranslations(Language language, const std::vector<Anal
   };
   std::string key;
   for (size_t i = 0; i < run.size();) {
-    const std::vector<DictionaryTranslation>* found = nullptr;
+    const std::vector<std::string>* found = nullptr;
     size_t n = std::min(BilingualDictionary::kMaxPhraseTerms, run.size() - i);
     for (; n > 0; --n) {
       key.clear();
@@ -269,23 +270,25 @@ void Ranker::AddDictionaryTranslations(Language language, const std::vector<Anal
     // The first translations that the catalogue has (the dictionary lists the main sense first;
     // a wrong sense among them weighs little: the word's translations are scored as one term,
     // see Rank).
-    std::vector<const std::string*> chosen;
+    std::vector<std::string> chosen;
     size_t translations = 0;
-    for (const DictionaryTranslation& t : *found) {
+    for (const std::string& translation : *found) {
       if (translations >= p.max_dictionary_terms) break;
       const size_t before = chosen.size();
-      for (const std::string& term : t.terms) {
-        if (in_catalogue(term)) chosen.push_back(&term);
+      // Its base forms (several if Voikko finds the word ambiguous: "tuki" -> "tuki", "tukea"),
+      // not its compound parts ("majatalo" is no "talo").
+      for (const AnalyzedTerm& t : analyzer.WordTerms(translation, Language::kFinnish)) {
+        if (!t.compound_part && in_catalogue(t.term)) chosen.push_back(t.term);
       }
       translations += chosen.size() > before ? 1 : 0;
     }
     for (size_t j = i; j < i + n; ++j) {
       auto& word = query->words[run[j]->word].terms;
-      for (const std::string* term : chosen) {
+      for (const std::string& term : chosen) {
         bool dup = false;
-        for (const auto& q : word) dup |= q.language == Language::kFinnish && q.term == *term;
+        for (const auto& q : word) dup |= q.language == Language::kFinnish && q.term == term;
         if (dup) continue;
-        word.push_back({Language::kFinnish, *term, p.translation_weight * p.dictionary_weight,
+        word.push_back({Language::kFinnish, term, p.translation_weight * p.dictionary_weight,
                         "dictionary", nullptr, 0});
       }
     }
