@@ -4,7 +4,8 @@
 // WikDict extracts of Wiktionary, CC BY-SA), read from their dictd files (`.index` and the
 // dictzip-compressed `.dict.dz`). The ranker translates query words with it ("residence permit"
 // -> "oleskelulupa", "bostadsbidrag" -> "asumistuki") beside the lexicon it learns from the
-// catalogue's own parallel texts; README "Cross-lingual search" describes how the two combine.
+// catalogue's own parallel texts; README "How recommendations are ranked" (Across languages)
+// describes how they combine.
 //
 // Headwords are keyed by their analysed terms (the Swedish or English stems of their words, stop
 // words left out, joined by one space): a query matches them through the same analysis. Only
