@@ -233,6 +233,12 @@ const std::vector<std::pair<double, std::string>>& Ranker::LexiconTranslations(
   return out;
 }
 
+bool Ranker::HasFinnishTerm(const std::vector<QueryTerm>& terms, const std::string& term) {
+  return std::any_of(terms.begin(), terms.end(), [&](const QueryTerm& q) {
+    return q.language == Language::kFinnish && q.term == term;
+  });
+}
+
 void Ranker::AddDictionaryTranslations(Language language, const std::vector<AnalyzedTerm>& terms,
                                        size_t split_from, const IndexData& data,
                                        Query* query) const {
@@ -285,9 +291,7 @@ void Ranker::AddDictionaryTranslations(Language language, const std::vector<Anal
     for (size_t j = i; j < i + n; ++j) {
       auto& word = query->words[run[j]->word].terms;
       for (const std::string& term : chosen) {
-        bool dup = false;
-        for (const auto& q : word) dup |= q.language == Language::kFinnish && q.term == term;
-        if (dup) continue;
+        if (HasFinnishTerm(word, term)) continue;
         word.push_back({Language::kFinnish, term, p.translation_weight * p.dictionary_weight,
                         "dictionary", nullptr, 0});
       }
@@ -330,9 +334,7 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
       if (data != nullptr) {
         // Through the lexicon learnt from the catalogue's parallel texts.
         for (const auto& [dice, fi_term] : LexiconTranslations(data->lexicon[l], l, t.term)) {
-          bool dup = false;
-          for (const auto& q : word) dup |= q.language == Language::kFinnish && q.term == fi_term;
-          if (dup) continue;
+          if (HasFinnishTerm(word, fi_term)) continue;
           word.push_back(
               {Language::kFinnish, fi_term, p_.translation_weight * dice, "lexicon", nullptr, 0});
         }
@@ -347,9 +349,7 @@ Ranker::Query Ranker::AnalyseQuery(const RankRequest& request, const IndexData* 
         auto fi = finnish_label_terms_.find(code);
         if (fi == finnish_label_terms_.end()) continue;
         for (const auto& fi_term : fi->second) {
-          bool dup = false;
-          for (const auto& q : word) dup |= q.language == Language::kFinnish && q.term == fi_term;
-          if (dup) continue;
+          if (HasFinnishTerm(word, fi_term)) continue;
           const std::vector<std::string>& term_codes = label_codes_[0].find(fi_term)->second;
           size_t shared = 0;
           for (const auto& c : word_codes) {

@@ -114,6 +114,10 @@ class Ranker {
   // `data` (may be null: no lexicon translations) is read under the caller's lock.
   Query AnalyseQuery(const RankRequest& request, const IndexData* data) const;
 
+  // Whether a query word already has `term` as a Finnish term (each translation source adds a
+  // term once: the first source that reaches it).
+  static bool HasFinnishTerm(const std::vector<QueryTerm>& terms, const std::string& term);
+
   // Appends to the query's words the dictionary's Finnish translations of the words of
   // `language` (`terms`: the query's terms in it, the first `split_from` of them its own words).
   void AddDictionaryTranslations(Language language, const std::vector<AnalyzedTerm>& terms,
