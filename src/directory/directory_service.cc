@@ -673,6 +673,19 @@ grpc::ServerUnaryReactor* DirectoryService::VerifyApiClient(
   });
 }
 
+grpc::ServerUnaryReactor* DirectoryService::DescribeApiClient(
+    grpc::CallbackServerContext* context, const v1::DescribeApiClientRequest* request,
+    v1::ApiClientDescription* response) {
+  if (!IsCanonicalUuid(request->client_id())) {
+    return FinishNow(
+        context, absl::InvalidArgumentError(absl::StrCat("client_id: not a canonical UUID: ",
+                                                         QuoteForMessage(request->client_id()))));
+  }
+  return RunBlockingInto(context, response, [this, request] {
+    return store_->DescribeApiClient(request->client_id());
+  });
+}
+
 grpc::ServerUnaryReactor* DirectoryService::CreateService(grpc::CallbackServerContext* context,
                                                           const v1::CreateServiceRequest* request,
                                                           v1::Service* response) {

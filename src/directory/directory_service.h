@@ -84,6 +84,9 @@ class DirectoryService final
   grpc::ServerUnaryReactor* VerifyApiClient(grpc::CallbackServerContext* context,
                                             const v1::VerifyApiClientRequest* request,
                                             v1::ApiClient* response) override;
+  grpc::ServerUnaryReactor* DescribeApiClient(grpc::CallbackServerContext* context,
+                                              const v1::DescribeApiClientRequest* request,
+                                              v1::ApiClientDescription* response) override;
   grpc::ServerUnaryReactor* CheckServiceText(grpc::CallbackServerContext* context,
                                              const v1::CheckServiceTextRequest* request,
                                              v1::CheckServiceTextResponse* response) override;

@@ -467,6 +467,22 @@ absl::StatusOr<v1::ApiClient> DirectoryStore::VerifyApiClient(const std::string&
   return client;
 }
 
+absl::StatusOr<v1::ApiClientDescription> DirectoryStore::DescribeApiClient(
+    const std::string& client_id) const {
+  auto raw = GetRaw(ClientKey(client_id));
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) {
+    return absl::NotFoundError(
+        absl::StrCat("client_id: no API client ", QuoteForMessage(client_id)));
+  }
+  v1::ApiClientDescription out;
+  if (!out.mutable_client()->ParseFromString(**raw)) return Corrupt(ClientKey(client_id));
+  auto organization = GetOrganization(out.client().organization_id());
+  if (!organization.ok()) return organization.status();
+  *out.mutable_organization() = *std::move(organization);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Services
 

@@ -93,6 +93,8 @@ class DirectoryStore {
   // was wrong).
   absl::StatusOr<v1::ApiClient> VerifyApiClient(const std::string& client_id,
                                                 const std::string& secret) const;
+  // The client (active or revoked) and its organisation; NOT_FOUND naming the id otherwise.
+  absl::StatusOr<v1::ApiClientDescription> DescribeApiClient(const std::string& client_id) const;
 
   // Services. Inputs must have passed validation; the organisation must be registered.
   absl::StatusOr<v1::Service> CreateService(v1::Service service);

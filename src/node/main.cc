@@ -137,7 +137,8 @@ int Serve(const std::vector<std::string>& args) {
           {"metrics-listen", "HOST:PORT", "127.0.0.1:9464",
            "Prometheus /metrics address; \"off\" to disable"},
           {"components", "LIST", "all",
-           "comma-separated components to run (this build: directory, gateway, recommender)"},
+           "comma-separated components to run (this build: directory, gateway, profile, "
+           "recommender)"},
           {"directory-target", "HOST:PORT", "",
            "the directory the recommender follows (default: this node's own)"},
           {"public-url", "URL", "",
@@ -152,6 +153,20 @@ int Serve(const std::vector<std::string>& args) {
            "FreeDict Swedish->Finnish and English->Finnish dictionaries (Debian packages "
            "dict-freedict-swe-fin, dict-freedict-eng-fin) for cross-lingual search; \"off\": "
            "none"},
+          {"profile-keys", "FILE", "",
+           "the profile node's secret keys (master key, pseudonym keys; JSON, see README); "
+           "default: <data-dir>/profile-keys.json, made on first start"},
+          {"token-issuer", "ISS", "",
+           "the identity provider people sign in with: the \"iss\" of its tokens (with "
+           "--jwks-file)"},
+          {"jwks-file", "FILE", "", "the identity provider's public keys (a JWKS document)"},
+          {"token-audience", "AUD", "aurora", "the \"aud\" the tokens must carry for this node"},
+          {"dev-issuer", "", "false",
+           "run the built-in development identity issuer (POST /v1/dev-identity/token signs a "
+           "token for any subject) instead of --token-issuer; never where real people sign in"},
+          {"attributes-file", "FILE", "",
+           "more profile attribute definitions (JSON, see README) beside age, "
+           "municipality_code and life_situation_meters"},
           {"demo", "PATH", "",
            "load the demo catalogue PATH/services.ndjson into an empty data dir "
            "and write <data-dir>/demo-credentials.json",
@@ -206,6 +221,12 @@ int Serve(const std::vector<std::string>& args) {
   if (!queue.ok()) return Fail(queue.status());
   config.recommender.max_queued_calls = static_cast<size_t>(*queue);
   config.dictionary_dir = o.Get("dictionary-dir") == "off" ? "" : o.Get("dictionary-dir");
+  config.profile_keys_file = o.Get("profile-keys");
+  config.token_issuer = o.Get("token-issuer");
+  config.jwks_file = o.Get("jwks-file");
+  config.token_audience = o.Get("token-audience");
+  config.dev_issuer = o.Flag("dev-issuer");
+  config.attributes_file = o.Get("attributes-file");
   auto iterations = o.GetInt("secret-hash-iterations", 1000, 10000000);
   if (!iterations.ok()) return Fail(iterations.status());
   config.secret_hash_iterations = *iterations;

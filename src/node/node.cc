@@ -12,9 +12,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "common/text.h"
 #include "node/import_client.h"
+#include "profile/profile_keys.h"
 
 namespace aurora::node {
 namespace {
@@ -23,22 +25,11 @@ namespace v1 = aurora::directory::v1;
 
 constexpr char kDemoCredentialsFile[] = "demo-credentials.json";
 constexpr char kDemoPendingFile[] = "demo-import.pending";
+// The "iss" of the development issuer's tokens and of the node's receipt signatures.
+constexpr char kDevIssuerName[] = "urn:aurora:dev-issuer";
+constexpr char kReceiptIssuerName[] = "urn:aurora:profile-receipts";
 // Fixed so that the demo organisation has the same id in every demo node.
 constexpr char kDemoOrganizationId[] = "2b7d2c4e-8f3a-5d61-9c0e-4a1f6b3d7e25";
-
-absl::Status WriteFileAtomically(const std::string& path, const std::string& content, mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot create ", tmp));
-  const bool ok =
-      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-      ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot write ", path));
-  }
-  return absl::OkStatus();
-}
 
 // "http://<host>:<bound port>" for a listen address "host:port"; a wildcard host ("0.0.0.0",
 // "[::]", "") becomes 127.0.0.1, since links need a host a client can reach (deployments set
@@ -93,9 +84,11 @@ absl::Status Node::StartImpl() {
   }
   DatabaseOptions db_options;
   db_options.block_cache_bytes = config_.block_cache_bytes;
-  auto database = Database::Open(
-      config_.data_dir + "/rocksdb",
-      {directory::kDirectoryColumnFamily, recommender::kRecommenderColumnFamily}, db_options);
+  auto database =
+      Database::Open(config_.data_dir + "/rocksdb",
+                     {directory::kDirectoryColumnFamily, recommender::kRecommenderColumnFamily,
+                      profile::kProfileColumnFamily},
+                     db_options);
   if (!database.ok()) return database.status();
   database_ = std::move(*database);
   metrics_.AddDatabase(database_.get());
@@ -172,6 +165,10 @@ absl::Status Node::StartImpl() {
                               [engine] { return static_cast<double>(engine->queued()); });
   }
 
+  if (config_.components.contains("profile")) {
+    if (auto s = StartProfile(); !s.ok()) return s;
+  }
+
   if (auto s = server_.Start(config_.grpc_listen, &metrics_); !s.ok()) return s;
   if (!config_.metrics_listen.empty()) {
     if (auto s = metrics_.StartExposer(config_.metrics_listen); !s.ok()) return s;
@@ -212,6 +209,96 @@ absl::Status Node::StartImpl() {
        {"components", components},
        {"data_dir", config_.data_dir},
        {"revision", absl::StrCat(directory_store_ ? directory_store_->durable_revision() : 0)}});
+  return absl::OkStatus();
+}
+
+absl::Status Node::StartProfile() {
+  if (config_.directory_target.empty() && !config_.components.contains("directory")) {
+    return absl::InvalidArgumentError(
+        "--directory-target: the profile node needs the directory (for API clients); give its "
+        "address or run the directory component in this node");
+  }
+  const std::string keys_file = config_.profile_keys_file.empty()
+                                    ? config_.data_dir + "/profile-keys.json"
+                                    : config_.profile_keys_file;
+  auto keys = profile::ProfileKeys::LoadOrCreate(keys_file, config_.profile_keys_file.empty());
+  if (!keys.ok()) {
+    return absl::Status(keys.status().code(),
+                        absl::StrCat("--profile-keys: ", keys.status().message()));
+  }
+  auto store = profile::ProfileStore::Open(database_.get(), keys->master_key);
+  if (!store.ok()) return store.status();
+  profile_store_ = std::move(*store);
+  auto keyring =
+      profile::PseudonymKeyring::Create(keys->pseudonym_keys, keys->pseudonym_key_version);
+  if (!keyring.ok()) return keyring.status();
+  pseudonyms_ = std::make_unique<profile::PseudonymKeyring>(std::move(*keyring));
+  auto attributes =
+      config_.attributes_file.empty()
+          ? profile::AttributeRegistry::Create(codes_.get())
+          : profile::AttributeRegistry::LoadFile(codes_.get(), config_.attributes_file);
+  if (!attributes.ok()) {
+    return absl::Status(attributes.status().code(),
+                        absl::StrCat("--attributes-file: ", attributes.status().message()));
+  }
+  attributes_ = std::make_unique<profile::AttributeRegistry>(std::move(*attributes));
+
+  // Who signs people in: the development issuer, or a configured identity provider.
+  if (config_.dev_issuer) {
+    auto issuer =
+        profile::DevIssuer::LoadOrCreate(kDevIssuerName, config_.data_dir + "/dev-issuer-key.pem");
+    if (!issuer.ok()) return issuer.status();
+    dev_issuer_ = std::move(*issuer);
+    profile::JwtVerifierOptions options;
+    options.issuer = dev_issuer_->issuer();
+    options.audience = config_.token_audience;
+    token_verifier_ = std::make_unique<profile::JwtVerifier>(dev_issuer_->Keys(), options);
+    dev_identity_service_ =
+        std::make_unique<profile::DevIdentityService>(dev_issuer_.get(), config_.token_audience);
+    server_.AddService(dev_identity_service_.get(),
+                       aurora::profile::v1::DevIdentity::service_full_name());
+    LogWarning("profile", "the development identity issuer is on: anyone can sign in as anyone",
+               {{"issuer", dev_issuer_->issuer()}});
+  } else if (!config_.jwks_file.empty() || !config_.token_issuer.empty()) {
+    if (config_.jwks_file.empty() || config_.token_issuer.empty()) {
+      return absl::InvalidArgumentError(
+          "--token-issuer and --jwks-file: give both (the identity provider's \"iss\" and its "
+          "keys)");
+    }
+    auto jwks = profile::JwkSet::LoadFile(config_.jwks_file);
+    if (!jwks.ok()) {
+      return absl::Status(jwks.status().code(),
+                          absl::StrCat("--jwks-file: ", jwks.status().message()));
+    }
+    profile::JwtVerifierOptions options;
+    options.issuer = config_.token_issuer;
+    options.audience = config_.token_audience;
+    token_verifier_ = std::make_unique<profile::JwtVerifier>(std::move(*jwks), options);
+  } else {
+    LogWarning("profile",
+               "no identity provider: people cannot sign in to their profiles (give "
+               "--token-issuer and --jwks-file, or --dev-issuer)",
+               {});
+  }
+  auto signer = profile::DevIssuer::LoadOrCreate(kReceiptIssuerName,
+                                                 config_.data_dir + "/receipt-signing-key.pem");
+  if (!signer.ok()) return signer.status();
+  receipt_signer_ = std::move(*signer);
+
+  std::shared_ptr<grpc::Channel> remote =
+      config_.directory_target.empty() ? nullptr : DirectoryChannel();
+  client_directory_ = std::make_unique<profile::ClientDirectory>(
+      [this, remote] { return remote != nullptr ? remote : server_.InProcessChannel(); });
+  vault_ = std::make_unique<profile::ProfileVault>(
+      profile_store_.get(), attributes_.get(), pseudonyms_.get(), token_verifier_.get(),
+      receipt_signer_.get(), client_directory_->AsLookup());
+  profile_calls_ = std::make_unique<profile::ProfileCalls>(config_.profile);
+  profile_service_ = std::make_unique<profile::ProfileService>(vault_.get(), profile_calls_.get());
+  profile_access_service_ =
+      std::make_unique<profile::ProfileAccessService>(vault_.get(), profile_calls_.get());
+  server_.AddService(profile_service_.get(), aurora::profile::v1::Profile::service_full_name());
+  server_.AddService(profile_access_service_.get(),
+                     aurora::profile::v1::ProfileAccess::service_full_name());
   return absl::OkStatus();
 }
 
@@ -363,6 +450,15 @@ void Node::Stop() {
   recommender_service_.reset();
   engine_.reset();
   feedback_store_.reset();
+  // The pool finishes what it accepted (synced writes) before the store closes.
+  if (profile_calls_) profile_calls_->Shutdown();
+  profile_service_.reset();
+  profile_access_service_.reset();
+  dev_identity_service_.reset();
+  profile_calls_.reset();
+  vault_.reset();
+  client_directory_.reset();
+  profile_store_.reset();
   if (database_) {
     if (auto s = database_->Close(); !s.ok()) {
       LogError("node", "closing RocksDB failed", {{"error", std::string(s.message())}});

@@ -12,13 +12,21 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/codelists.h"
 #include "common/database.h"
 #include "common/metrics.h"
 #include "common/server.h"
-#include "common/codelists.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "gateway/gateway.h"
+#include "profile/attributes.h"
+#include "profile/client_directory.h"
+#include "profile/dev_issuer.h"
+#include "profile/jwt.h"
+#include "profile/profile_service.h"
+#include "profile/pseudonym.h"
+#include "profile/store.h"
+#include "profile/vault.h"
 #include "recommender/catalogue_index.h"
 #include "recommender/compat_service.h"
 #include "recommender/directory_follower.h"
@@ -31,7 +39,8 @@ namespace aurora::node {
 
 // Components compiled into this build; `--components all` means these.
 inline const std::set<std::string>& AvailableComponents() {
-  static const std::set<std::string> kComponents = {"directory", "gateway", "recommender"};
+  static const std::set<std::string> kComponents = {"directory", "gateway", "profile",
+                                                    "recommender"};
   return kComponents;
 }
 
@@ -60,6 +69,18 @@ struct NodeConfig {
   absl::Duration drain = absl::Seconds(5);   // NOT_SERVING before the server stops accepting
   absl::Duration grace = absl::Seconds(10);  // for running calls to finish
   int secret_hash_iterations = 600000;
+  // Profile: the secret keys file (profile_keys.h); empty: <data_dir>/profile-keys.json, made on
+  // first start.
+  std::string profile_keys_file;
+  // The identity provider people sign in with: its "iss", its keys (a JWKS file) and the "aud"
+  // its tokens carry for this node. With dev_issuer, the node's own development issuer instead.
+  std::string token_issuer;
+  std::string jwks_file;
+  std::string token_audience = "aurora";
+  bool dev_issuer = false;
+  // Attribute definitions beyond the built-ins (attributes.h); empty: none.
+  std::string attributes_file;
+  profile::ProfileServiceOptions profile;
   size_t block_cache_bytes = 128u << 20;
 };
 
@@ -85,6 +106,7 @@ class Node {
   absl::Status StartImpl();
   absl::Status LoadDemo();
   absl::Status StartRecommender();
+  absl::Status StartProfile();
   // The channel to --directory-target (one, shared by the follower and the gateway).
   std::shared_ptr<grpc::Channel> DirectoryChannel();
 
@@ -103,6 +125,18 @@ class Node {
   std::unique_ptr<recommender::RecommenderEngine> engine_;
   std::unique_ptr<recommender::RecommenderService> recommender_service_;
   std::unique_ptr<recommender::CompatService> compat_service_;
+  std::unique_ptr<profile::ProfileStore> profile_store_;
+  std::unique_ptr<profile::AttributeRegistry> attributes_;
+  std::unique_ptr<profile::PseudonymKeyring> pseudonyms_;
+  std::unique_ptr<profile::DevIssuer> dev_issuer_;
+  std::unique_ptr<profile::DevIssuer> receipt_signer_;
+  std::unique_ptr<profile::JwtVerifier> token_verifier_;
+  std::unique_ptr<profile::ClientDirectory> client_directory_;
+  std::unique_ptr<profile::ProfileVault> vault_;
+  std::unique_ptr<profile::ProfileCalls> profile_calls_;
+  std::unique_ptr<profile::ProfileService> profile_service_;
+  std::unique_ptr<profile::ProfileAccessService> profile_access_service_;
+  std::unique_ptr<profile::DevIdentityService> dev_identity_service_;
   std::shared_ptr<grpc::Channel> directory_channel_;
   std::unique_ptr<recommender::DirectoryFollower> follower_;
   GrpcServer server_;

@@ -201,6 +201,29 @@ TEST_CASE("API clients: secrets are shown once, stored hashed, rotated and revok
     CHECK(server.store().VerifyApiClient(client_id, rotated.client_secret()).ok());
   }
 
+  SECTION("a client's public description names it and its organisation, without secrets") {
+    grpc::ClientContext c2;
+    v1::DescribeApiClientRequest describe;
+    describe.set_client_id(client_id);
+    v1::ApiClientDescription description;
+    REQUIRE(stub.DescribeApiClient(&c2, describe, &description).ok());
+    CHECK(description.client().display_name() == "Chatbot production");
+    CHECK(description.client().state() == v1::ApiClient::STATE_ACTIVE);
+    CHECK(description.organization().id() == org);
+    CHECK_FALSE(description.organization().name().fi().empty());
+    CHECK(description.SerializeAsString().find(secret) == std::string::npos);
+    grpc::ClientContext c3;
+    describe.set_client_id("b5e2d1f0-0000-4000-8000-000000000000");
+    grpc::Status unknown = stub.DescribeApiClient(&c3, describe, &description);
+    CHECK(unknown.error_code() == grpc::StatusCode::NOT_FOUND);
+    CHECK_THAT(unknown.error_message(), Catch::Contains("b5e2d1f0-0000-4000-8000-000000000000"));
+    grpc::ClientContext c4;
+    describe.set_client_id("nope");
+    grpc::Status malformed = stub.DescribeApiClient(&c4, describe, &description);
+    CHECK(malformed.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(malformed.error_message(), Catch::Contains("client_id") && Catch::Contains("nope"));
+  }
+
   SECTION("list shows the organisation's clients without secrets") {
     grpc::ClientContext c2;
     request.set_display_name("Web");

@@ -1,0 +1,113 @@
+#pragma once
+// ProfileStore: the people's profiles of one node in its RocksDB (column family "profile"), every
+// record encrypted with the person's own data key, and each data key wrapped by the node's master
+// key. The store knows people only by their store pseudonym (`user`, see pseudonym.h), never by
+// the identity provider's subject.
+//
+// Key layout (column family "profile"; <user> the store pseudonym, a UUID; every value except
+// m/format is sealed with AES-256-GCM, its key string as the authenticated context):
+//   m/format                  "1"                 format version of this layout
+//   k/<user>                  data key, sealed with the master key
+//   a/<user>/<name>           Attribute            sealed with the data key
+//   s/<user>/<client id>      ServicePseudonym     sealed with the data key
+//   c/<user>/<consent id>     Consent              sealed with the data key
+//   r/<user>/<receipt id>     ConsentReceipt       sealed with the data key
+//   l/<user>/<seq>            AccessLogEntry       sealed with the data key; <seq> 8 bytes
+//                                                  big-endian, increasing (newest last)
+//   p/<client id>/<pseudonym> <user>, sealed with the master key (resolves a service's id for
+//                                                  the person without revealing the link to
+//                                                  anyone who has the files but not the key)
+//
+// Erasure (crypto-shredding): k/<user> is deleted and synced first, which makes every record and
+// every copy RocksDB still holds of it (older SST files, the WAL) unreadable; then the records are
+// deleted and the ranges compacted.
+//
+// Every acknowledged write is synced to the WAL before the call returns. Writes of one person are
+// serialised (a lock per person, striped); different people's writes proceed in parallel and share
+// syncs through RocksDB's group commit. Thread-safe.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "aurora/profile/v1/profile.pb.h"
+#include "common/database.h"
+
+namespace aurora::profile {
+
+inline constexpr char kProfileColumnFamily[] = "profile";
+
+class ProfileStore {
+ public:
+  // `master_key`: kAeadKeyBytes bytes. The database must outlive the store and have the
+  // "profile" column family.
+  static absl::StatusOr<std::unique_ptr<ProfileStore>> Open(Database* database,
+                                                            std::string master_key);
+
+  // Attributes; `names` empty: all of them, by name.
+  absl::StatusOr<std::vector<v1::Attribute>> GetAttributes(
+      const std::string& user, const std::vector<std::string>& names = {}) const;
+  // Writes the (validated) attributes in one batch.
+  absl::Status PutAttributes(const std::string& user, const std::vector<v1::Attribute>& attributes);
+  // Returns how many of `names` had a value.
+  absl::StatusOr<int> DeleteAttributes(const std::string& user,
+                                       const std::vector<std::string>& names);
+
+  // The pseudonym a service knows the person by (written once per service).
+  absl::Status PutServicePseudonym(const std::string& user, const v1::ServicePseudonym& service);
+  absl::StatusOr<std::vector<v1::ServicePseudonym>> ListServicePseudonyms(
+      const std::string& user) const;
+  // The person a service's pseudonym stands for, or nullopt.
+  absl::StatusOr<std::optional<std::string>> FindUser(const std::string& client_id,
+                                                      const std::string& pseudonym) const;
+
+  // A consent and its receipt, in one batch (a grant, or a withdrawal that rewrites the consent).
+  absl::Status PutConsent(const std::string& user, const v1::Consent& consent,
+                          const v1::ConsentReceipt& receipt);
+  absl::StatusOr<std::optional<v1::Consent>> GetConsent(const std::string& user,
+                                                        const std::string& consent_id) const;
+  absl::StatusOr<std::vector<v1::Consent>> ListConsents(const std::string& user) const;
+  absl::StatusOr<std::vector<v1::ConsentReceipt>> ListReceipts(const std::string& user) const;
+
+  absl::Status AppendAccessLog(const std::string& user, const v1::AccessLogEntry& entry);
+  // Newest first; limit 0: all.
+  absl::StatusOr<std::vector<v1::AccessLogEntry>> ListAccessLog(const std::string& user,
+                                                                size_t limit = 0) const;
+
+  // Crypto-shreds and deletes everything of the person; returns the number of records deleted
+  // (0 if the store held nothing of them).
+  absl::StatusOr<int64_t> Erase(const std::string& user);
+
+  // Whether the store holds a data key for the person.
+  absl::StatusOr<bool> Exists(const std::string& user) const;
+
+ private:
+  ProfileStore(Database* database, std::string master_key);
+
+  std::mutex& LockOf(const std::string& user) const;
+  // The person's data key; nullopt if they have none (and `create` is false).
+  absl::StatusOr<std::optional<std::string>> DataKey(const std::string& user) const;
+  // The data key, made and written (synced) first if the person has none. Under LockOf(user).
+  absl::StatusOr<std::string> DataKeyForWrite(const std::string& user);
+  absl::Status Write(rocksdb::WriteBatch* batch);
+  // Every value under `prefix`, opened with `key` and parsed as T.
+  template <typename T>
+  absl::StatusOr<std::vector<T>> Scan(const std::string& prefix, const std::string& key) const;
+  template <typename T>
+  absl::Status PutSealed(rocksdb::WriteBatch* batch, const std::string& data_key,
+                         const std::string& key, const T& message) const;
+
+  Database* database_;
+  rocksdb::ColumnFamilyHandle* family_;
+  std::string master_key_;
+  mutable std::array<std::mutex, 64> user_locks_;
+  std::mutex sequence_mu_;
+  uint64_t next_sequence_ = 0;  // of access log entries, across people
+};
+
+}  // namespace aurora::profile

@@ -1,0 +1,138 @@
+#pragma once
+// ProfileVault: what the profile node does for people and services, without gRPC. A person
+// (authenticated by a bearer token from the node's identity provider) keeps attributes, grants
+// and withdraws consents and reads their access log, exports or erases everything; a service (an
+// API client of the directory) reads or stores a person's attributes only under a live consent,
+// naming the person by the pairwise pseudonym the node gave it.
+//
+// Rules:
+//   * The node's records are keyed by the person's store pseudonym (kStoreSector), never by the
+//     identity provider's subject; a service sees only its own pairwise pseudonym of them.
+//   * A service's read or store needs, for every attribute it names, a consent of the person to
+//     that service, for exactly that purpose and access, neither withdrawn nor expired. Otherwise
+//     PERMISSION_DENIED, with the same answer whether the person or the value exists or not.
+//   * A read is written (synced) to the person's access log before the values are returned.
+//   * Every grant and withdrawal yields a receipt signed by the node's receipt key.
+//   * Bad input is INVALID_ARGUMENT naming the field and the value, and changes nothing.
+//
+// Thread-safe (the store serialises each person's writes).
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "aurora/profile/v1/profile.pb.h"
+#include "profile/attributes.h"
+#include "profile/dev_issuer.h"
+#include "profile/jwt.h"
+#include "profile/pseudonym.h"
+#include "profile/store.h"
+
+namespace aurora::profile {
+
+// A signed-in person: who the identity provider says they are, and their store pseudonym.
+struct Person {
+  std::string issuer;
+  std::string subject;
+  std::string user;  // store pseudonym
+};
+
+// A service as the directory describes its API client.
+struct ServiceClient {
+  std::string client_id;
+  std::string client_name;
+  std::string organization_id;
+  std::string organization_name;
+  bool active = false;
+};
+
+// Looks an API client up in the directory: NOT_FOUND if there is no such client.
+using ClientLookup = std::function<absl::StatusOr<ServiceClient>(const std::string& client_id)>;
+
+struct ProfileVaultOptions {
+  absl::Duration default_consent_lifetime = absl::Hours(24 * 90);
+  absl::Duration max_consent_lifetime = absl::Hours(24 * 366);
+  size_t max_attributes_per_request = 16;
+  size_t max_purpose_length = 200;  // code points
+  // The clock (tests set it; default absl::Now).
+  std::function<absl::Time()> now;
+};
+
+class ProfileVault {
+ public:
+  // The pointers must outlive the vault; only `tokens` may be null (no identity provider: people
+  // cannot sign in, services still read and store). `receipt_signer` signs consent receipts (its
+  // Keys() verify them).
+  ProfileVault(ProfileStore* store, const AttributeRegistry* attributes,
+               const PseudonymKeyring* pseudonyms, const JwtVerifier* tokens,
+               const DevIssuer* receipt_signer, ClientLookup clients,
+               ProfileVaultOptions options = {});
+
+  // UNAUTHENTICATED with the reason if the bearer token is not acceptable; FAILED_PRECONDITION
+  // without an identity provider.
+  absl::StatusOr<Person> Authenticate(std::string_view bearer_token) const;
+
+  absl::StatusOr<v1::MyProfile> GetMyProfile(const Person& person) const;
+  absl::StatusOr<v1::MyProfile> PutAttributes(const Person& person,
+                                              const v1::PutAttributesRequest& request);
+  absl::StatusOr<v1::MyProfile> DeleteAttributes(const Person& person,
+                                                 const v1::DeleteAttributesRequest& request);
+  absl::StatusOr<v1::ConsentReceipt> GrantConsent(const Person& person,
+                                                  const v1::GrantConsentRequest& request);
+  absl::StatusOr<v1::ConsentReceipt> WithdrawConsent(const Person& person,
+                                                     const v1::WithdrawConsentRequest& request);
+  absl::StatusOr<v1::ListConsentsResponse> ListConsents(
+      const Person& person, const v1::ListConsentsRequest& request) const;
+  absl::StatusOr<v1::ListAccessLogResponse> ListAccessLog(
+      const Person& person, const v1::ListAccessLogRequest& request) const;
+  absl::StatusOr<v1::ProfileExport> Export(const Person& person) const;
+  absl::StatusOr<v1::DeleteProfileResponse> Erase(const Person& person);
+
+  // For the service `client_id` (already authenticated by the caller).
+  absl::StatusOr<v1::ReadAttributesResponse> ReadAttributes(
+      const std::string& client_id, const v1::ReadAttributesRequest& request);
+  absl::StatusOr<v1::StoreAttributesResponse> StoreAttributes(
+      const std::string& client_id, const v1::StoreAttributesRequest& request);
+
+  // The JWKS that verifies consent receipts.
+  std::string ReceiptKeysJson() const { return receipt_signer_->JwksJson(); }
+
+ private:
+  absl::Time Now() const;
+  // Checks names: defined, unique, 1..max_attributes_per_request of them.
+  absl::Status CheckAttributeNames(const google::protobuf::RepeatedPtrField<std::string>& names,
+                                   std::string_view field) const;
+  absl::Status CheckPurpose(const std::string& purpose) const;
+  // The person's pseudonym for the service, made and recorded on first use.
+  absl::StatusOr<std::string> ServicePseudonym(const Person& person, const ServiceClient& client);
+  absl::StatusOr<v1::ConsentReceipt> MakeReceipt(const std::string& event,
+                                                 const v1::Consent& consent,
+                                                 const ServiceClient& client) const;
+  // The person behind a service's pseudonym, if every attribute has a live consent of `access`
+  // for `purpose`; the consent ids used, in `consent_ids`. PERMISSION_DENIED otherwise.
+  absl::StatusOr<std::string> Authorize(const std::string& client_id, const std::string& user_id,
+                                        const std::vector<std::string>& attributes,
+                                        const std::string& purpose, v1::Consent::Access access,
+                                        std::vector<std::string>* consent_ids) const;
+  absl::Status Log(const std::string& user, const std::string& client_id,
+                   const std::vector<std::string>& attributes, const std::string& purpose,
+                   const std::string& operation, const std::vector<std::string>& consent_ids);
+  // Validated attributes from a name -> value map.
+  absl::StatusOr<std::vector<v1::Attribute>> CheckValues(
+      const google::protobuf::Map<std::string, google::protobuf::Value>& values,
+      const std::string& source) const;
+
+  ProfileStore* store_;
+  const AttributeRegistry* attributes_;
+  const PseudonymKeyring* pseudonyms_;
+  const JwtVerifier* tokens_;
+  const DevIssuer* receipt_signer_;
+  ClientLookup clients_;
+  ProfileVaultOptions options_;
+};
+
+}  // namespace aurora::profile
