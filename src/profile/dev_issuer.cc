@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/secret_hash.h"
 #include "common/text.h"
 
@@ -63,66 +64,6 @@ absl::StatusOr<std::string> Coordinate(const EVP_PKEY* key, const char* name) {
     return absl::InternalError("EC public key coordinate does not fit in 32 bytes");
   }
   return bytes;
-}
-
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot open dev issuer key file ",
-                                                      QuoteForMessage(path, 1024), ": ",
-                                                      std::strerror(errno)));
-  }
-  std::string text;
-  char buffer[4096];
-  while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
-    text.append(buffer, static_cast<size_t>(in.gcount()));
-    if (text.size() > kMaxPemBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("dev issuer key file ",
-                                                     QuoteForMessage(path, 1024), " is over ",
-                                                     kMaxPemBytes, " bytes"));
-    }
-  }
-  if (in.bad()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot read dev issuer key file ", QuoteForMessage(path, 1024)));
-  }
-  return text;
-}
-
-// Writes `contents` to `path` readable by the owner only: a temporary file in the same folder,
-// flushed to disk, then renamed over `path`.
-absl::Status WritePrivateFile(const std::string& path, std::string_view contents) {
-  const std::string temp = absl::StrCat(path, ".tmp-", NewSecret().substr(0, 12));
-  const auto failure = [&](const char* step) {
-    const int error = errno;
-    unlink(temp.c_str());
-    return absl::FailedPreconditionError(absl::StrCat("cannot write dev issuer key file ",
-                                                      QuoteForMessage(path, 1024), " (", step,
-                                                      "): ", std::strerror(error)));
-  };
-  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return failure("open");
-  if (fchmod(fd, 0600) != 0) {
-    close(fd);
-    return failure("fchmod");
-  }
-  size_t written = 0;
-  while (written < contents.size()) {
-    const ssize_t n = write(fd, contents.data() + written, contents.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      close(fd);
-      return failure("write");
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0) {
-    close(fd);
-    return failure("fsync");
-  }
-  if (close(fd) != 0) return failure("close");
-  if (rename(temp.c_str(), path.c_str()) != 0) return failure("rename");
-  return absl::OkStatus();
 }
 
 absl::Status ValidateIssuer(std::string_view issuer) {
@@ -218,8 +159,12 @@ absl::StatusOr<std::unique_ptr<DevIssuer>> DevIssuer::LoadOrCreate(std::string i
         absl::StrCat("cannot look up dev issuer key file ", quoted, ": ", ec.message()));
   }
   if (exists) {
-    absl::StatusOr<std::string> pem = ReadSmallFile(pem_path);
+    absl::StatusOr<std::string> pem = ReadFile(pem_path);
     if (!pem.ok()) return pem.status();
+    if (pem->size() > kMaxPemBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dev issuer key file ", quoted, " is over ", kMaxPemBytes, " bytes"));
+    }
     BioPtr bio(BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size())));
     KeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, RefusePassword, nullptr)
                    : nullptr);
@@ -251,7 +196,7 @@ absl::StatusOr<std::unique_ptr<DevIssuer>> DevIssuer::LoadOrCreate(std::string i
     return absl::InternalError("PEM encoding of the dev issuer key is empty");
   }
   const absl::Status written =
-      WritePrivateFile(pem_path, std::string_view(data, static_cast<size_t>(length)));
+      WriteFileAtomically(pem_path, std::string(data, static_cast<size_t>(length)), 0600);
   OPENSSL_cleanse(data, static_cast<size_t>(length));
   if (!written.ok()) return written;
   return created;

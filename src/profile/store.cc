@@ -96,10 +96,12 @@ absl::StatusOr<std::optional<std::string>> ProfileStore::DataKey(const std::stri
   return *std::move(data_key);
 }
 
-absl::StatusOr<std::string> ProfileStore::DataKeyForWrite(const std::string& user) {
+absl::StatusOr<std::string> ProfileStore::DataKeyForWrite(const std::string& user,
+                                                          bool existing_only) {
   auto existing = DataKey(user);
   if (!existing.ok()) return existing.status();
   if (existing->has_value()) return **existing;
+  if (existing_only) return absl::NotFoundError("the person has no profile at this node");
   std::string data_key = RandomBytes(kAeadKeyBytes);
   const std::string key = absl::StrCat("k/", user);
   auto sealed = Seal(master_key_, data_key, key);
@@ -160,9 +162,10 @@ absl::StatusOr<std::vector<v1::Attribute>> ProfileStore::GetAttributes(
 }
 
 absl::Status ProfileStore::PutAttributes(const std::string& user,
-                                         const std::vector<v1::Attribute>& attributes) {
+                                         const std::vector<v1::Attribute>& attributes,
+                                         bool existing_only) {
   std::lock_guard<std::mutex> lock(LockOf(user));
-  auto data_key = DataKeyForWrite(user);
+  auto data_key = DataKeyForWrite(user, existing_only);
   if (!data_key.ok()) return data_key.status();
   rocksdb::WriteBatch batch;
   for (const auto& attribute : attributes) {
@@ -280,7 +283,7 @@ absl::Status ProfileStore::AppendAccessLog(const std::string& user,
     sequence = next_sequence_;
   }
   std::lock_guard<std::mutex> lock(LockOf(user));
-  auto data_key = DataKeyForWrite(user);
+  auto data_key = DataKeyForWrite(user, /*existing_only=*/true);
   if (!data_key.ok()) return data_key.status();
   rocksdb::WriteBatch batch;
   auto status = PutSealed(&batch, *data_key,

@@ -52,8 +52,10 @@ class ProfileStore {
   // Attributes; `names` empty: all of them, by name.
   absl::StatusOr<std::vector<v1::Attribute>> GetAttributes(
       const std::string& user, const std::vector<std::string>& names = {}) const;
-  // Writes the (validated) attributes in one batch.
-  absl::Status PutAttributes(const std::string& user, const std::vector<v1::Attribute>& attributes);
+  // Writes the (validated) attributes in one batch. With `existing_only` (a service writing under
+  // consent), NOT_FOUND if the person has no profile (e.g. erased meanwhile) instead of making one.
+  absl::Status PutAttributes(const std::string& user, const std::vector<v1::Attribute>& attributes,
+                             bool existing_only = false);
   // Returns how many of `names` had a value.
   absl::StatusOr<int> DeleteAttributes(const std::string& user,
                                        const std::vector<std::string>& names);
@@ -74,6 +76,8 @@ class ProfileStore {
   absl::StatusOr<std::vector<v1::Consent>> ListConsents(const std::string& user) const;
   absl::StatusOr<std::vector<v1::ConsentReceipt>> ListReceipts(const std::string& user) const;
 
+  // NOT_FOUND if the person has no profile (erased while a service was reading): a log entry
+  // never makes a profile again.
   absl::Status AppendAccessLog(const std::string& user, const v1::AccessLogEntry& entry);
   // Newest first; limit 0: all.
   absl::StatusOr<std::vector<v1::AccessLogEntry>> ListAccessLog(const std::string& user,
@@ -92,8 +96,9 @@ class ProfileStore {
   std::mutex& LockOf(const std::string& user) const;
   // The person's data key; nullopt if they have none (and `create` is false).
   absl::StatusOr<std::optional<std::string>> DataKey(const std::string& user) const;
-  // The data key, made and written (synced) first if the person has none. Under LockOf(user).
-  absl::StatusOr<std::string> DataKeyForWrite(const std::string& user);
+  // The data key, made and written (synced) first if the person has none (NOT_FOUND instead with
+  // `existing_only`). Under LockOf(user).
+  absl::StatusOr<std::string> DataKeyForWrite(const std::string& user, bool existing_only = false);
   absl::Status Write(rocksdb::WriteBatch* batch);
   // Every value under `prefix`, opened with `key` and parsed as T.
   template <typename T>

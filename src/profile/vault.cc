@@ -40,6 +40,14 @@ const char* AccessName(v1::Consent::Access access) {
   return access == v1::Consent::ACCESS_STORE ? "store" : "read";
 }
 
+// What a service hears when it may not read or store: the same whether or not the person exists.
+absl::Status NoConsent(v1::Consent::Access access, const std::string& client_id,
+                       const std::string& purpose, const std::set<std::string>& attributes) {
+  return absl::PermissionDeniedError(absl::StrCat(
+      "no live ", AccessName(access), " consent of this person to API client ", client_id,
+      " for purpose ", QuoteForMessage(purpose), " covering ", absl::StrJoin(attributes, ", ")));
+}
+
 bool IsLive(const v1::Consent& consent, absl::Time now) {
   return !consent.has_withdraw_time() && FromProto(consent.expire_time()) > now;
 }
@@ -401,12 +409,7 @@ absl::StatusOr<std::string> ProfileVault::Authorize(const std::string& client_id
       if (used) consent_ids->push_back(consent.consent_id());
     }
   }
-  if (!missing.empty()) {
-    // The same answer for an unknown person as for one without the consent.
-    return absl::PermissionDeniedError(absl::StrCat(
-        "no live ", AccessName(access), " consent of this person to API client ", client_id,
-        " for purpose ", QuoteForMessage(purpose), " covering ", absl::StrJoin(missing, ", ")));
-  }
+  if (!missing.empty()) return NoConsent(access, client_id, purpose, missing);
   return **user;
 }
 
@@ -441,8 +444,13 @@ absl::StatusOr<v1::ReadAttributesResponse> ProfileVault::ReadAttributes(
   if (!user.ok()) return user.status();
   auto values = store_->GetAttributes(*user, names);
   if (!values.ok()) return values.status();
+  // A person erased since the check: no log entry, no values.
   if (auto status = Log(*user, client_id, names, request.purpose(), "read", consent_ids);
       !status.ok()) {
+    if (absl::IsNotFound(status)) {
+      return NoConsent(v1::Consent::ACCESS_READ, client_id, request.purpose(),
+                       std::set<std::string>(names.begin(), names.end()));
+    }
     return status;
   }
   v1::ReadAttributesResponse out;
@@ -461,7 +469,14 @@ absl::StatusOr<v1::StoreAttributesResponse> ProfileVault::StoreAttributes(
   auto user = Authorize(client_id, request.user_id(), names, request.purpose(),
                         v1::Consent::ACCESS_STORE, &consent_ids);
   if (!user.ok()) return user.status();
-  if (auto status = store_->PutAttributes(*user, *attributes); !status.ok()) return status;
+  if (auto status = store_->PutAttributes(*user, *attributes, /*existing_only=*/true);
+      !status.ok()) {
+    if (absl::IsNotFound(status)) {  // erased since the check
+      return NoConsent(v1::Consent::ACCESS_STORE, client_id, request.purpose(),
+                       std::set<std::string>(names.begin(), names.end()));
+    }
+    return status;
+  }
   if (auto status = Log(*user, client_id, names, request.purpose(), "store", consent_ids);
       !status.ok()) {
     return status;

@@ -1,14 +1,18 @@
 // Unit tests of src/common: text checks, UUIDs, secrets, the executor and the option-free pieces.
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "common/executor.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "common/secret_hash.h"
 #include "common/text.h"
@@ -212,6 +216,27 @@ TEST_CASE("JSON quoting for log lines", "[common][log]") {
   CHECK(ParseLogLevel("warning", &level));
   CHECK(level == LogLevel::kWarning);
   CHECK_FALSE(ParseLogLevel("loud", &level));
+}
+
+TEST_CASE("secret files are written whole, private, and read back", "[common][files]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("aurora-files-" + NewRandomUuid());
+  fs::create_directories(dir);
+  const std::string path = (dir / "secret.json").string();
+  CHECK(ReadFile(path).status().code() == absl::StatusCode::kNotFound);
+  CHECK_THAT(std::string(ReadFile(path).status().message()), Catch::Contains("secret.json"));
+  REQUIRE(WriteFileAtomically(path, "first", 0600).ok());
+  REQUIRE(WriteFileAtomically(path, "second, longer", 0600).ok());
+  CHECK(*ReadFile(path) == "second, longer");
+  struct stat info;
+  REQUIRE(::stat(path.c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0600);
+  // No temporary file is left behind, and a write into a missing folder says where.
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
+  const absl::Status missing = WriteFileAtomically((dir / "no" / "x").string(), "x", 0600);
+  CHECK(missing.code() == absl::StatusCode::kUnavailable);
+  CHECK_THAT(std::string(missing.message()), Catch::Contains("no/x"));
+  fs::remove_all(dir);
 }
 
 }  // namespace aurora

@@ -713,7 +713,7 @@ TEST_CASE("DevIssuer::LoadOrCreate keeps its key in a private PEM file", "[profi
   SECTION("a missing folder is an error naming the path") {
     const std::string nowhere = (dir.path / "missing" / "key.pem").string();
     ExpectRejected(DevIssuer::LoadOrCreate(kIssuer, nowhere).status(), "missing/key.pem",
-                   absl::StatusCode::kFailedPrecondition);
+                   absl::StatusCode::kUnavailable);
   }
 }
 

@@ -210,6 +210,11 @@ TEST_CASE("erasing a person shreds their data key and leaves no plaintext in the
   CHECK_FALSE(store.FindUser("client-a", service.user_id())->has_value());
   CHECK(store.ListAccessLog(user)->empty());
   CHECK(*store.Erase(user) == 0);
+  // A service's read or write that raced the erasure does not bring the profile back.
+  CHECK(store.AppendAccessLog(user, entry).code() == absl::StatusCode::kNotFound);
+  CHECK(store.PutAttributes(user, {MakeAttribute("note", "late")}, /*existing_only=*/true).code() ==
+        absl::StatusCode::kNotFound);
+  CHECK_FALSE(*store.Exists(user));
   // The neighbour is untouched.
   auto kept = store.GetAttributes(neighbour);
   REQUIRE(kept.ok());
