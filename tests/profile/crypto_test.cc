@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/text.h"
 #include "profile/pseudonym.h"
@@ -88,8 +89,9 @@ TEST_CASE("pairwise pseudonyms differ per sector and are stable per sector",
   const PseudonymKeyring keyring = TestKeyring();
   const std::string issuer = "https://login.example.fi";
   std::set<std::string> ids;
-  for (const char* sector :
-       {"client-a", "client-b", "client-c", std::string(kStoreSector).c_str()}) {
+  const std::string store_sector(kStoreSector);
+  for (const std::string& sector :
+       std::vector<std::string>{"client-a", "client-b", "client-c", store_sector}) {
     auto id = keyring.Pseudonym(issuer, "user-123", sector);
     REQUIRE(id.ok());
     CHECK(IsCanonicalUuid(*id));
