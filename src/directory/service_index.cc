@@ -113,6 +113,9 @@ std::vector<uint32_t> ServiceIndex::TermIdsLocked(const v1::Service& s) {
   for (const auto& code : s.life_events()) add('e', code);
   if (!s.organization_id().empty()) add('o', s.organization_id());
   for (const auto& lang : s.languages()) add('l', lang);
+  for (const auto& channel : s.channels()) {
+    if (!channel.id().empty()) ids.push_back(InternLocked(absl::StrCat("ch:", channel.id())));
+  }
   if (s.funding_type() != v1::FUNDING_TYPE_UNSPECIFIED) {
     add('f', std::to_string(static_cast<int>(s.funding_type())));
   }
@@ -225,7 +228,7 @@ ServiceIndex::Query ServiceIndex::Compile(const v1::ListServicesRequest& request
   for (auto [list, prefix] :
        {std::pair{&request.service_classes(), "c:"}, std::pair{&request.target_groups(), "t:"},
         std::pair{&request.life_events(), "e:"}, std::pair{&request.organization_ids(), "o:"},
-        std::pair{&request.languages(), "l:"}}) {
+        std::pair{&request.languages(), "l:"}, std::pair{&request.channel_ids(), "ch:"}}) {
     if (list->empty()) continue;
     std::vector<std::string> terms;
     for (const auto& code : *list) terms.push_back(absl::StrCat(prefix, code));

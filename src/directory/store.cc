@@ -503,6 +503,22 @@ absl::Status DirectoryStore::CheckOrganizationLocked(const v1::Service& service)
     return absl::InvalidArgumentError(absl::StrCat("service.organization_id: no organisation ",
                                                    QuoteForMessage(service.organization_id())));
   }
+  // A channel's session transfers go to an API client of the service's own organisation.
+  for (int i = 0; i < service.channels_size(); ++i) {
+    if (!service.channels(i).has_session_transfer()) continue;
+    const std::string& client_id = service.channels(i).session_transfer().client_id();
+    auto raw = GetRaw(ClientKey(client_id));
+    if (!raw.ok()) return raw.status();
+    v1::ApiClient client;
+    if (raw->has_value() && !client.ParseFromString(**raw)) return Corrupt(ClientKey(client_id));
+    if (!raw->has_value() || service.organization_id().empty() ||
+        client.organization_id() != service.organization_id()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "service.channels[", i, "].session_transfer.client_id: ", QuoteForMessage(client_id),
+          " is not an API client of the service's organisation ",
+          QuoteForMessage(service.organization_id())));
+    }
+  }
   return absl::OkStatus();
 }
 

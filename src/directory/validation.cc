@@ -1,5 +1,6 @@
 #include "directory/validation.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -166,6 +167,35 @@ absl::Status ValidateChannel(const v1::ServiceChannel& channel, const CodeLists&
   if (auto s = ValidateStrings(channel.emails(), absl::StrCat(Sv(path), ".emails"), 50, 100);
       !s.ok()) {
     return s;
+  }
+  if (channel.has_session_transfer()) {
+    const auto& transfer = channel.session_transfer();
+    const std::string tp = absl::StrCat(Sv(path), ".session_transfer");
+    if (auto s = ValidateUuid(transfer.client_id(), absl::StrCat(tp, ".client_id")); !s.ok()) {
+      return s;
+    }
+    const std::string accepted = absl::StrCat(tp, ".accepted_attributes");
+    if (transfer.accepted_attributes().empty() || transfer.accepted_attributes_size() > 16) {
+      return Invalid(accepted, absl::StrCat("give 1 to 16 attribute names, not ",
+                                            transfer.accepted_attributes_size()));
+    }
+    std::set<std::string_view> names;
+    for (int i = 0; i < transfer.accepted_attributes_size(); ++i) {
+      const std::string& name = transfer.accepted_attributes(i);
+      const bool well_formed =
+          !name.empty() && name.size() <= 63 && name[0] >= 'a' && name[0] <= 'z' &&
+          std::all_of(name.begin(), name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+          });
+      const std::string item = absl::StrCat(accepted, "[", i, "]");
+      if (!well_formed) {
+        return Invalid(item, absl::StrCat("not an attribute name ([a-z][a-z0-9_]{0,62}): ",
+                                          QuoteForMessage(name)));
+      }
+      if (!names.insert(name).second) {
+        return Invalid(item, absl::StrCat("duplicate ", QuoteForMessage(name)));
+      }
+    }
   }
   const std::string addresses = absl::StrCat(Sv(path), ".addresses");
   if (auto s = ValidateCount(channel.addresses(), addresses, 50); !s.ok()) return s;
@@ -454,6 +484,15 @@ absl::Status ValidateListServicesRequest(const v1::ListServicesRequest& request,
   for (int i = 0; i < request.organization_ids_size(); ++i) {
     if (auto s =
             ValidateUuid(request.organization_ids(i), absl::StrCat("organization_ids[", i, "]"));
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (request.channel_ids_size() > 50) {
+    return Invalid("channel_ids", absl::StrCat("at most 50, got ", request.channel_ids_size()));
+  }
+  for (int i = 0; i < request.channel_ids_size(); ++i) {
+    if (auto s = ValidateUuid(request.channel_ids(i), absl::StrCat("channel_ids[", i, "]"));
         !s.ok()) {
       return s;
     }

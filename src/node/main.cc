@@ -164,6 +164,8 @@ int Serve(const std::vector<std::string>& args) {
           {"dev-issuer", "", "false",
            "run the built-in development identity issuer (POST /v1/dev-identity/token signs a "
            "token for any subject) instead of --token-issuer; never where real people sign in"},
+          {"transfer-minutes", "N", "10",
+           "how long a session transfer token may wait to be redeemed (1..10 minutes)"},
           {"attributes-file", "FILE", "",
            "more profile attribute definitions (JSON, see README) beside age, "
            "municipality_code and life_situation_meters"},
@@ -227,6 +229,9 @@ int Serve(const std::vector<std::string>& args) {
   config.token_audience = o.Get("token-audience");
   config.dev_issuer = o.Flag("dev-issuer");
   config.attributes_file = o.Get("attributes-file");
+  auto transfer_minutes = o.GetInt("transfer-minutes", 1, 10);
+  if (!transfer_minutes.ok()) return Fail(transfer_minutes.status());
+  config.transfer_lifetime = absl::Minutes(*transfer_minutes);
   auto iterations = o.GetInt("secret-hash-iterations", 1000, 10000000);
   if (!iterations.ok()) return Fail(iterations.status());
   config.secret_hash_iterations = *iterations;

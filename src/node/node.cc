@@ -192,8 +192,10 @@ absl::Status Node::StartImpl() {
     if (auto s = gateway_->Start(config_.http_listen); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("--http-listen: ", s.message()));
     }
-    if (compat_service_ != nullptr && config_.public_url.empty()) {
-      compat_service_->mapper().SetPublicUrl(DefaultPublicUrl(config_.http_listen, http_port()));
+    if (config_.public_url.empty()) {
+      const std::string url = DefaultPublicUrl(config_.http_listen, http_port());
+      if (compat_service_ != nullptr) compat_service_->mapper().SetPublicUrl(url);
+      if (compat_session_service_ != nullptr) compat_session_service_->SetPublicUrl(url);
     }
   }
   server_.SetServing(true);
@@ -289,9 +291,12 @@ absl::Status Node::StartProfile() {
       config_.directory_target.empty() ? nullptr : DirectoryChannel();
   client_directory_ = std::make_unique<profile::ClientDirectory>(
       [this, remote] { return remote != nullptr ? remote : server_.InProcessChannel(); });
+  profile::ProfileVaultOptions vault_options;
+  vault_options.transfer_lifetime = config_.transfer_lifetime;
   vault_ = std::make_unique<profile::ProfileVault>(
       profile_store_.get(), attributes_.get(), pseudonyms_.get(), token_verifier_.get(),
-      receipt_signer_.get(), client_directory_->AsLookup());
+      receipt_signer_.get(), client_directory_->AsLookup(), client_directory_->AsChannelLookup(),
+      vault_options);
   profile_calls_ = std::make_unique<profile::ProfileCalls>(config_.profile);
   profile_service_ = std::make_unique<profile::ProfileService>(vault_.get(), profile_calls_.get());
   profile_access_service_ =
@@ -299,6 +304,11 @@ absl::Status Node::StartProfile() {
   server_.AddService(profile_service_.get(), aurora::profile::v1::Profile::service_full_name());
   server_.AddService(profile_access_service_.get(),
                      aurora::profile::v1::ProfileAccess::service_full_name());
+  compat_session_service_ =
+      std::make_unique<profile::CompatSessionService>(vault_.get(), profile_calls_.get());
+  if (!config_.public_url.empty()) compat_session_service_->SetPublicUrl(config_.public_url);
+  server_.AddService(compat_session_service_.get(),
+                     aurora::compat::v1::SessionAttributes::service_full_name());
   return absl::OkStatus();
 }
 
@@ -455,6 +465,7 @@ void Node::Stop() {
   profile_service_.reset();
   profile_access_service_.reset();
   dev_identity_service_.reset();
+  compat_session_service_.reset();
   profile_calls_.reset();
   vault_.reset();
   client_directory_.reset();

@@ -80,6 +80,8 @@ struct NodeConfig {
   bool dev_issuer = false;
   // Attribute definitions beyond the built-ins (attributes.h); empty: none.
   std::string attributes_file;
+  // How long a session transfer token may wait to be redeemed (at most 10 minutes).
+  absl::Duration transfer_lifetime = absl::Minutes(10);
   profile::ProfileServiceOptions profile;
   size_t block_cache_bytes = 128u << 20;
 };
@@ -137,6 +139,7 @@ class Node {
   std::unique_ptr<profile::ProfileService> profile_service_;
   std::unique_ptr<profile::ProfileAccessService> profile_access_service_;
   std::unique_ptr<profile::DevIdentityService> dev_identity_service_;
+  std::unique_ptr<profile::CompatSessionService> compat_session_service_;
   std::shared_ptr<grpc::Channel> directory_channel_;
   std::unique_ptr<recommender::DirectoryFollower> follower_;
   GrpcServer server_;

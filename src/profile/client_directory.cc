@@ -62,4 +62,38 @@ absl::StatusOr<ServiceClient> ClientDirectory::Lookup(const std::string& client_
   return client;
 }
 
+absl::StatusOr<ChannelTarget> ClientDirectory::LookupChannel(const std::string& channel_id) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
+  aurora::directory::v1::ListServicesRequest request;
+  request.add_channel_ids(channel_id);
+  request.mutable_page()->set_page_size(1);
+  aurora::directory::v1::ListServicesResponse response;
+  grpc::Status status = Stub()->ListServices(&context, request, &response);
+  if (!status.ok()) {
+    absl::Status error = FromGrpcStatus(status);
+    if (absl::IsInvalidArgument(error)) return error;
+    return absl::UnavailableError(
+        absl::StrCat("the directory could not find channel ", channel_id, ": ", error.message()));
+  }
+  for (const auto& service : response.services()) {
+    for (const auto& channel : service.channels()) {
+      if (channel.id() != channel_id) continue;
+      ChannelTarget target;
+      target.service_id = service.id();
+      target.organization_id = service.organization_id();
+      target.channel_id = channel.id();
+      target.electronic = channel.type() == aurora::directory::v1::CHANNEL_TYPE_ELECTRONIC;
+      if (!channel.urls().empty()) target.web_page = channel.urls(0);
+      if (channel.has_session_transfer()) {
+        target.client_id = channel.session_transfer().client_id();
+        target.accepted_attributes.assign(channel.session_transfer().accepted_attributes().begin(),
+                                          channel.session_transfer().accepted_attributes().end());
+      }
+      return target;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("no service has the channel ", channel_id));
+}
+
 }  // namespace aurora::profile

@@ -1,8 +1,8 @@
 #pragma once
-// ClientDirectory: the profile node's view of the network's API clients, read from the directory
-// over gRPC (Directory.DescribeApiClient) and kept for a short while, so that a consented read
-// does not wait on the directory each time. A client revoked in the directory is seen as such
-// within `ttl`.
+// ClientDirectory: what the profile node asks the directory over gRPC — the network's API clients
+// (Directory.DescribeApiClient, kept for a short while, so that a consented read does not wait on
+// the directory each time; a client revoked in the directory is seen as such within `ttl`), and
+// the service channels that take session transfers (ListServices by channel id, not kept).
 //
 // Thread-safe.
 
@@ -33,9 +33,15 @@ class ClientDirectory {
   // fresh enough is kept).
   absl::StatusOr<ServiceClient> Lookup(const std::string& client_id);
 
+  // The channel and its session transfer declaration; NOT_FOUND if no service has the channel.
+  absl::StatusOr<ChannelTarget> LookupChannel(const std::string& channel_id);
+
   // For ProfileVault.
   ClientLookup AsLookup() {
     return [this](const std::string& client_id) { return Lookup(client_id); };
+  }
+  ChannelLookup AsChannelLookup() {
+    return [this](const std::string& channel_id) { return LookupChannel(channel_id); };
   }
 
  private:

@@ -133,6 +133,14 @@ grpc::ServerUnaryReactor* ProfileService::ExportProfile(grpc::CallbackServerCont
                                      [this](const Person& p) { return vault_->Export(p); });
 }
 
+grpc::ServerUnaryReactor* ProfileService::CreateTransfer(grpc::CallbackServerContext* context,
+                                                         const v1::CreateTransferRequest* request,
+                                                         v1::Transfer* response) {
+  return AsPerson<v1::Transfer>(context, response, [this, request](const Person& p) {
+    return vault_->CreateTransfer(p, *request);
+  });
+}
+
 grpc::ServerUnaryReactor* ProfileService::GetReceiptKeys(grpc::CallbackServerContext* context,
                                                          const v1::GetReceiptKeysRequest*,
                                                          google::api::HttpBody* response) {
@@ -163,28 +171,120 @@ absl::StatusOr<std::string> CallingClient(const grpc::CallbackServerContext* con
 
 }  // namespace
 
+template <typename Response>
+grpc::ServerUnaryReactor* ProfileAccessService::AsClient(
+    grpc::CallbackServerContext* context, Response* response,
+    std::function<absl::StatusOr<Response>(const std::string& client_id)> work) {
+  auto client = CallingClient(context);
+  if (!client.ok()) return Finish(context, client.status());
+  return calls_->Run(context,
+                     [response, client = *client, work = std::move(work)]() -> absl::Status {
+                       auto result = work(client);
+                       if (!result.ok()) return result.status();
+                       *response = *std::move(result);
+                       return absl::OkStatus();
+                     });
+}
+
 grpc::ServerUnaryReactor* ProfileAccessService::ReadAttributes(
     grpc::CallbackServerContext* context, const v1::ReadAttributesRequest* request,
     v1::ReadAttributesResponse* response) {
-  auto client = CallingClient(context);
-  if (!client.ok()) return Finish(context, client.status());
-  return calls_->Run(context, [this, request, response, client = *client]() -> absl::Status {
-    auto result = vault_->ReadAttributes(client, *request);
-    if (!result.ok()) return result.status();
-    *response = *std::move(result);
-    return absl::OkStatus();
-  });
+  return AsClient<v1::ReadAttributesResponse>(context, response,
+                                              [this, request](const std::string& client) {
+                                                return vault_->ReadAttributes(client, *request);
+                                              });
 }
 
 grpc::ServerUnaryReactor* ProfileAccessService::StoreAttributes(
     grpc::CallbackServerContext* context, const v1::StoreAttributesRequest* request,
     v1::StoreAttributesResponse* response) {
+  return AsClient<v1::StoreAttributesResponse>(context, response,
+                                               [this, request](const std::string& client) {
+                                                 return vault_->StoreAttributes(client, *request);
+                                               });
+}
+
+grpc::ServerUnaryReactor* ProfileAccessService::CreateTransfer(
+    grpc::CallbackServerContext* context, const v1::CreateTransferRequest* request,
+    v1::Transfer* response) {
+  return AsClient<v1::Transfer>(context, response, [this, request](const std::string& client) {
+    return vault_->CreateAnonymousTransfer(client, *request);
+  });
+}
+
+grpc::ServerUnaryReactor* ProfileAccessService::RedeemTransfer(
+    grpc::CallbackServerContext* context, const v1::RedeemTransferRequest* request,
+    v1::RedeemTransferResponse* response) {
+  return AsClient<v1::RedeemTransferResponse>(
+      context, response, [this, request](const std::string& client) {
+        return vault_->RedeemTransfer(client, request->access_token());
+      });
+}
+
+grpc::ServerUnaryReactor* CompatSessionService::CreateSessionAttributes(
+    grpc::CallbackServerContext* context,
+    const aurora::compat::v1::CreateSessionAttributesRequest* request,
+    google::api::HttpBody* response) {
   auto client = CallingClient(context);
   if (!client.ok()) return Finish(context, client.status());
-  return calls_->Run(context, [this, request, response, client = *client]() -> absl::Status {
-    auto result = vault_->StoreAttributes(client, *request);
-    if (!result.ok()) return result.status();
-    *response = *std::move(result);
+  absl::Status valid;
+  if (request->session_attributes().fields().empty()) {
+    valid = absl::InvalidArgumentError("session_attributes: give at least one attribute");
+  } else if (request->has_auroraai_recommendation_id() && request->service_id().empty()) {
+    valid = absl::InvalidArgumentError(
+        "service_id: required with auroraai_recommendation_id (the tracking link names both)");
+  } else if (request->has_auroraai_recommendation_id() &&
+             request->auroraai_recommendation_id() < 0) {
+    valid = absl::InvalidArgumentError(absl::StrCat(
+        "auroraai_recommendation_id: must be >= 0, got ", request->auroraai_recommendation_id()));
+  }
+  if (!valid.ok()) return Finish(context, valid);
+  v1::CreateTransferRequest transfer;
+  transfer.set_service_channel_id(request->service_channel_id());
+  transfer.set_service_id(request->service_id());
+  for (const auto& [name, value] : request->session_attributes().fields()) {
+    (*transfer.mutable_attributes())[name] = value;
+  }
+  return calls_->Run(
+      context,
+      [this, request, response, client = *client,
+       transfer = std::move(transfer)]() -> absl::Status {
+        auto created = vault_->CreateAnonymousTransfer(client, transfer);
+        if (!created.ok()) return created.status();
+        std::string link = created->redirect_url();
+        if (request->has_auroraai_recommendation_id() && !created->access_token().empty()) {
+          // Through the recommender's click tracking, which passes the token on.
+          link = absl::StrCat(
+              PublicUrl(), "/service-recommender/v1/redirect?service_id=", request->service_id(),
+              "&service_channel_id=", request->service_channel_id(),
+              "&link_id=0&recommendation_id=", request->auroraai_recommendation_id(),
+              "&auroraai_access_token=", created->access_token());
+        } else if (link.empty()) {
+          return absl::NotFoundError("No web page found for channel.");
+        }
+        response->set_content_type("text/plain; charset=utf-8");
+        response->set_data(std::move(link));
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* CompatSessionService::GetSessionAttributes(
+    grpc::CallbackServerContext* context,
+    const aurora::compat::v1::GetSessionAttributesRequest* request,
+    google::api::HttpBody* response) {
+  if (request->access_token().empty()) {
+    return Finish(context, absl::InvalidArgumentError("access_token is a required parameter"));
+  }
+  return calls_->Run(context, [this, request, response]() -> absl::Status {
+    // Compatibility mode: the original's landing pages read without credentials.
+    auto redeemed = vault_->RedeemTransfer("", request->access_token());
+    if (!redeemed.ok()) return redeemed.status();
+    google::protobuf::Value object;
+    auto& fields = *object.mutable_struct_value()->mutable_fields();
+    for (const auto& attribute : redeemed->attributes())
+      fields[attribute.name()] = attribute.value();
+    response->set_content_type("application/json");
+    response->set_data(AttributeRegistry::CanonicalJson(object));
     return absl::OkStatus();
   });
 }

@@ -11,8 +11,10 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 
 #include "absl/status/statusor.h"
+#include "aurora/compat/v1/compat.grpc.pb.h"
 #include "aurora/profile/v1/profile.grpc.pb.h"
 #include "common/executor.h"
 #include "profile/dev_issuer.h"
@@ -69,6 +71,9 @@ class ProfileService final : public v1::Profile::CallbackService {
   grpc::ServerUnaryReactor* ExportProfile(grpc::CallbackServerContext* context,
                                           const v1::ExportProfileRequest* request,
                                           v1::ProfileExport* response) override;
+  grpc::ServerUnaryReactor* CreateTransfer(grpc::CallbackServerContext* context,
+                                           const v1::CreateTransferRequest* request,
+                                           v1::Transfer* response) override;
   grpc::ServerUnaryReactor* GetReceiptKeys(grpc::CallbackServerContext* context,
                                            const v1::GetReceiptKeysRequest* request,
                                            google::api::HttpBody* response) override;
@@ -97,10 +102,55 @@ class ProfileAccessService final : public v1::ProfileAccess::CallbackService {
   grpc::ServerUnaryReactor* StoreAttributes(grpc::CallbackServerContext* context,
                                             const v1::StoreAttributesRequest* request,
                                             v1::StoreAttributesResponse* response) override;
+  grpc::ServerUnaryReactor* CreateTransfer(grpc::CallbackServerContext* context,
+                                           const v1::CreateTransferRequest* request,
+                                           v1::Transfer* response) override;
+  grpc::ServerUnaryReactor* RedeemTransfer(grpc::CallbackServerContext* context,
+                                           const v1::RedeemTransferRequest* request,
+                                           v1::RedeemTransferResponse* response) override;
 
  private:
+  // Runs `work` for the calling API client on the pool.
+  template <typename Response>
+  grpc::ServerUnaryReactor* AsClient(
+      grpc::CallbackServerContext* context, Response* response,
+      std::function<absl::StatusOr<Response>(const std::string& client_id)> work);
+
   ProfileVault* vault_;
   ProfileCalls* calls_;
+};
+
+// AuroraAI's session_attributes endpoints (aurora.compat.v1.SessionAttributes) over the vault's
+// session transfer: see compat.proto for the differences from the original.
+class CompatSessionService final : public aurora::compat::v1::SessionAttributes::CallbackService {
+ public:
+  CompatSessionService(ProfileVault* vault, ProfileCalls* calls) : vault_(vault), calls_(calls) {}
+
+  // The gateway's address as browsers see it, for tracking links (known once the gateway runs).
+  void SetPublicUrl(std::string url) {
+    std::lock_guard<std::mutex> lock(mu_);
+    public_url_ = std::move(url);
+  }
+
+  grpc::ServerUnaryReactor* CreateSessionAttributes(
+      grpc::CallbackServerContext* context,
+      const aurora::compat::v1::CreateSessionAttributesRequest* request,
+      google::api::HttpBody* response) override;
+  grpc::ServerUnaryReactor* GetSessionAttributes(
+      grpc::CallbackServerContext* context,
+      const aurora::compat::v1::GetSessionAttributesRequest* request,
+      google::api::HttpBody* response) override;
+
+ private:
+  std::string PublicUrl() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return public_url_;
+  }
+
+  ProfileVault* vault_;
+  ProfileCalls* calls_;
+  mutable std::mutex mu_;
+  std::string public_url_;
 };
 
 class DevIdentityService final : public v1::DevIdentity::CallbackService {

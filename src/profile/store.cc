@@ -357,4 +357,77 @@ absl::StatusOr<int64_t> ProfileStore::Erase(const std::string& user) {
   return deleted;
 }
 
+namespace {
+
+std::string ExpiryKey(const v1::StoredTransfer& transfer, const std::string& token_hash) {
+  const int64_t micros =
+      transfer.expire_time().seconds() * 1000000 + transfer.expire_time().nanos() / 1000;
+  return absl::StrCat("x/", BigEndian(static_cast<uint64_t>(std::max<int64_t>(0, micros))), "/",
+                      token_hash);
+}
+
+}  // namespace
+
+absl::Status ProfileStore::PutTransfer(const std::string& token_hash,
+                                       const v1::StoredTransfer& transfer) {
+  const std::string key = absl::StrCat("t/", token_hash);
+  auto sealed = Seal(master_key_, transfer.SerializeAsString(), key);
+  if (!sealed.ok()) return sealed.status();
+  rocksdb::WriteBatch batch;
+  batch.Put(family_, key, *sealed);
+  batch.Put(family_, ExpiryKey(transfer, token_hash), "");
+  return Write(&batch);
+}
+
+absl::StatusOr<std::optional<v1::StoredTransfer>> ProfileStore::TakeTransfer(
+    const std::string& token_hash, absl::Time now,
+    const std::function<absl::Status(const v1::StoredTransfer&)>& check) {
+  const std::string key = absl::StrCat("t/", token_hash);
+  std::lock_guard<std::mutex> lock(transfers_mu_);
+  std::string sealed;
+  auto status = database_->db()->Get(rocksdb::ReadOptions(), family_, key, &sealed);
+  if (status.IsNotFound()) return std::nullopt;
+  if (!status.ok()) return FromRocksStatus(status, "reading a transfer");
+  auto plain = Unseal(master_key_, sealed, key);
+  if (!plain.ok()) return plain.status();
+  v1::StoredTransfer transfer;
+  if (!transfer.ParseFromString(*plain)) {
+    return absl::DataLossError("a stored transfer does not parse");
+  }
+  const bool live = absl::FromUnixSeconds(transfer.expire_time().seconds()) +
+                        absl::Nanoseconds(transfer.expire_time().nanos()) >
+                    now;
+  if (live) {
+    if (auto refused = check(transfer); !refused.ok()) return refused;
+  }
+  rocksdb::WriteBatch batch;
+  batch.Delete(family_, key);
+  batch.Delete(family_, ExpiryKey(transfer, token_hash));
+  if (auto written = Write(&batch); !written.ok()) return written;
+  if (!live) return std::nullopt;
+  return transfer;
+}
+
+absl::StatusOr<size_t> ProfileStore::SweepTransfers(absl::Time now, size_t limit) {
+  const std::string end = absl::StrCat(
+      "x/", BigEndian(static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMicros(now)))));
+  rocksdb::Slice upper(end);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper;
+  std::lock_guard<std::mutex> lock(transfers_mu_);
+  std::unique_ptr<rocksdb::Iterator> it(database_->db()->NewIterator(options, family_));
+  rocksdb::WriteBatch batch;
+  size_t swept = 0;
+  for (it->Seek("x/"); it->Valid() && swept < limit; it->Next()) {
+    const std::string key = it->key().ToString();
+    batch.Delete(family_, key);
+    batch.Delete(family_, absl::StrCat("t/", key.substr(2 + 8 + 1)));
+    ++swept;
+  }
+  if (!it->status().ok()) return FromRocksStatus(it->status(), "reading expired transfers");
+  if (swept == 0) return swept;
+  if (auto written = Write(&batch); !written.ok()) return written;
+  return swept;
+}
+
 }  // namespace aurora::profile

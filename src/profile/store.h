@@ -17,6 +17,11 @@
 //   p/<client id>/<pseudonym> <user>, sealed with the master key (resolves a service's id for
 //                                                  the person without revealing the link to
 //                                                  anyone who has the files but not the key)
+//   t/<token hash>            StoredTransfer       sealed with the master key; <token hash> the
+//                                                  SHA-256 of the token in hex (the token itself
+//                                                  is never stored)
+//   x/<expiry>/<token hash>   ""                   transfers by expiry (8 bytes big-endian
+//                                                  microseconds), for sweeping
 //
 // Erasure (crypto-shredding): k/<user> is deleted and synced first, which makes every record and
 // every copy RocksDB still holds of it (older SST files, the WAL) unreadable; then the records are
@@ -28,6 +33,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -35,6 +41,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "aurora/profile/v1/profile.pb.h"
 #include "common/database.h"
 
@@ -87,6 +94,17 @@ class ProfileStore {
   // (0 if the store held nothing of them).
   absl::StatusOr<int64_t> Erase(const std::string& user);
 
+  // Session transfers, by the SHA-256 of their token (hex).
+  absl::Status PutTransfer(const std::string& token_hash, const v1::StoredTransfer& transfer);
+  // Reads and deletes (synced) the transfer if it is live at `now` and `check` accepts it;
+  // nullopt if there is none (or it expired: then it is deleted). A transfer `check` refuses
+  // stays, and its status is returned. One caller at a time: a token is taken once.
+  absl::StatusOr<std::optional<v1::StoredTransfer>> TakeTransfer(
+      const std::string& token_hash, absl::Time now,
+      const std::function<absl::Status(const v1::StoredTransfer&)>& check);
+  // Deletes the transfers expired at `now` (at most `limit`); returns how many.
+  absl::StatusOr<size_t> SweepTransfers(absl::Time now, size_t limit = 1000);
+
   // Whether the store holds a data key for the person.
   absl::StatusOr<bool> Exists(const std::string& user) const;
 
@@ -112,6 +130,7 @@ class ProfileStore {
   std::string master_key_;
   mutable std::array<std::mutex, 64> user_locks_;
   std::mutex sequence_mu_;
+  std::mutex transfers_mu_;
   uint64_t next_sequence_ = 0;  // of access log entries, across people
 };
 

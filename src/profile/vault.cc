@@ -1,6 +1,7 @@
 #include "profile/vault.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "absl/status/status.h"
@@ -8,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/text.h"
 #include "nlohmann/json.hpp"
+#include "profile/crypto.h"
 
 namespace aurora::profile {
 namespace {
@@ -57,13 +59,14 @@ bool IsLive(const v1::Consent& consent, absl::Time now) {
 ProfileVault::ProfileVault(ProfileStore* store, const AttributeRegistry* attributes,
                            const PseudonymKeyring* pseudonyms, const JwtVerifier* tokens,
                            const DevIssuer* receipt_signer, ClientLookup clients,
-                           ProfileVaultOptions options)
+                           ChannelLookup channels, ProfileVaultOptions options)
     : store_(store),
       attributes_(attributes),
       pseudonyms_(pseudonyms),
       tokens_(tokens),
       receipt_signer_(receipt_signer),
       clients_(std::move(clients)),
+      channels_(std::move(channels)),
       options_(std::move(options)) {}
 
 absl::Time ProfileVault::Now() const { return options_.now ? options_.now() : absl::Now(); }
@@ -483,6 +486,151 @@ absl::StatusOr<v1::StoreAttributesResponse> ProfileVault::StoreAttributes(
   }
   v1::StoreAttributesResponse out;
   for (auto& a : *attributes) *out.add_attributes() = std::move(a);
+  return out;
+}
+
+absl::StatusOr<v1::Transfer> ProfileVault::CreateTransfer(
+    const Person& person, const v1::CreateTransferRequest& request) {
+  return MakeTransfer(&person, request);
+}
+
+absl::StatusOr<v1::Transfer> ProfileVault::CreateAnonymousTransfer(
+    const std::string& client_id, const v1::CreateTransferRequest& request) {
+  if (!request.attribute_names().empty()) {
+    return absl::InvalidArgumentError(
+        "attribute_names: only a signed-in person sends stored attributes; give the values in "
+        "attributes");
+  }
+  (void)client_id;  // authenticated by the gateway; the transfer is the person's, not its own
+  return MakeTransfer(nullptr, request);
+}
+
+absl::StatusOr<v1::Transfer> ProfileVault::MakeTransfer(const Person* person,
+                                                        const v1::CreateTransferRequest& request) {
+  if (!IsCanonicalUuid(request.service_channel_id())) {
+    return absl::InvalidArgumentError(absl::StrCat("service_channel_id: expected a UUID, not ",
+                                                   QuoteForMessage(request.service_channel_id())));
+  }
+  if (!request.service_id().empty() && !IsCanonicalUuid(request.service_id())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("service_id: expected a UUID, not ", QuoteForMessage(request.service_id())));
+  }
+  if (request.attributes().empty() && request.attribute_names().empty()) {
+    return absl::InvalidArgumentError("attributes: give at least one attribute to send");
+  }
+  if (!request.attribute_names().empty()) {
+    if (auto s = CheckAttributeNames(request.attribute_names(), "attribute_names"); !s.ok()) {
+      return s;
+    }
+  }
+  std::vector<v1::Attribute> given;
+  if (!request.attributes().empty()) {
+    auto checked = CheckValues(request.attributes(), person != nullptr ? "user" : "service");
+    if (!checked.ok()) return checked.status();
+    given = *std::move(checked);
+  }
+  auto target = channels_(request.service_channel_id());
+  if (!target.ok()) return target.status();
+  if (!request.service_id().empty() && request.service_id() != target->service_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("service_id: channel ", request.service_channel_id(), " belongs to service ",
+                     target->service_id, ", not ", request.service_id()));
+  }
+  if (target->client_id.empty()) {
+    return absl::NotFoundError(absl::StrCat("service_channel_id: channel ",
+                                            request.service_channel_id(),
+                                            " takes no session transfers"));
+  }
+  auto client = clients_(target->client_id);
+  if (!client.ok()) return client.status();
+  if (!client->active) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("service_channel_id: the receiving API client of channel ",
+                     request.service_channel_id(), " is revoked"));
+  }
+
+  // What goes: the accepted attributes among those given, then among the named stored ones.
+  std::map<std::string, v1::Attribute> sending;
+  const auto accepted = [&](const std::string& name) {
+    return std::find(target->accepted_attributes.begin(), target->accepted_attributes.end(),
+                     name) != target->accepted_attributes.end();
+  };
+  for (auto& a : given) {
+    if (accepted(a.name())) sending[a.name()] = std::move(a);
+  }
+  if (person != nullptr && !request.attribute_names().empty()) {
+    auto stored = store_->GetAttributes(person->user,
+                                        std::vector<std::string>(request.attribute_names().begin(),
+                                                                 request.attribute_names().end()));
+    if (!stored.ok()) return stored.status();
+    for (auto& a : *stored) {
+      if (accepted(a.name()) && !sending.contains(a.name())) sending[a.name()] = std::move(a);
+    }
+  }
+
+  v1::Transfer out;
+  out.set_client_id(client->client_id);
+  out.set_client_name(client->client_name);
+  out.set_redirect_url(target->web_page);
+  if (sending.empty()) return out;  // as AuroraAI: nothing acceptable, no token
+
+  if (auto swept = store_->SweepTransfers(Now()); !swept.ok()) return swept.status();
+  const std::string token = HexEncode(RandomBytes(32));
+  v1::StoredTransfer record;
+  record.set_client_id(client->client_id);
+  record.set_service_channel_id(target->channel_id);
+  for (auto& [name, attribute] : sending) {
+    out.add_attributes(name);
+    *record.add_attributes() = std::move(attribute);
+  }
+  *record.mutable_expire_time() = ToProto(Now() + options_.transfer_lifetime);
+  *out.mutable_expire_time() = record.expire_time();
+  if (person != nullptr) {
+    const std::vector<std::string> names(out.attributes().begin(), out.attributes().end());
+    // The person's record of it first: a transfer they cannot see never leaves.
+    if (auto status =
+            Log(person->user, client->client_id, names, "session transfer", "transfer", {});
+        !status.ok() && !absl::IsNotFound(status)) {
+      return status;
+    }
+  }
+  if (auto status = store_->PutTransfer(HexEncode(Sha256(token)), record); !status.ok()) {
+    return status;
+  }
+  out.set_access_token(token);
+  if (!target->web_page.empty()) {
+    const bool has_query = target->web_page.find('?') != std::string::npos;
+    out.set_redirect_url(
+        absl::StrCat(target->web_page, has_query ? "&" : "?", "auroraai_access_token=", token));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::RedeemTransferResponse> ProfileVault::RedeemTransfer(
+    const std::string& client_id, const std::string& access_token) {
+  const bool well_formed = access_token.size() == 64 &&
+                           std::all_of(access_token.begin(), access_token.end(), [](char c) {
+                             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                           });
+  if (!well_formed) {
+    return absl::InvalidArgumentError(
+        "access_token: expected 64 lower-case hexadecimal characters");
+  }
+  auto taken = store_->TakeTransfer(HexEncode(Sha256(access_token)), Now(),
+                                    [&](const v1::StoredTransfer& transfer) -> absl::Status {
+                                      if (!client_id.empty() && transfer.client_id() != client_id) {
+                                        return absl::PermissionDeniedError(
+                                            "access_token: the transfer is for another API client");
+                                      }
+                                      return absl::OkStatus();
+                                    });
+  if (!taken.ok()) return taken.status();
+  if (!taken->has_value()) {
+    return absl::NotFoundError("access_token: no such transfer (unknown, used or expired)");
+  }
+  v1::RedeemTransferResponse out;
+  *out.mutable_attributes() = std::move(*(*taken)->mutable_attributes());
+  out.set_service_channel_id((*taken)->service_channel_id());
   return out;
 }
 

@@ -53,11 +53,28 @@ struct ServiceClient {
 // Looks an API client up in the directory: NOT_FOUND if there is no such client.
 using ClientLookup = std::function<absl::StatusOr<ServiceClient>(const std::string& client_id)>;
 
+// A service channel as the directory describes it, for session transfer.
+struct ChannelTarget {
+  std::string service_id;
+  std::string organization_id;
+  std::string channel_id;
+  bool electronic = false;
+  std::string web_page;  // the channel's first URL; may be empty
+  // Its Service.channels[].session_transfer: empty client_id if it takes none.
+  std::string client_id;
+  std::vector<std::string> accepted_attributes;
+};
+
+// Looks a channel up in the directory: NOT_FOUND if no service has it.
+using ChannelLookup = std::function<absl::StatusOr<ChannelTarget>(const std::string& channel_id)>;
+
 struct ProfileVaultOptions {
   absl::Duration default_consent_lifetime = absl::Hours(24 * 90);
   absl::Duration max_consent_lifetime = absl::Hours(24 * 366);
   size_t max_attributes_per_request = 16;
   size_t max_purpose_length = 200;  // code points
+  // How long a session transfer token may wait to be redeemed.
+  absl::Duration transfer_lifetime = absl::Minutes(10);
   // The clock (tests set it; default absl::Now).
   std::function<absl::Time()> now;
 };
@@ -69,7 +86,7 @@ class ProfileVault {
   // Keys() verify them).
   ProfileVault(ProfileStore* store, const AttributeRegistry* attributes,
                const PseudonymKeyring* pseudonyms, const JwtVerifier* tokens,
-               const DevIssuer* receipt_signer, ClientLookup clients,
+               const DevIssuer* receipt_signer, ClientLookup clients, ChannelLookup channels,
                ProfileVaultOptions options = {});
 
   // UNAUTHENTICATED with the reason if the bearer token is not acceptable; FAILED_PRECONDITION
@@ -97,6 +114,18 @@ class ProfileVault {
       const std::string& client_id, const v1::ReadAttributesRequest& request);
   absl::StatusOr<v1::StoreAttributesResponse> StoreAttributes(
       const std::string& client_id, const v1::StoreAttributesRequest& request);
+
+  // Session transfer by the signed-in person: `attribute_names` from their profile, `attributes`
+  // as given. Written to their access log.
+  absl::StatusOr<v1::Transfer> CreateTransfer(const Person& person,
+                                              const v1::CreateTransferRequest& request);
+  // Session transfer by the service `client_id` for a person who is not signed in.
+  absl::StatusOr<v1::Transfer> CreateAnonymousTransfer(const std::string& client_id,
+                                                       const v1::CreateTransferRequest& request);
+  // The transfer's attributes, once. `client_id` must be the channel's receiving client; empty
+  // only in AuroraAI's compatibility mode (the original did not authenticate the reader).
+  absl::StatusOr<v1::RedeemTransferResponse> RedeemTransfer(const std::string& client_id,
+                                                            const std::string& access_token);
 
   // The JWKS that verifies consent receipts.
   std::string ReceiptKeysJson() const { return receipt_signer_->JwksJson(); }
@@ -126,12 +155,17 @@ class ProfileVault {
       const google::protobuf::Map<std::string, google::protobuf::Value>& values,
       const std::string& source) const;
 
+  // Both CreateTransfer flavours: `person` null for an anonymous one.
+  absl::StatusOr<v1::Transfer> MakeTransfer(const Person* person,
+                                            const v1::CreateTransferRequest& request);
+
   ProfileStore* store_;
   const AttributeRegistry* attributes_;
   const PseudonymKeyring* pseudonyms_;
   const JwtVerifier* tokens_;
   const DevIssuer* receipt_signer_;
   ClientLookup clients_;
+  ChannelLookup channels_;
   ProfileVaultOptions options_;
 };
 

@@ -300,7 +300,9 @@ void CompatMapper::ToOutput(const Outcome& outcome, Language language,
         break;
       }
       ch->mutable_location()->set_string_value("");
-      ch->set_session_transfer(false);
+      // As in AuroraAI: true for an electronic channel that takes session transfers.
+      ch->set_session_transfer(channel.type() == dv1::CHANNEL_TYPE_ELECTRONIC &&
+                               channel.has_session_transfer());
     }
     out->set_similarity_score(ranked.score);
     out->set_rank(ranked.rank);

@@ -433,6 +433,32 @@ TEST_CASE("services: bad input is rejected naming the field, and nothing is writ
       {"unknown address municipality",
        [](auto* s) { s->add_channels()->add_addresses()->set_municipality_code("000"); },
        "service.channels[0].addresses[0].municipality_code", "\"000\""},
+      {"session transfer without a client",
+       [](auto* s) {
+         s->add_channels()->mutable_session_transfer()->add_accepted_attributes("age");
+       },
+       "service.channels[0].session_transfer.client_id", "required"},
+      {"session transfer accepting nothing",
+       [](auto* s) {
+         s->add_channels()->mutable_session_transfer()->set_client_id(
+             "b5e2d1f0-0000-4000-8000-000000000000");
+       },
+       "service.channels[0].session_transfer.accepted_attributes", "0"},
+      {"session transfer of a malformed attribute name",
+       [](auto* s) {
+         auto* t = s->add_channels()->mutable_session_transfer();
+         t->set_client_id("b5e2d1f0-0000-4000-8000-000000000000");
+         t->add_accepted_attributes("Age!");
+       },
+       "service.channels[0].session_transfer.accepted_attributes[0]", "\"Age!\""},
+      {"session transfer to a client of no organisation of the service",
+       [](auto* s) {
+         auto* t = s->add_channels()->mutable_session_transfer();
+         t->set_client_id("b5e2d1f0-0000-4000-8000-000000000000");
+         t->add_accepted_attributes("age");
+       },
+       "service.channels[0].session_transfer.client_id",
+       "\"b5e2d1f0-0000-4000-8000-000000000000\""},
       {"too many keywords",
        [](auto* s) {
          for (int i = 0; i < 101; ++i) s->add_keywords(absl::StrCat("k", i));
@@ -698,6 +724,27 @@ TEST_CASE("list: every filter matches an independent evaluation over the demo ca
     cases.push_back(c);
   }
   {
+    // Two channels of different services, and one that no service has.
+    Case c{"channel ids", {}, nullptr};
+    std::set<std::string> channels;
+    for (const auto& s : demo.services) {
+      if (!s.channels().empty() && !s.channels(0).id().empty() && channels.size() < 2 &&
+          (channels.empty() ||
+           !std::any_of(s.channels().begin(), s.channels().end(),
+                        [&](const auto& ch) { return channels.contains(ch.id()); }))) {
+        channels.insert(s.channels(0).id());
+      }
+    }
+    REQUIRE(channels.size() == 2);
+    for (const auto& id : channels) c.request.add_channel_ids(id);
+    c.request.add_channel_ids("b5e2d1f0-0000-4000-8000-00000000c4a1");
+    c.pred = [channels](const v1::Service& s) {
+      return std::any_of(s.channels().begin(), s.channels().end(),
+                         [&](const auto& ch) { return channels.contains(ch.id()); });
+    };
+    cases.push_back(c);
+  }
+  {
     Case c{"no filter", {}, [](const v1::Service&) { return true; }};
     cases.push_back(c);
   }
@@ -744,6 +791,7 @@ TEST_CASE("list: every filter matches an independent evaluation over the demo ca
               "area.only_national_services"},
              {[](auto* r) { r->add_service_classes("P5.99"); }, "service_classes[0]"},
              {[](auto* r) { r->add_organization_ids("x"); }, "organization_ids[0]"},
+             {[](auto* r) { r->add_channel_ids("channel-1"); }, "channel_ids[0]"},
              {[](auto* r) { r->add_funding_types(v1::FUNDING_TYPE_UNSPECIFIED); },
               "funding_types[0]"},
              {[](auto* r) { r->mutable_page()->set_page_size(1001); }, "page.page_size"},

@@ -2,6 +2,8 @@
 person signs in with the development issuer, stores attributes, consents to a service, the
 service reads under that consent with its API client credentials (HTTP Basic), the person reads
 the access log, exports everything and erases it all; bad input is refused and stores nothing.
+Session transfer to a channel that declares it in the directory: natively and through AuroraAI's
+session_attributes paths, single use, only the accepted attributes.
 """
 
 import base64
@@ -37,6 +39,26 @@ class ProfileTest(unittest.TestCase):
             timeout=aurora_node.RPC_TIMEOUT_S)
         cls.client_id = credentials.client.client_id
         cls.client_basic = f"{cls.client_id}:{credentials.client_secret}"
+        # A service whose first channel takes session transfers (age and meters) for the client.
+        cls.transfer_channel = "c4a00000-0000-4000-8000-000000000001"
+        cls.plain_channel = "c4a00000-0000-4000-8000-000000000002"
+        cls.service_id = "5e500000-0000-4000-8000-000000000001"
+        service = pb.Service(
+            id=cls.service_id, organization_id=organization.id,
+            name={"fi": "Nuorten neuvonta"}, area_type=pb.AREA_TYPE_NATIONWIDE, languages=["fi"],
+            channels=[
+                pb.ServiceChannel(
+                    id=cls.transfer_channel, type=pb.CHANNEL_TYPE_ELECTRONIC,
+                    name={"fi": "Chat"}, urls=["https://nuoret.example/aloitus"],
+                    session_transfer=pb.SessionTransfer(
+                        client_id=cls.client_id,
+                        accepted_attributes=["age", "life_situation_meters"])),
+                pb.ServiceChannel(id=cls.plain_channel, type=pb.CHANNEL_TYPE_ELECTRONIC,
+                                  name={"fi": "Verkkosivu"}, urls=["https://nuoret.example/"])])
+        directory.CreateService(pb.CreateServiceRequest(service=service),
+                                timeout=aurora_node.RPC_TIMEOUT_S)
+        cls.directory = directory
+        cls.organization_id = organization.id
 
     @classmethod
     def tearDownClass(cls):
@@ -139,6 +161,82 @@ class ProfileTest(unittest.TestCase):
         after = self.call("GET", "/v1/profile", token=token)
         self.assertEqual(after.get("attributes", []), [])
         self.assertEqual(after.get("services", []), [])
+
+    def test_session_transfer_compat(self):
+        link = self.call("POST", "/service-recommender/v1/session_attributes", {
+            "service_channel_id": self.transfer_channel,
+            "session_attributes": {"age": 17, "municipality_code": "091"}},
+            basic=self.client_basic).decode()
+        prefix = "https://nuoret.example/aloitus?auroraai_access_token="
+        self.assertTrue(link.startswith(prefix), link)
+        token = link[len(prefix):]
+        self.assertRegex(token, "^[0-9a-f]{64}$")
+        # The landing page reads it without credentials, as in AuroraAI; only what the channel
+        # accepts (not the municipality); once.
+        path = f"/service-recommender/v1/session_attributes?access_token={token}"
+        self.assertEqual(self.call("GET", path), {"age": 17})
+        refused = self.call("GET", path, expect=404)
+        self.assertIn("unknown, used or expired", refused["message"])
+        self.call("GET", "/service-recommender/v1/session_attributes?access_token=xyz",
+                  expect=400)
+        self.call("GET", "/service-recommender/v1/session_attributes", expect=400)
+        # Through the recommender's click tracking when a recommendation is named.
+        tracked = self.call("POST", "/service-recommender/v1/session_attributes", {
+            "service_channel_id": self.transfer_channel, "service_id": self.service_id,
+            "auroraai_recommendation_id": 12345, "session_attributes": {"age": 30}},
+            basic=self.client_basic).decode()
+        self.assertTrue(tracked.startswith(self.node.http_url(
+            f"/service-recommender/v1/redirect?service_id={self.service_id}"
+            f"&service_channel_id={self.transfer_channel}&link_id=0&recommendation_id=12345"
+            "&auroraai_access_token=")), tracked)
+        # A channel that takes no transfers; credentials are required to send.
+        refused = self.call("POST", "/service-recommender/v1/session_attributes", {
+            "service_channel_id": self.plain_channel, "session_attributes": {"age": 17}},
+            basic=self.client_basic, expect=404)
+        self.assertIn("takes no session transfers", refused["message"])
+        self.call("POST", "/service-recommender/v1/session_attributes", {
+            "service_channel_id": self.transfer_channel, "session_attributes": {"age": 17}},
+            expect=401)
+        self.call("POST", "/service-recommender/v1/session_attributes", {
+            "service_channel_id": self.transfer_channel, "session_attributes": {"age": "17"}},
+            basic=self.client_basic, expect=400)
+
+    def test_session_transfer_native(self):
+        token = self.sign_in("e2e-person-3")
+        self.call("PATCH", "/v1/profile/attributes", {"attributes": {
+            "age": 19, "municipality_code": "564",
+            "life_situation_meters": {"working_studying": [2]}}}, token=token)
+        transfer = self.call("POST", "/v1/profile/transfers", {
+            "service_channel_id": self.transfer_channel,
+            "attribute_names": ["age", "municipality_code", "life_situation_meters"]},
+            token=token)
+        self.assertEqual(transfer["attributes"], ["age", "life_situation_meters"])
+        self.assertEqual(transfer["client_name"], "Youth services chatbot")
+        redeemed = self.call("POST", "/v1/profile-access/transfers:redeem",
+                             {"access_token": transfer["access_token"]}, basic=self.client_basic)
+        self.assertEqual({a["name"]: a["value"] for a in redeemed["attributes"]},
+                         {"age": 19, "life_situation_meters": {"working_studying": [2]}})
+        self.call("POST", "/v1/profile-access/transfers:redeem",
+                  {"access_token": transfer["access_token"]}, basic=self.client_basic, expect=404)
+        log = self.call("GET", "/v1/profile/access-log", token=token)
+        self.assertEqual(log["entries"][0]["operation"], "transfer")
+        self.assertEqual(log["entries"][0]["attributes"], ["age", "life_situation_meters"])
+
+    def test_a_channel_names_only_its_own_organisations_client(self):
+        other = self.directory.RegisterOrganization(pb.RegisterOrganizationRequest(
+            organization=pb.Organization(name={"fi": "Toinen"})),
+            timeout=aurora_node.RPC_TIMEOUT_S)
+        service = pb.Service(
+            organization_id=other.id, name={"fi": "Vieras"}, area_type=pb.AREA_TYPE_NATIONWIDE,
+            languages=["fi"], channels=[pb.ServiceChannel(
+                type=pb.CHANNEL_TYPE_ELECTRONIC, name={"fi": "Chat"}, urls=["https://x.example/"],
+                session_transfer=pb.SessionTransfer(client_id=self.client_id,
+                                                    accepted_attributes=["age"]))])
+        with self.assertRaises(grpc.RpcError) as caught:
+            self.directory.CreateService(pb.CreateServiceRequest(service=service),
+                                         timeout=aurora_node.RPC_TIMEOUT_S)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("channels[0].session_transfer.client_id", caught.exception.details())
 
     def test_bad_input_is_refused_and_stores_nothing(self):
         token = self.sign_in("e2e-person-2")

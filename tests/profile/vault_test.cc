@@ -74,6 +74,24 @@ class TestNode {
           if (it == clients_.end()) return absl::NotFoundError("no such client");
           return it->second;
         },
+        [](const std::string& id) -> absl::StatusOr<ChannelTarget> {
+          ChannelTarget target;
+          target.service_id = kService;
+          target.organization_id = kOrganization;
+          target.channel_id = id;
+          target.electronic = true;
+          target.web_page = "https://palvelu.example/aloitus";
+          if (id == kTransferChannel) {
+            target.client_id = kClinic;
+            target.accepted_attributes = {"age", "life_situation_meters"};
+          } else if (id == kRevokedChannel) {
+            target.client_id = kRevoked;
+            target.accepted_attributes = {"age"};
+          } else if (id != kPlainChannel) {
+            return absl::NotFoundError("no service has the channel");
+          }
+          return target;
+        },
         options);
   }
   ~TestNode() {
@@ -109,6 +127,10 @@ class TestNode {
   static constexpr char kClinic[] = "0b8c7d1e-2222-4a2b-9c3d-000000000002";
   static constexpr char kRevoked[] = "0b8c7d1e-3333-4a2b-9c3d-000000000003";
   static constexpr char kOrganization[] = "7f000000-0000-4000-8000-000000000091";
+  static constexpr char kService[] = "5e000000-0000-4000-8000-000000000001";
+  static constexpr char kTransferChannel[] = "c4000000-0000-4000-8000-000000000001";
+  static constexpr char kPlainChannel[] = "c4000000-0000-4000-8000-000000000002";
+  static constexpr char kRevokedChannel[] = "c4000000-0000-4000-8000-000000000003";
 
   absl::Time now = kStart;
   ProfileVault& vault() { return *vault_; }
@@ -160,6 +182,10 @@ v1::ReadAttributesRequest Read(const std::string& user_id, std::vector<std::stri
 }
 
 std::string Message(const absl::Status& status) { return std::string(status.message()); }
+
+absl::Time FromUnixSeconds(const google::protobuf::Timestamp& time) {
+  return absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos());
+}
 
 TEST_CASE("each service sees its own stable pseudonym, and the store never sees the subject",
           "[profile][vault]") {
@@ -489,6 +515,147 @@ TEST_CASE("bad input is refused with a clear error and stores nothing", "[profil
   tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == 'A' ? 'B' : 'A';
   refused(node.vault().Authenticate(tampered).status(), absl::StatusCode::kUnauthenticated,
           "signature");
+}
+
+v1::CreateTransferRequest TransferTo(const std::string& channel,
+                                     std::map<std::string, std::string> values,
+                                     std::vector<std::string> stored = {}) {
+  v1::CreateTransferRequest request;
+  request.set_service_channel_id(channel);
+  for (const auto& [name, text] : values) (*request.mutable_attributes())[name] = Json(text);
+  for (auto& name : stored) request.add_attribute_names(name);
+  return request;
+}
+
+TEST_CASE("a session transfer is single use, for the channel's client, with only what it accepts",
+          "[profile][vault][transfer]") {
+  TestNode node;
+  // An anonymous person, through a chatbot: the municipality is not accepted by the channel.
+  auto created = node.vault().CreateAnonymousTransfer(
+      TestNode::kChatbot,
+      TransferTo(TestNode::kTransferChannel, {{"age", "17"}, {"municipality_code", "\"091\""}}));
+  REQUIRE(created.ok());
+  const std::string token = created->access_token();
+  CHECK(token.size() == 64);
+  REQUIRE(created->attributes_size() == 1);
+  CHECK(created->attributes(0) == "age");
+  CHECK(created->client_id() == TestNode::kClinic);
+  CHECK(created->redirect_url() ==
+        "https://palvelu.example/aloitus?auroraai_access_token=" + token);
+  CHECK(FromUnixSeconds(created->expire_time()) == node.now + absl::Minutes(10));
+  // Stored only as a hash.
+  for (const auto& key : node.Keys()) CHECK(key.find(token) == std::string::npos);
+
+  // Another client may not redeem it, and that does not use it up.
+  auto wrong = node.vault().RedeemTransfer(TestNode::kChatbot, token);
+  CHECK(wrong.status().code() == absl::StatusCode::kPermissionDenied);
+  auto redeemed = node.vault().RedeemTransfer(TestNode::kClinic, token);
+  REQUIRE(redeemed.ok());
+  REQUIRE(redeemed->attributes_size() == 1);
+  CHECK(redeemed->attributes(0).name() == "age");
+  CHECK(redeemed->attributes(0).value().number_value() == 17);
+  CHECK(redeemed->service_channel_id() == TestNode::kTransferChannel);
+  // Once only, also in compatibility mode.
+  CHECK(node.vault().RedeemTransfer(TestNode::kClinic, token).status().code() ==
+        absl::StatusCode::kNotFound);
+  CHECK(node.vault().RedeemTransfer("", token).status().code() == absl::StatusCode::kNotFound);
+
+  // Expired: not redeemable, and swept away.
+  auto late = node.vault().CreateAnonymousTransfer(
+      TestNode::kChatbot, TransferTo(TestNode::kTransferChannel, {{"age", "40"}}));
+  REQUIRE(late.ok());
+  node.now += absl::Minutes(11);
+  CHECK(node.vault().RedeemTransfer("", late->access_token()).status().code() ==
+        absl::StatusCode::kNotFound);
+  auto other = node.vault().CreateAnonymousTransfer(
+      TestNode::kChatbot, TransferTo(TestNode::kTransferChannel, {{"age", "41"}}));
+  REQUIRE(other.ok());
+  node.now += absl::Minutes(11);
+  REQUIRE(node.vault()
+              .CreateAnonymousTransfer(TestNode::kChatbot,
+                                       TransferTo(TestNode::kTransferChannel, {{"age", "42"}}))
+              .ok());
+  size_t transfers = 0;
+  for (const auto& key : node.Keys()) transfers += key.rfind("t/", 0) == 0 ? 1 : 0;
+  CHECK(transfers == 1);  // the one just made; the expired one was swept
+
+  // Nothing the channel accepts: no token, the channel's own page.
+  auto nothing = node.vault().CreateAnonymousTransfer(
+      TestNode::kChatbot,
+      TransferTo(TestNode::kTransferChannel, {{"municipality_code", "\"091\""}}));
+  REQUIRE(nothing.ok());
+  CHECK(nothing->access_token().empty());
+  CHECK(nothing->redirect_url() == "https://palvelu.example/aloitus");
+}
+
+TEST_CASE("a signed-in person transfers stored attributes, and the access log shows it",
+          "[profile][vault][transfer]") {
+  TestNode node;
+  const Person person = node.SignIn("user-7");
+  REQUIRE(node.vault()
+              .PutAttributes(person, Attributes({{"age", "23"},
+                                                 {"life_situation_meters", R"({"health":[4]})"},
+                                                 {"municipality_code", "\"564\""}}))
+              .ok());
+  auto created = node.vault().CreateTransfer(
+      person, TransferTo(TestNode::kTransferChannel, {{"age", "24"}},
+                         {"age", "life_situation_meters", "municipality_code"}));
+  REQUIRE(created.ok());
+  CHECK(created->attributes_size() == 2);
+  auto redeemed = node.vault().RedeemTransfer(TestNode::kClinic, created->access_token());
+  REQUIRE(redeemed.ok());
+  REQUIRE(redeemed->attributes_size() == 2);
+  CHECK(redeemed->attributes(0).name() == "age");
+  CHECK(redeemed->attributes(0).value().number_value() == 24);  // the given value wins
+  CHECK(redeemed->attributes(1).name() == "life_situation_meters");
+  auto log = node.vault().ListAccessLog(person, {});
+  REQUIRE(log.ok());
+  REQUIRE(log->entries_size() == 1);
+  CHECK(log->entries(0).operation() == "transfer");
+  CHECK(log->entries(0).client_name() == "Health centre");
+  CHECK(log->entries(0).attributes_size() == 2);
+}
+
+TEST_CASE("session transfer input is checked", "[profile][vault][transfer]") {
+  TestNode node;
+  auto refused = [&](const absl::StatusOr<v1::Transfer>& result, absl::StatusCode code,
+                     const std::string& text) {
+    CHECK(result.status().code() == code);
+    CHECK_THAT(Message(result.status()), Catch::Contains(text));
+  };
+  refused(node.vault().CreateAnonymousTransfer(TestNode::kChatbot,
+                                               TransferTo(TestNode::kPlainChannel, {{"age", "5"}})),
+          absl::StatusCode::kNotFound, "takes no session transfers");
+  refused(
+      node.vault().CreateAnonymousTransfer(
+          TestNode::kChatbot, TransferTo("c4000000-0000-4000-8000-00000000000f", {{"age", "5"}})),
+      absl::StatusCode::kNotFound, "no service has the channel");
+  refused(node.vault().CreateAnonymousTransfer(
+              TestNode::kChatbot, TransferTo(TestNode::kRevokedChannel, {{"age", "5"}})),
+          absl::StatusCode::kFailedPrecondition, "revoked");
+  refused(
+      node.vault().CreateAnonymousTransfer(TestNode::kChatbot, TransferTo("nope", {{"age", "5"}})),
+      absl::StatusCode::kInvalidArgument, "service_channel_id");
+  refused(node.vault().CreateAnonymousTransfer(
+              TestNode::kChatbot, TransferTo(TestNode::kTransferChannel, {{"age", "201"}})),
+          absl::StatusCode::kInvalidArgument, "201");
+  refused(node.vault().CreateAnonymousTransfer(TestNode::kChatbot,
+                                               TransferTo(TestNode::kTransferChannel, {})),
+          absl::StatusCode::kInvalidArgument, "at least one");
+  refused(node.vault().CreateAnonymousTransfer(TestNode::kChatbot,
+                                               TransferTo(TestNode::kTransferChannel, {}, {"age"})),
+          absl::StatusCode::kInvalidArgument, "signed-in");
+  auto wrong_service = TransferTo(TestNode::kTransferChannel, {{"age", "5"}});
+  wrong_service.set_service_id("5e000000-0000-4000-8000-00000000000f");
+  refused(node.vault().CreateAnonymousTransfer(TestNode::kChatbot, wrong_service),
+          absl::StatusCode::kInvalidArgument, "belongs to service");
+  CHECK(node.vault().RedeemTransfer("", "abc").status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(node.vault().RedeemTransfer("", std::string(64, 'A')).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(node.vault().RedeemTransfer("", std::string(64, 'a')).status().code() ==
+        absl::StatusCode::kNotFound);
+  CHECK(node.Keys() == std::vector<std::string>{"m/format"});
 }
 
 }  // namespace

@@ -164,6 +164,20 @@ TEST_CASE("compat output: one service with every kind of field, golden", "[recom
     INFO(got.dump(2));
     CHECK(got == expected);
   }
+  SECTION("an electronic channel that takes session transfers says so") {
+    auto transferring = std::make_shared<dv1::Service>(*GoldenService());
+    for (auto& channel : *transferring->mutable_channels()) {
+      channel.mutable_session_transfer()->set_client_id("0a1b2c3d-0000-4000-8000-0000000000cc");
+      channel.mutable_session_transfer()->add_accepted_attributes("age");
+    }
+    outcome.result.services[0].service = transferring;
+    cv1::RecommendationOutput output;
+    mapper.ToOutput(outcome, Language::kFinnish, "s 1/a", &output);
+    json expected = GoldenFinnish();
+    expected["recommended_services"][0]["service_channels"][0]["session_transfer"] = true;
+    // The office channel too declares it, but only an electronic channel can take a person.
+    CHECK(Print(output) == expected);
+  }
   SECTION("no organisation and no funding type are JSON null") {
     auto bare = std::make_shared<dv1::Service>(*GoldenService());
     bare->clear_organization_id();
