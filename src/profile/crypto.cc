@@ -10,11 +10,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "profile/openssl_handles.h"
 
 namespace aurora::profile {
 namespace {
-
-using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
 unsigned char* Bytes(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
 const unsigned char* Bytes(std::string_view s) {
@@ -65,7 +64,7 @@ absl::StatusOr<std::string> Seal(std::string_view key, std::string_view plaintex
   if (auto status = CheckKey(key); !status.ok()) return status;
   std::string out = RandomBytes(kAeadNonceBytes);
   out.resize(kAeadNonceBytes + plaintext.size() + kAeadTagBytes);
-  CipherContext ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   int len = 0;
   const bool ok =
       ctx != nullptr &&
@@ -91,7 +90,7 @@ absl::StatusOr<std::string> Unseal(std::string_view key, std::string_view sealed
   const size_t size = sealed.size() - kAeadNonceBytes - kAeadTagBytes;
   std::string out(size, '\0');
   std::string tag(sealed.substr(kAeadNonceBytes + size));
-  CipherContext ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+  CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   int len = 0;
   const bool ok =
       ctx != nullptr &&

@@ -23,20 +23,12 @@
 #include "common/files.h"
 #include "common/secret_hash.h"
 #include "common/text.h"
+#include "profile/openssl_handles.h"
 
 namespace aurora::profile {
 namespace {
 
 using Json = nlohmann::json;
-
-template <typename T, void (*Free)(T*)>
-struct OsslFree {
-  void operator()(T* p) const { Free(p); }
-};
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, OsslFree<EVP_MD_CTX, EVP_MD_CTX_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, OsslFree<BIGNUM, BN_free>>;
-using BioPtr = std::unique_ptr<BIO, OsslFree<BIO, BIO_free_all>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, OsslFree<ECDSA_SIG, ECDSA_SIG_free>>;
 
 constexpr int kCoordinateBytes = 32;
 constexpr size_t kMaxPemBytes = 64 * 1024;

@@ -24,23 +24,12 @@
 #include "absl/strings/str_join.h"
 #include "common/secret_hash.h"
 #include "common/text.h"
+#include "profile/openssl_handles.h"
 
 namespace aurora::profile {
 namespace {
 
 using Json = nlohmann::json;
-
-template <typename T, void (*Free)(T*)>
-struct OsslFree {
-  void operator()(T* p) const { Free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, OsslFree<EVP_PKEY, EVP_PKEY_free>>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, OsslFree<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, OsslFree<EVP_MD_CTX, EVP_MD_CTX_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, OsslFree<BIGNUM, BN_free>>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, OsslFree<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, OsslFree<OSSL_PARAM, OSSL_PARAM_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, OsslFree<ECDSA_SIG, ECDSA_SIG_free>>;
 
 enum class Algorithm { kES256, kRS256 };
 

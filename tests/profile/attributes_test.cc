@@ -15,20 +15,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/text.h"
+#include "profile_test_support.h"
 
 namespace aurora::profile {
 namespace {
 
 using google::protobuf::Value;
 
-const CodeLists& Codes() {
-  static const CodeLists* codes = [] {
-    auto loaded = CodeLists::LoadFromDirectory(std::string(AURORA_DATA_DIR) + "/codelists");
-    REQUIRE(loaded.ok());
-    return new CodeLists(*std::move(loaded));
-  }();
-  return *codes;
-}
+using testing::Codes;
 
 const AttributeRegistry& BuiltIns() {
   static const AttributeRegistry* registry = [] {

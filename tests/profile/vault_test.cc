@@ -16,6 +16,7 @@
 #include "common/text.h"
 #include "nlohmann/json.hpp"
 #include "profile/crypto.h"
+#include "profile_test_support.h"
 
 namespace aurora::profile {
 namespace {
@@ -25,14 +26,7 @@ namespace fs = std::filesystem;
 constexpr char kAudience[] = "aurora-profile";
 const absl::Time kStart = absl::FromUnixSeconds(1800000000);
 
-const CodeLists& Codes() {
-  static const CodeLists* codes = [] {
-    auto loaded = CodeLists::LoadFromDirectory(std::string(AURORA_DATA_DIR) + "/codelists");
-    REQUIRE(loaded.ok());
-    return new CodeLists(*std::move(loaded));
-  }();
-  return *codes;
-}
+using testing::Codes;
 
 // One organisation's profile node: its own RocksDB, master key, pseudonym key and token issuer.
 class TestNode {
