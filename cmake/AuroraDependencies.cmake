@@ -9,6 +9,7 @@ find_package(RocksDB CONFIG REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 find_package(nlohmann_json 3.10 CONFIG REQUIRED)
+find_package(CURL REQUIRED)  # the profile fetches its identity provider's JWKS
 find_package(ZLIB REQUIRED)  # the recommender reads dictzip-compressed dictionaries
 # Beast/Asio for the gateway's HTTP server: header-only (Boost.System is header-only since 1.69).
 find_package(Boost 1.74 CONFIG REQUIRED COMPONENTS headers)

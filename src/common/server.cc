@@ -4,6 +4,9 @@
 #include <google/protobuf/message.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 
+#include <set>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 
 namespace aurora {
@@ -18,8 +21,9 @@ namespace pb = google::protobuf;
 // named here; the gateway and in-process callers get the field path from validation.
 class MalformedRequestInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit MalformedRequestInterceptor(grpc::experimental::ServerRpcInfo* info)
-      : method_(info->method() != nullptr ? info->method() : "") {}
+  MalformedRequestInterceptor(grpc::experimental::ServerRpcInfo* info,
+                              const std::set<std::string>* served)
+      : method_(info->method() != nullptr ? info->method() : ""), served_(served) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
@@ -47,19 +51,30 @@ class MalformedRequestInterceptor final : public grpc::experimental::Interceptor
     const size_t slash = name.rfind('/');
     if (slash == std::string::npos) return nullptr;
     name[slash] = '.';
-    return pb::DescriptorPool::generated_pool()->FindMethodByName(name);
+    const pb::MethodDescriptor* method =
+        pb::DescriptorPool::generated_pool()->FindMethodByName(name);
+    // A service compiled into the binary but not registered (a component this node does not
+    // run) is really unimplemented here.
+    if (method == nullptr || !served_->contains(method->service()->full_name())) return nullptr;
+    return method;
   }
 
   std::string method_;
+  const std::set<std::string>* served_;
 };
 
 class MalformedRequestInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
+  explicit MalformedRequestInterceptorFactory(std::set<std::string> served)
+      : served_(std::move(served)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new MalformedRequestInterceptor(info);
+    return new MalformedRequestInterceptor(info, &served_);
   }
+
+ private:
+  const std::set<std::string> served_;  // full names of the registered services
 };
 
 }  // namespace
@@ -86,7 +101,9 @@ absl::Status GrpcServer::Start(const std::string& address, Metrics* metrics) {
   for (auto& [service, name] : services_) builder.RegisterService(service);
   // The status rewrite runs first so that metrics count the status the caller receives.
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-  creators.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
+  std::set<std::string> served;
+  for (auto& [service, name] : services_) served.insert(name);
+  creators.push_back(std::make_unique<MalformedRequestInterceptorFactory>(std::move(served)));
   if (metrics != nullptr) creators.push_back(metrics->NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(creators));
   server_ = builder.BuildAndStart();

@@ -160,6 +160,12 @@ int Serve(const std::vector<std::string>& args) {
            "the identity provider people sign in with: the \"iss\" of its tokens (with "
            "--jwks-file)"},
           {"jwks-file", "FILE", "", "the identity provider's public keys (a JWKS document)"},
+          {"jwks-url", "URL", "",
+           "or where the identity provider publishes them (https://; fetched at start and every "
+           "--jwks-refresh-seconds)"},
+          {"jwks-refresh-seconds", "N", "300", "how often the --jwks-url keys are fetched again"},
+          {"jwks-ca-file", "FILE", "",
+           "CA certificates for --jwks-url (default: the system's CA store)"},
           {"token-audience", "AUD", "aurora", "the \"aud\" the tokens must carry for this node"},
           {"dev-issuer", "", "false",
            "run the built-in development identity issuer (POST /v1/dev-identity/token signs a "
@@ -226,6 +232,11 @@ int Serve(const std::vector<std::string>& args) {
   config.profile_keys_file = o.Get("profile-keys");
   config.token_issuer = o.Get("token-issuer");
   config.jwks_file = o.Get("jwks-file");
+  config.jwks_url = o.Get("jwks-url");
+  config.jwks_ca_file = o.Get("jwks-ca-file");
+  auto jwks_refresh = o.GetInt("jwks-refresh-seconds", 10, 86400);
+  if (!jwks_refresh.ok()) return Fail(jwks_refresh.status());
+  config.jwks_refresh = absl::Seconds(*jwks_refresh);
   config.token_audience = o.Get("token-audience");
   config.dev_issuer = o.Flag("dev-issuer");
   config.attributes_file = o.Get("attributes-file");

@@ -261,21 +261,37 @@ absl::Status Node::StartProfile() {
                        aurora::profile::v1::DevIdentity::service_full_name());
     LogWarning("profile", "the development identity issuer is on: anyone can sign in as anyone",
                {{"issuer", dev_issuer_->issuer()}});
-  } else if (!config_.jwks_file.empty() || !config_.token_issuer.empty()) {
-    if (config_.jwks_file.empty() || config_.token_issuer.empty()) {
+  } else if (!config_.jwks_file.empty() || !config_.jwks_url.empty() ||
+             !config_.token_issuer.empty()) {
+    if (config_.token_issuer.empty() || config_.jwks_file.empty() == config_.jwks_url.empty()) {
       return absl::InvalidArgumentError(
-          "--token-issuer and --jwks-file: give both (the identity provider's \"iss\" and its "
-          "keys)");
+          "--token-issuer with one of --jwks-file or --jwks-url: the identity provider's "
+          "\"iss\" and where its keys are");
     }
-    auto jwks = profile::JwkSet::LoadFile(config_.jwks_file);
-    if (!jwks.ok()) {
-      return absl::Status(jwks.status().code(),
-                          absl::StrCat("--jwks-file: ", jwks.status().message()));
+    if (!config_.jwks_file.empty()) {
+      auto source = profile::JwksSource::FromFile(config_.jwks_file);
+      if (!source.ok()) {
+        return absl::Status(source.status().code(),
+                            absl::StrCat("--jwks-file: ", source.status().message()));
+      }
+      jwks_source_ = std::move(*source);
+    } else {
+      profile::JwksUrlOptions url_options;
+      url_options.refresh = config_.jwks_refresh;
+      url_options.ca_file = config_.jwks_ca_file;
+      auto source = profile::JwksSource::FromUrl(config_.jwks_url, url_options);
+      if (!source.ok()) {
+        return absl::Status(source.status().code(),
+                            absl::StrCat("--jwks-url: ", source.status().message()));
+      }
+      jwks_source_ = std::move(*source);
     }
     profile::JwtVerifierOptions options;
     options.issuer = config_.token_issuer;
     options.audience = config_.token_audience;
-    token_verifier_ = std::make_unique<profile::JwtVerifier>(std::move(*jwks), options);
+    auto* source = jwks_source_.get();
+    token_verifier_ = std::make_unique<profile::JwtVerifier>(
+        std::function<profile::JwkSet()>([source] { return source->Keys(); }), options);
   } else {
     LogWarning("profile",
                "no identity provider: people cannot sign in to their profiles (give "
@@ -469,6 +485,8 @@ void Node::Stop() {
   profile_calls_.reset();
   vault_.reset();
   client_directory_.reset();
+  token_verifier_.reset();
+  jwks_source_.reset();
   profile_store_.reset();
   if (database_) {
     if (auto s = database_->Close(); !s.ok()) {

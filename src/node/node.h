@@ -22,6 +22,7 @@
 #include "profile/attributes.h"
 #include "profile/client_directory.h"
 #include "profile/dev_issuer.h"
+#include "profile/jwks_source.h"
 #include "profile/jwt.h"
 #include "profile/profile_service.h"
 #include "profile/pseudonym.h"
@@ -76,6 +77,10 @@ struct NodeConfig {
   // its tokens carry for this node. With dev_issuer, the node's own development issuer instead.
   std::string token_issuer;
   std::string jwks_file;
+  // Or its JWKS URL (https://), fetched at start and every jwks_refresh.
+  std::string jwks_url;
+  absl::Duration jwks_refresh = absl::Minutes(5);
+  std::string jwks_ca_file;  // empty: the system's CA store
   std::string token_audience = "aurora";
   bool dev_issuer = false;
   // Attribute definitions beyond the built-ins (attributes.h); empty: none.
@@ -132,6 +137,7 @@ class Node {
   std::unique_ptr<profile::PseudonymKeyring> pseudonyms_;
   std::unique_ptr<profile::DevIssuer> dev_issuer_;
   std::unique_ptr<profile::DevIssuer> receipt_signer_;
+  std::unique_ptr<profile::JwksSource> jwks_source_;
   std::unique_ptr<profile::JwtVerifier> token_verifier_;
   std::unique_ptr<profile::ClientDirectory> client_directory_;
   std::unique_ptr<profile::ProfileVault> vault_;

@@ -519,6 +519,9 @@ absl::StatusOr<std::string> VerifyJws(const JwkSet& keys, std::string_view jws) 
 }
 
 JwtVerifier::JwtVerifier(JwkSet keys, JwtVerifierOptions options)
+    : keys_([keys = std::move(keys)] { return keys; }), options_(std::move(options)) {}
+
+JwtVerifier::JwtVerifier(std::function<JwkSet()> keys, JwtVerifierOptions options)
     : keys_(std::move(keys)), options_(std::move(options)) {}
 
 absl::StatusOr<JwtClaims> JwtVerifier::Verify(std::string_view token, absl::Time now) const {
@@ -526,7 +529,8 @@ absl::StatusOr<JwtClaims> JwtVerifier::Verify(std::string_view token, absl::Time
     return absl::FailedPreconditionError(
         "JwtVerifier is misconfigured: the expected issuer and audience must be set");
   }
-  absl::StatusOr<JwkSet::VerifiedJws> verified = keys_.VerifyCompact(token, kMaxJwtBytes, "token");
+  absl::StatusOr<JwkSet::VerifiedJws> verified =
+      keys_().VerifyCompact(token, kMaxJwtBytes, "token");
   if (!verified.ok()) return verified.status();
   const Json& header = verified->header;
   const Json& payload = verified->payload;

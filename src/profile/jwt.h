@@ -13,6 +13,7 @@
 //   if (!claims.ok()) return claims.status();  // UNAUTHENTICATED, with the reason
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -91,13 +92,15 @@ inline constexpr size_t kMaxJwsBytes = 64 * 1024;
 class JwtVerifier {
  public:
   JwtVerifier(JwkSet keys, JwtVerifierOptions options);
+  // Keys that may change (JwksSource): `keys` is asked on every verification.
+  JwtVerifier(std::function<JwkSet()> keys, JwtVerifierOptions options);
 
   // UNAUTHENTICATED with the reason when the token is not acceptable at `now`;
   // FAILED_PRECONDITION when the options lack an issuer or audience.
   absl::StatusOr<JwtClaims> Verify(std::string_view token, absl::Time now) const;
 
  private:
-  JwkSet keys_;
+  std::function<JwkSet()> keys_;
   JwtVerifierOptions options_;
 };
 

@@ -238,6 +238,26 @@ class ProfileTest(unittest.TestCase):
         self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("channels[0].session_transfer.client_id", caught.exception.details())
 
+    def test_a_node_trusts_an_identity_provider_by_its_jwks_url(self):
+        # A second node takes the first node's development issuer as its identity provider,
+        # fetching the keys from its published JWKS (over loopback http).
+        jwks_url = self.node.http_url("/v1/dev-identity/jwks.json")
+        other = AuroraNode(os.path.join(self.tmp.name, "other"), extra_args=[
+            "--token-issuer", "urn:aurora:dev-issuer", "--jwks-url", jwks_url]).start()
+        try:
+            token = self.sign_in("e2e-person-4")
+            status, _, body = curl("-X", "PATCH", other.http_url("/v1/profile/attributes"),
+                                   "-H", f"Authorization: Bearer {token}",
+                                   "--data-binary", json.dumps({"attributes": {"age": 61}}))
+            self.assertEqual(status, 200, body)
+            self.assertEqual(json.loads(body)["attributes"][0]["value"], 61)
+            # It has no development issuer of its own.
+            status, _, _body = curl("-X", "POST", other.http_url("/v1/dev-identity/token"),
+                                "--data-binary", json.dumps({"subject": "x"}))
+            self.assertEqual(status, 501, _body)
+        finally:
+            other.stop()
+
     def test_bad_input_is_refused_and_stores_nothing(self):
         token = self.sign_in("e2e-person-2")
         refused = self.call("PATCH", "/v1/profile/attributes",
