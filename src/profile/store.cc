@@ -123,17 +123,20 @@ absl::Status ProfileStore::PutSealed(rocksdb::WriteBatch* batch, const std::stri
 
 template <typename T>
 absl::StatusOr<std::vector<T>> ProfileStore::Scan(const std::string& prefix,
-                                                  const std::string& user) const {
+                                                  const std::string& user, bool newest_first,
+                                                  size_t limit) const {
   std::vector<T> out;
   auto data_key = DataKey(user);
   if (!data_key.ok()) return data_key.status();
   if (!data_key->has_value()) return out;
   const std::string end = PrefixEnd(prefix);
-  rocksdb::Slice upper(end);
+  rocksdb::Slice lower(prefix), upper(end);
   rocksdb::ReadOptions options;
+  options.iterate_lower_bound = &lower;
   options.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(database_->db()->NewIterator(options, family_));
-  for (it->Seek(prefix); it->Valid(); it->Next()) {
+  for (newest_first ? it->SeekToLast() : it->SeekToFirst();
+       it->Valid() && (limit == 0 || out.size() < limit); newest_first ? it->Prev() : it->Next()) {
     const std::string key = it->key().ToString();
     auto plain = Unseal(**data_key, std::string_view(it->value().data(), it->value().size()), key);
     if (!plain.ok()) return plain.status();
@@ -294,11 +297,8 @@ absl::Status ProfileStore::AppendAccessLog(const std::string& user,
 
 absl::StatusOr<std::vector<v1::AccessLogEntry>> ProfileStore::ListAccessLog(const std::string& user,
                                                                             size_t limit) const {
-  auto entries = Scan<v1::AccessLogEntry>(UserPrefix('l', user), user);
-  if (!entries.ok()) return entries;
-  std::reverse(entries->begin(), entries->end());
-  if (limit > 0 && entries->size() > limit) entries->resize(limit);
-  return entries;
+  // Keys increase with time: read backwards, and only as far as the limit.
+  return Scan<v1::AccessLogEntry>(UserPrefix('l', user), user, /*newest_first=*/true, limit);
 }
 
 absl::StatusOr<bool> ProfileStore::Exists(const std::string& user) const {

@@ -118,9 +118,11 @@ class ProfileStore {
   // `existing_only`). Under LockOf(user).
   absl::StatusOr<std::string> DataKeyForWrite(const std::string& user, bool existing_only = false);
   absl::Status Write(rocksdb::WriteBatch* batch);
-  // Every value under `prefix`, opened with `key` and parsed as T.
+  // The values under `prefix` (in key order, or reversed), opened with `user`'s data key and
+  // parsed as T; at most `limit` (0: all).
   template <typename T>
-  absl::StatusOr<std::vector<T>> Scan(const std::string& prefix, const std::string& key) const;
+  absl::StatusOr<std::vector<T>> Scan(const std::string& prefix, const std::string& user,
+                                      bool newest_first = false, size_t limit = 0) const;
   template <typename T>
   absl::Status PutSealed(rocksdb::WriteBatch* batch, const std::string& data_key,
                          const std::string& key, const T& message) const;
