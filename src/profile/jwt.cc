@@ -15,15 +15,18 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/secret_hash.h"
 #include "common/text.h"
+#include "profile/crypto.h"
 #include "profile/openssl_handles.h"
 
 namespace aurora::profile {
@@ -518,19 +521,79 @@ absl::StatusOr<std::string> VerifyJws(const JwkSet& keys, std::string_view jws) 
   return std::move(verified->payload_text);
 }
 
+struct JwtVerifier::Cache {
+  struct Entry {
+    std::shared_ptr<const JwkSet::Keys> keys;  // the keys that verified the token
+    JwtClaims claims;
+  };
+  mutable std::mutex mu;
+  absl::flat_hash_map<std::string, Entry> entries;  // by the token's SHA-256
+  uint64_t hits = 0;
+};
+
 JwtVerifier::JwtVerifier(JwkSet keys, JwtVerifierOptions options)
-    : keys_([keys = std::move(keys)] { return keys; }), options_(std::move(options)) {}
+    : JwtVerifier(std::function<JwkSet()>([keys = std::move(keys)] { return keys; }),
+                  std::move(options)) {}
 
 JwtVerifier::JwtVerifier(std::function<JwkSet()> keys, JwtVerifierOptions options)
-    : keys_(std::move(keys)), options_(std::move(options)) {}
+    : keys_(std::move(keys)), options_(std::move(options)), cache_(std::make_unique<Cache>()) {}
+
+JwtVerifier::~JwtVerifier() = default;
+
+uint64_t JwtVerifier::cache_hits() const {
+  std::lock_guard<std::mutex> lock(cache_->mu);
+  return cache_->hits;
+}
+
+size_t JwtVerifier::cache_size() const {
+  std::lock_guard<std::mutex> lock(cache_->mu);
+  return cache_->entries.size();
+}
 
 absl::StatusOr<JwtClaims> JwtVerifier::Verify(std::string_view token, absl::Time now) const {
   if (options_.issuer.empty() || options_.audience.empty()) {
     return absl::FailedPreconditionError(
         "JwtVerifier is misconfigured: the expected issuer and audience must be set");
   }
-  absl::StatusOr<JwkSet::VerifiedJws> verified =
-      keys_().VerifyCompact(token, kMaxJwtBytes, "token");
+  const JwkSet keys = keys_();
+  std::string digest;
+  if (options_.cache_entries > 0 && token.size() <= kMaxJwtBytes) {
+    digest = Sha256(token);
+    std::optional<JwtClaims> cached;
+    {
+      std::lock_guard<std::mutex> lock(cache_->mu);
+      auto it = cache_->entries.find(digest);
+      if (it != cache_->entries.end() && it->second.keys == keys.keys_) {
+        cached = it->second.claims;
+        ++cache_->hits;
+      }
+    }
+    if (cached) {
+      if (auto status = CheckTimes(*cached, now); !status.ok()) return status;
+      return *std::move(cached);
+    }
+  }
+  absl::StatusOr<JwtClaims> claims = VerifyStatic(keys, token);
+  if (!claims.ok()) return claims.status();
+  if (auto status = CheckTimes(*claims, now); !status.ok()) return status;
+  if (!digest.empty()) {
+    std::lock_guard<std::mutex> lock(cache_->mu);
+    auto& entries = cache_->entries;
+    if (entries.size() >= options_.cache_entries) {
+      // Make room: drop what has expired; if everything is live, start over.
+      absl::erase_if(entries, [&](const auto& entry) {
+        return *entry.second.claims.expires + options_.clock_skew <= now;
+      });
+      if (entries.size() >= options_.cache_entries) entries.clear();
+    }
+    entries[digest] = Cache::Entry{keys.keys_, *claims};
+  }
+  return claims;
+}
+
+absl::StatusOr<JwtClaims> JwtVerifier::VerifyStatic(const JwkSet& keys,
+                                                    std::string_view token) const {
+  absl::StatusOr<JwkSet::VerifiedJws> verified = keys.VerifyCompact(token, kMaxJwtBytes, "token");
   if (!verified.ok()) return verified.status();
   const Json& header = verified->header;
   const Json& payload = verified->payload;
@@ -595,30 +658,15 @@ absl::StatusOr<JwtClaims> JwtVerifier::Verify(std::string_view token, absl::Time
     return Unauthenticated("\"sub\" ", Quote(claims.subject), " contains control characters");
   }
 
-  const std::string skew = absl::FormatDuration(options_.clock_skew);
   absl::StatusOr<std::optional<absl::Time>> exp = DateClaim(payload, "exp");
   if (!exp.ok()) return exp.status();
   if (!*exp) return Unauthenticated("has no \"exp\" claim");
-  if (**exp + options_.clock_skew <= now) {
-    return Unauthenticated("has expired: \"exp\" ", FormatDate(**exp), " is before now (",
-                           FormatDate(now), ") by more than the clock skew of ", skew);
-  }
   claims.expires = *exp;
-
   absl::StatusOr<std::optional<absl::Time>> nbf = DateClaim(payload, "nbf");
   if (!nbf.ok()) return nbf.status();
-  if (*nbf && **nbf - options_.clock_skew > now) {
-    return Unauthenticated("is not valid yet: \"nbf\" ", FormatDate(**nbf), " is after now (",
-                           FormatDate(now), ") by more than the clock skew of ", skew);
-  }
   claims.not_before = *nbf;
-
   absl::StatusOr<std::optional<absl::Time>> iat = DateClaim(payload, "iat");
   if (!iat.ok()) return iat.status();
-  if (*iat && **iat - options_.clock_skew > now) {
-    return Unauthenticated("\"iat\" ", FormatDate(**iat), " is after now (", FormatDate(now),
-                           ") by more than the clock skew of ", skew);
-  }
   claims.issued_at = *iat;
   if (*iat && **exp - **iat > options_.max_lifetime) {
     return Unauthenticated("lifetime (\"exp\" - \"iat\") of ", absl::FormatDuration(**exp - **iat),
@@ -627,6 +675,25 @@ absl::StatusOr<JwtClaims> JwtVerifier::Verify(std::string_view token, absl::Time
 
   claims.payload_json = std::move(verified->payload_text);
   return claims;
+}
+
+absl::Status JwtVerifier::CheckTimes(const JwtClaims& claims, absl::Time now) const {
+  const absl::Duration skew = options_.clock_skew;
+  const std::string shown_skew = absl::FormatDuration(skew);
+  if (*claims.expires + skew <= now) {
+    return Unauthenticated("has expired: \"exp\" ", FormatDate(*claims.expires), " is before now (",
+                           FormatDate(now), ") by more than the clock skew of ", shown_skew);
+  }
+  if (claims.not_before && *claims.not_before - skew > now) {
+    return Unauthenticated("is not valid yet: \"nbf\" ", FormatDate(*claims.not_before),
+                           " is after now (", FormatDate(now), ") by more than the clock skew of ",
+                           shown_skew);
+  }
+  if (claims.issued_at && *claims.issued_at - skew > now) {
+    return Unauthenticated("\"iat\" ", FormatDate(*claims.issued_at), " is after now (",
+                           FormatDate(now), ") by more than the clock skew of ", shown_skew);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace aurora::profile

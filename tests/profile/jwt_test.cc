@@ -748,6 +748,58 @@ TEST_CASE("SignJws and VerifyJws round trip and detect tampering", "[profile][jw
                  absl::StatusCode::kInvalidArgument);
 }
 
+TEST_CASE("verified tokens are cached; time and keys are checked on every call", "[profile][jwt]") {
+  const auto issuer = NewIssuer();
+  const JwtVerifier verifier(issuer->Keys(), Options());
+  const std::string token = Sign(*issuer, GoodClaims());
+  REQUIRE(verifier.Verify(token, kNow).ok());
+  CHECK(verifier.cache_hits() == 0);
+  CHECK(verifier.cache_size() == 1);
+  absl::StatusOr<JwtClaims> again = verifier.Verify(token, kNow + absl::Seconds(30));
+  REQUIRE(again.ok());
+  CHECK(verifier.cache_hits() == 1);
+  CHECK(again->subject == "user-1");
+  CHECK(again->expires == kNow + absl::Seconds(600));
+
+  SECTION("a cached token still expires, and is not valid before nbf") {
+    ExpectTokenRejected(verifier, token, "has expired", kNow + absl::Seconds(661));
+    ExpectTokenRejected(verifier, token, "is not valid yet", kNow - absl::Seconds(71));
+    CHECK(verifier.cache_hits() == 3);
+  }
+  SECTION("a token that fails is not cached, and a tampered copy of a cached one fails") {
+    std::vector<std::string> segments = Segments(token);
+    segments[2][5] = segments[2][5] == 'A' ? 'B' : 'A';
+    ExpectTokenRejected(verifier, Join(segments), "signature");
+    ExpectTokenRejected(verifier, Sign(*issuer, GoodClaims()), "has expired",
+                        kNow + absl::Hours(1));
+    CHECK(verifier.cache_size() == 1);
+  }
+  SECTION("new keys are not trusted with the old keys' verdicts") {
+    auto other = NewIssuer();
+    std::atomic<bool> rotated{false};
+    const JwtVerifier rotating([&] { return rotated ? other->Keys() : issuer->Keys(); }, Options());
+    REQUIRE(rotating.Verify(token, kNow).ok());
+    REQUIRE(rotating.Verify(token, kNow).ok());
+    CHECK(rotating.cache_hits() == 1);
+    rotated = true;  // the issuer's JWKS no longer has the key that signed `token`
+    ExpectTokenRejected(rotating, token, "kid");
+    CHECK(rotating.cache_hits() == 1);
+  }
+  SECTION("the cache stays within its bound") {
+    JwtVerifierOptions options = Options();
+    options.cache_entries = 3;
+    const JwtVerifier small(issuer->Keys(), options);
+    for (int i = 0; i < 10; ++i) REQUIRE(small.Verify(Sign(*issuer, GoodClaims()), kNow).ok());
+    CHECK(small.cache_size() <= 3);
+    options.cache_entries = 0;
+    const JwtVerifier none(issuer->Keys(), options);
+    REQUIRE(none.Verify(token, kNow).ok());
+    REQUIRE(none.Verify(token, kNow).ok());
+    CHECK(none.cache_hits() == 0);
+    CHECK(none.cache_size() == 0);
+  }
+}
+
 TEST_CASE("verification is safe from several threads at once", "[profile][jwt]") {
   const auto issuer = NewIssuer();
   EVP_PKEY* rsa = TestRsaKey();
