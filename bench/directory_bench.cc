@@ -32,19 +32,20 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "aurora/directory/v1/directory.grpc.pb.h"
+#include "bench/bench_args.h"
+#include "bench/grpc_load.h"
 #include "bench/process_figures.h"
 #include "bench/service_generator.h"
+#include "common/codelists.h"
 #include "common/database.h"
 #include "common/metrics.h"
 #include "common/server.h"
 #include "common/text.h"
 #include "common/wire.h"
 #include "directory/catalogue_format.h"
-#include "common/codelists.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "directory/validation.h"
@@ -93,83 +94,33 @@ struct BenchOptions {
 };
 
 bool ParseArgs(int argc, char** argv, BenchOptions* options) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    if (arg == "--breakdown") {
+  ArgReader args(argc, argv, kUsage);
+  while (args.Next()) {
+    if (args.option() == "--breakdown") {
       options->breakdown = true;
       continue;
     }
-    std::string value;
-    if (const size_t eq = arg.find('='); eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      std::fprintf(stderr, "%s: a value is required\n%s", arg.c_str(), kUsage);
-      return false;
-    }
-    int64_t number = 0;
-    const bool is_number = absl::SimpleAtoi(value, &number);
-    const auto need = [&](int64_t low, int64_t high) {
-      if (is_number && number >= low && number <= high) return true;
-      std::fprintf(stderr, "%s: expected an integer in %lld..%lld, got \"%s\"\n", arg.c_str(),
-                   static_cast<long long>(low), static_cast<long long>(high), value.c_str());
-      return false;
-    };
+    if (!args.TakeValue()) return false;
+    const std::string& arg = args.option();
     if (arg == "--services") {
-      if (!need(1, 100000000)) return false;
-      options->services = static_cast<size_t>(number);
+      if (!args.Integer(1, 100000000, &options->services)) return false;
     } else if (arg == "--clients") {
-      if (!need(1, 1024)) return false;
-      options->clients = static_cast<int>(number);
+      if (!args.Integer(1, 1024, &options->clients)) return false;
     } else if (arg == "--calls") {
-      if (!need(1, 100000000)) return false;
-      options->calls = static_cast<int>(number);
+      if (!args.Integer(1, 100000000, &options->calls)) return false;
     } else if (arg == "--batch") {
-      if (!need(1, 1000)) return false;
-      options->batch = static_cast<int>(number);
+      if (!args.Integer(1, 1000, &options->batch)) return false;
     } else if (arg == "--warmup") {
-      if (!need(0, 100000000)) return false;
-      options->warmup = static_cast<int>(number);
+      if (!args.Integer(0, 100000000, &options->warmup)) return false;
     } else if (arg == "--data-dir") {
-      options->data_dir = value;
+      options->data_dir = args.value();
     } else if (arg == "--source-dir") {
-      options->source_dir = value;
+      options->source_dir = args.value();
     } else {
-      std::fprintf(stderr, "unknown option %s\n%s", arg.c_str(), kUsage);
-      return false;
+      return args.Unknown();
     }
   }
   return true;
-}
-
-struct LatencyStats {
-  size_t count = 0;
-  double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;  // milliseconds
-};
-
-LatencyStats Summarise(std::vector<double> micros) {
-  LatencyStats stats;
-  stats.count = micros.size();
-  if (micros.empty()) return stats;
-  std::sort(micros.begin(), micros.end());
-  const auto rank = [&](double q) {
-    const size_t i = static_cast<size_t>(q * static_cast<double>(micros.size() - 1) + 0.5);
-    return micros[std::min(i, micros.size() - 1)] / 1000.0;
-  };
-  stats.p50 = rank(0.50);
-  stats.p90 = rank(0.90);
-  stats.p99 = rank(0.99);
-  stats.max = micros.back() / 1000.0;
-  double sum = 0;
-  for (double m : micros) sum += m;
-  stats.mean = sum / static_cast<double>(micros.size()) / 1000.0;
-  return stats;
 }
 
 void SetDeadline(grpc::ClientContext* context, int seconds) {
@@ -418,9 +369,9 @@ std::string DescribeBlockCache(const BlockCacheCounts& before, const BlockCacheC
                          misses / static_cast<double>(std::max<size_t>(calls, 1)));
 }
 
-std::vector<double> Micros(const std::vector<CallSample>& samples,
-                           const std::function<bool(const CallSample&)>& keep) {
-  std::vector<double> out;
+std::vector<float> Micros(const std::vector<CallSample>& samples,
+                          const std::function<bool(const CallSample&)>& keep) {
+  std::vector<float> out;
   for (const auto& s : samples) {
     if (keep(s)) out.push_back(s.micros);
   }
@@ -441,52 +392,6 @@ class Laps {
 
  private:
   Clock::time_point last_ = Clock::now();
-};
-
-// The load generator stays light so that it disturbs the server (which shares the 2 cores) as
-// little as possible, like wrk or h2load: calls go through grpc::GenericStub with the request
-// serialized once and the reply kept as bytes. A list reply is only scanned for its top-level
-// fields (how many services, the next page token); the services are not decoded.
-class RawCaller {
- public:
-  explicit RawCaller(std::shared_ptr<grpc::Channel> channel) : stub_(std::move(channel)) {}
-
-  // Calls `method` with the serialized `request`; the latency covers the call only.
-  grpc::Status Call(const std::string& method, const std::string& request, std::string* reply,
-                    double* micros) {
-    grpc::Slice slice(request);
-    grpc::ByteBuffer request_buffer(&slice, 1), reply_buffer;
-    grpc::ClientContext context;
-    SetDeadline(&context, 30);
-    grpc::Status status;
-    bool done = false;
-    const auto start = Clock::now();
-    stub_.UnaryCall(&context, method, grpc::StubOptions(), &request_buffer, &reply_buffer,
-                    [&](grpc::Status s) {
-                      std::lock_guard lock(mu_);
-                      status = std::move(s);
-                      done = true;
-                      cv_.notify_one();
-                    });
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return done; });
-    }
-    *micros = SecondsSince(start) * 1e6;
-    reply->clear();
-    std::vector<grpc::Slice> slices;
-    if (status.ok() && reply_buffer.Dump(&slices).ok()) {
-      for (const auto& part : slices) {
-        reply->append(reinterpret_cast<const char*>(part.begin()), part.size());
-      }
-    }
-    return status;
-  }
-
- private:
-  grpc::GenericStub stub_;
-  std::mutex mu_;
-  std::condition_variable cv_;
 };
 
 bool ReadVarint(std::string_view* in, uint64_t* value) {
@@ -893,8 +798,12 @@ int Run(const BenchOptions& options) {
   std::printf("RSS after the import: %.0f MiB (peak %.0f MiB)\n\n", rss_after_import,
               hwm_after_import);
 
-  // List and Get from C clients, each with its own channel (TCP connection).
-  std::vector<std::unique_ptr<RawCaller>> callers;
+  // List and Get from C clients, each with its own channel (TCP connection). The load generator
+  // stays light so that it disturbs the server (which shares the 2 cores) as little as possible,
+  // like wrk or h2load: calls go through grpc::GenericStub with the request serialized once and
+  // the reply kept as bytes. A list reply is only scanned for its top-level fields (how many
+  // services, the next page token); the services are not decoded.
+  std::vector<std::unique_ptr<grpc::GenericStub>> callers;
   for (int c = 0; c < options.clients; ++c) {
     auto channel = NewChannel(target);
     if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
@@ -902,7 +811,7 @@ int Run(const BenchOptions& options) {
       stop_server();
       return 1;
     }
-    callers.push_back(std::make_unique<RawCaller>(channel));
+    callers.push_back(std::make_unique<grpc::GenericStub>(channel));
   }
   std::vector<QueryKind> mix;  // one entry per percent
   for (int k = 0; k < kQueryKinds; ++k) {
@@ -917,9 +826,9 @@ int Run(const BenchOptions& options) {
     for (int page = 1; page <= 2; ++page) {
       std::string reply;
       double micros = 0;
-      grpc::Status status =
-          callers[static_cast<size_t>(client)]->Call("/aurora.directory.v1.Directory/ListServices",
-                                                     request.SerializeAsString(), &reply, &micros);
+      grpc::Status status = SyncCall(*callers[static_cast<size_t>(client)],
+                                     "/aurora.directory.v1.Directory/ListServices",
+                                     request.SerializeAsString(), &reply, &micros);
       int services = 0;
       std::string token;
       if (!status.ok() || !ScanListPage(reply, &services, &token)) {
@@ -940,8 +849,9 @@ int Run(const BenchOptions& options) {
     request.set_id(ids[rng() % ids.size()]);
     std::string reply;
     double micros = 0;
-    grpc::Status status = callers[static_cast<size_t>(client)]->Call(
-        "/aurora.directory.v1.Directory/GetService", request.SerializeAsString(), &reply, &micros);
+    grpc::Status status =
+        SyncCall(*callers[static_cast<size_t>(client)], "/aurora.directory.v1.Directory/GetService",
+                 request.SerializeAsString(), &reply, &micros);
     if (!status.ok() || reply.empty()) {
       *error = absl::StrCat("GetService ", request.id(), ": ",
                             status.ok() ? "empty reply" : status.error_message());

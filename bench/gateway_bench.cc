@@ -32,15 +32,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <string>
 #include <string_view>
@@ -49,17 +46,19 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "aurora/directory/v1/directory.grpc.pb.h"
+#include "bench/bench_args.h"
+#include "bench/grpc_load.h"
 #include "bench/process_figures.h"
 #include "bench/service_generator.h"
+#include "common/codelists.h"
 #include "common/database.h"
 #include "common/metrics.h"
 #include "common/server.h"
 #include "common/text.h"
 #include "directory/catalogue_format.h"
-#include "common/codelists.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "directory/validation.h"
@@ -135,53 +134,23 @@ struct BenchOptions {
 };
 
 bool ParseArgs(int argc, char** argv, BenchOptions* options) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    if (arg == "--breakdown") {
+  ArgReader args(argc, argv, kUsage);
+  while (args.Next()) {
+    if (args.option() == "--breakdown") {
       options->breakdown = true;
       continue;
     }
-    std::string value;
-    if (const size_t eq = arg.find('='); eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      std::fprintf(stderr, "%s: a value is required\n%s", arg.c_str(), kUsage);
-      return false;
-    }
-    int64_t number = 0;
-    const bool is_number = absl::SimpleAtoi(value, &number);
-    const auto need = [&](int64_t low, int64_t high) {
-      if (is_number && number >= low && number <= high) return true;
-      std::fprintf(stderr, "%s: expected an integer in %lld..%lld, got \"%s\"\n", arg.c_str(),
-                   static_cast<long long>(low), static_cast<long long>(high), value.c_str());
-      return false;
-    };
-    double seconds = 0;
-    const auto need_seconds = [&](double low, double high) {
-      if (absl::SimpleAtod(value, &seconds) && seconds >= low && seconds <= high) return true;
-      std::fprintf(stderr, "%s: expected seconds in %g..%g, got \"%s\"\n", arg.c_str(), low, high,
-                   value.c_str());
-      return false;
-    };
+    if (!args.TakeValue()) return false;
+    const std::string& arg = args.option();
+    const std::string& value = args.value();
     if (arg == "--connections") {
-      if (!need(1, 20000)) return false;
-      options->connections = static_cast<int>(number);
+      if (!args.Integer(1, 20000, &options->connections)) return false;
     } else if (arg == "--seconds") {
-      if (!need_seconds(0.1, 3600)) return false;
-      options->seconds = seconds;
+      if (!args.Seconds(0.1, 3600, &options->seconds)) return false;
     } else if (arg == "--warmup-seconds") {
-      if (!need_seconds(0, 3600)) return false;
-      options->warmup_seconds = seconds;
+      if (!args.Seconds(0, 3600, &options->warmup_seconds)) return false;
     } else if (arg == "--channels") {
-      if (!need(1, 1024)) return false;
-      options->channels = static_cast<int>(number);
+      if (!args.Integer(1, 1024, &options->channels)) return false;
     } else if (arg == "--scenario") {
       if (value != "get" && value != "list" && value != "both") {
         std::fprintf(stderr, "--scenario: expected get, list or both, got \"%s\"\n", value.c_str());
@@ -190,21 +159,17 @@ bool ParseArgs(int argc, char** argv, BenchOptions* options) {
       options->get = value != "list";
       options->list = value != "get";
     } else if (arg == "--rounds") {
-      if (!need(1, 1000)) return false;
-      options->rounds = static_cast<int>(number);
+      if (!args.Integer(1, 1000, &options->rounds)) return false;
     } else if (arg == "--http-threads") {
-      if (!need(1, 64)) return false;
-      options->http_threads = static_cast<int>(number);
+      if (!args.Integer(1, 64, &options->http_threads)) return false;
     } else if (arg == "--services") {
-      if (!need(0, 10000000)) return false;
-      options->services = static_cast<size_t>(number);
+      if (!args.Integer(0, 10000000, &options->services)) return false;
     } else if (arg == "--data-dir") {
       options->data_dir = value;
     } else if (arg == "--source-dir") {
       options->source_dir = value;
     } else {
-      std::fprintf(stderr, "unknown option %s\n%s", arg.c_str(), kUsage);
-      return false;
+      return args.Unknown();
     }
   }
   options->channels = std::min(options->channels, options->connections);
@@ -257,27 +222,21 @@ absl::Status LoadCatalogue(const std::string& source_dir, Catalogue* out) {
 // ------------------------------------------------------------------------------------------------
 // Phases
 
-// The timeline of one phase: calls completing in [measure_start, measure_end) are recorded; no
-// call starts after measure_end.
-struct Window {
-  Clock::time_point measure_start;
-  Clock::time_point measure_end;
-};
+// A phase: what the load generator saw (grpc_load.h), and for the HTTP phases the CPU of the
+// generator's own thread.
+struct PhaseResult : LoadResult {
+  double client_cpu = -1;  // CPU seconds of the load generator's thread (HTTP phases), or -1
 
-struct PhaseResult {
-  std::string name;
-  std::vector<float> micros;  // latency of every call completed in the measured window
-  double seconds = 0;         // the measured window
-  int64_t errors = 0;         // the whole phase, warm-up included
-  std::string first_error;
-  double response_bytes = 0;  // sum over the recorded calls (body bytes / message bytes)
-  double process_cpu = 0;     // CPU seconds of the process in the measured window
-  double client_cpu = -1;     // CPU seconds of the load generator's thread (HTTP phases), or -1
+  PhaseResult() = default;
+  explicit PhaseResult(LoadResult load) : LoadResult(std::move(load)) {}
 
+  // Pools another round of the same phase.
   void Merge(const PhaseResult& other) {
     micros.insert(micros.end(), other.micros.begin(), other.micros.end());
     seconds += other.seconds;
+    calls += other.calls;
     errors += other.errors;
+    for (const auto& [code, count] : other.error_codes) error_codes[code] += count;
     if (first_error.empty()) first_error = other.first_error;
     response_bytes += other.response_bytes;
     process_cpu += other.process_cpu;
@@ -285,117 +244,19 @@ struct PhaseResult {
   }
 };
 
-// Measures the process's CPU over the window from the calling thread (which only sleeps).
-void SampleCpuOverWindow(const Window& window, pthread_t client_thread, bool has_client,
-                         PhaseResult* result) {
+// Measures the CPU of the process and of the load generator's thread over the window from the
+// calling thread (which only sleeps).
+void SampleCpuOverWindow(const LoadWindow& window, pthread_t client_thread, PhaseResult* result) {
   std::this_thread::sleep_until(window.measure_start);
   const double process_start = ProcessCpuSeconds();
-  const double client_start = has_client ? ThreadCpuSeconds(client_thread) : 0;
+  const double client_start = ThreadCpuSeconds(client_thread);
   std::this_thread::sleep_until(window.measure_end);
   result->process_cpu = ProcessCpuSeconds() - process_start;
-  if (has_client) result->client_cpu = ThreadCpuSeconds(client_thread) - client_start;
+  result->client_cpu = ThreadCpuSeconds(client_thread) - client_start;
 }
 
-// (a) Native gRPC: `slots` calls kept in flight with the callback API. Each slot makes one call
-// at a time and starts the next from the previous one's completion (on gRPC's threads). The
-// request bytes are serialized once; the reply is checked for being non-empty, not decoded (the
-// HTTP generator does not decode JSON either).
-class GrpcLoad {
- public:
-  GrpcLoad(const std::vector<std::unique_ptr<grpc::GenericStub>>& stubs, int slots,
-           const std::string& method, const std::vector<std::string>* requests)
-      : method_(method), requests_(requests) {
-    for (int i = 0; i < slots; ++i) {
-      auto slot = std::make_unique<Slot>();
-      slot->stub = stubs[static_cast<size_t>(i) % stubs.size()].get();
-      slot->rng.seed(kSeed + static_cast<uint64_t>(i));
-      slots_.push_back(std::move(slot));
-    }
-  }
-
-  PhaseResult Run(const std::string& name, double warmup_seconds, double seconds) {
-    const auto start = Clock::now();
-    window_.measure_start = start + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(warmup_seconds));
-    window_.measure_end = window_.measure_start + std::chrono::duration_cast<Clock::duration>(
-                                                      std::chrono::duration<double>(seconds));
-    active_ = static_cast<int>(slots_.size());
-    for (auto& slot : slots_) Issue(*slot);
-    PhaseResult result;
-    result.name = name;
-    SampleCpuOverWindow(window_, pthread_t{}, false, &result);
-    {
-      std::unique_lock lock(mu_);
-      done_.wait(lock, [&] { return active_ == 0; });
-    }
-    result.seconds =
-        std::chrono::duration<double>(window_.measure_end - window_.measure_start).count();
-    for (auto& slot : slots_) {
-      result.micros.insert(result.micros.end(), slot->micros.begin(), slot->micros.end());
-      result.errors += slot->errors;
-      result.response_bytes += slot->response_bytes;
-      if (result.first_error.empty()) result.first_error = slot->first_error;
-    }
-    return result;
-  }
-
- private:
-  struct Slot {
-    grpc::GenericStub* stub = nullptr;
-    std::mt19937_64 rng;
-    std::unique_ptr<grpc::ClientContext> context;
-    grpc::ByteBuffer request, response;
-    Clock::time_point sent;
-    std::vector<float> micros;
-    int64_t errors = 0;
-    double response_bytes = 0;
-    std::string first_error;
-  };
-
-  void Issue(Slot& slot) {
-    const auto now = Clock::now();
-    if (now >= window_.measure_end) {
-      std::lock_guard lock(mu_);
-      if (--active_ == 0) done_.notify_all();
-      return;
-    }
-    const std::string& bytes = (*requests_)[slot.rng() % requests_->size()];
-    grpc::Slice slice(bytes.data(), bytes.size(), grpc::Slice::STATIC_SLICE);
-    slot.request = grpc::ByteBuffer(&slice, 1);
-    slot.response.Clear();
-    slot.context = std::make_unique<grpc::ClientContext>();  // the previous call's is done
-    slot.context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    slot.sent = now;
-    slot.stub->UnaryCall(slot.context.get(), method_, grpc::StubOptions(), &slot.request,
-                         &slot.response,
-                         [this, &slot](grpc::Status status) { Completed(slot, status); });
-  }
-
-  void Completed(Slot& slot, const grpc::Status& status) {
-    const auto now = Clock::now();
-    const size_t length = slot.response.Length();
-    if (!status.ok() || length == 0) {
-      if (slot.errors++ == 0) {
-        slot.first_error = status.ok() ? "empty reply"
-                                       : absl::StrCat("gRPC code ", status.error_code(), ": ",
-                                                      status.error_message());
-      }
-    } else if (now >= window_.measure_start && now < window_.measure_end) {
-      slot.micros.push_back(
-          static_cast<float>(std::chrono::duration<double, std::micro>(now - slot.sent).count()));
-      slot.response_bytes += static_cast<double>(length);
-    }
-    Issue(slot);
-  }
-
-  std::string method_;
-  const std::vector<std::string>* requests_;
-  std::vector<std::unique_ptr<Slot>> slots_;
-  Window window_;
-  std::mutex mu_;
-  std::condition_variable done_;
-  int active_ = 0;
-};
+// (a) Native gRPC is GrpcLoad (grpc_load.h): C calls kept in flight over K channels, the reply
+// checked for being non-empty, not decoded (the HTTP generator does not decode JSON either).
 
 // (b), (c) HTTP/1.1: C keep-alive connections, each sending one request at a time (closed loop),
 // on one io_context run by one thread, like wrk. Requests are prebuilt bytes; a response is
@@ -416,11 +277,7 @@ class HttpLoad {
   }
 
   PhaseResult Run(const std::string& name, double warmup_seconds, double seconds) {
-    const auto start = Clock::now();
-    window_.measure_start = start + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(warmup_seconds));
-    window_.measure_end = window_.measure_start + std::chrono::duration_cast<Clock::duration>(
-                                                      std::chrono::duration<double>(seconds));
+    window_ = LoadWindow::After(warmup_seconds, seconds);
     active_ = static_cast<int>(connections_.size());
     for (auto& connection : connections_) Connect(*connection);
     // Connections still waiting for a response 30 s after the end are cut (and counted).
@@ -436,10 +293,9 @@ class HttpLoad {
     std::thread thread([this] { io_.run(); });
     PhaseResult result;
     result.name = name;
-    SampleCpuOverWindow(window_, thread.native_handle(), true, &result);
+    SampleCpuOverWindow(window_, thread.native_handle(), &result);
     thread.join();
-    result.seconds =
-        std::chrono::duration<double>(window_.measure_end - window_.measure_start).count();
+    result.seconds = window_.seconds();
     for (auto& connection : connections_) {
       result.micros.insert(result.micros.end(), connection->micros.begin(),
                            connection->micros.end());
@@ -627,7 +483,7 @@ class HttpLoad {
         c.first_error = absl::StrCat("HTTP ", status, ": ",
                                      std::string(c.buffer.data(), std::min<size_t>(total, 400)));
       }
-    } else if (now >= window_.measure_start && now < window_.measure_end) {
+    } else if (window_.Measures(now)) {
       c.micros.push_back(
           static_cast<float>(std::chrono::duration<double, std::micro>(now - c.sent).count()));
       c.response_bytes += static_cast<double>(body);
@@ -660,52 +516,12 @@ class HttpLoad {
   const std::vector<std::string>* requests_;
   std::vector<std::unique_ptr<Connection>> connections_;
   asio::steady_timer guard_timer_;
-  Window window_;
+  LoadWindow window_;
   int active_ = 0;  // touched only on the io_context's thread
 };
 
 // ------------------------------------------------------------------------------------------------
 // Report
-
-struct LatencyStats {
-  size_t count = 0;
-  double p50 = 0, p99 = 0, p999 = 0, max = 0;  // milliseconds
-};
-
-LatencyStats Summarise(std::vector<float> micros) {
-  LatencyStats stats;
-  stats.count = micros.size();
-  if (micros.empty()) return stats;
-  std::sort(micros.begin(), micros.end());
-  const auto rank = [&](double q) {
-    const size_t i = static_cast<size_t>(q * static_cast<double>(micros.size() - 1) + 0.5);
-    return static_cast<double>(micros[std::min(i, micros.size() - 1)]) / 1000.0;
-  };
-  stats.p50 = rank(0.50);
-  stats.p99 = rank(0.99);
-  stats.p999 = rank(0.999);
-  stats.max = static_cast<double>(micros.back()) / 1000.0;
-  return stats;
-}
-
-struct PhaseFigures {
-  LatencyStats latency;
-  double rate = 0;    // requests/s
-  double cpu_us = 0;  // process CPU per request (µs)
-  double client_cpu_us = -1;
-  double mean_bytes = 0;
-};
-
-PhaseFigures Figures(const PhaseResult& r) {
-  PhaseFigures f;
-  f.latency = Summarise(r.micros);
-  const double n = static_cast<double>(std::max<size_t>(r.micros.size(), 1));
-  f.rate = static_cast<double>(r.micros.size()) / r.seconds;
-  f.cpu_us = r.process_cpu / n * 1e6;
-  if (r.client_cpu >= 0) f.client_cpu_us = r.client_cpu / n * 1e6;
-  f.mean_bytes = r.response_bytes / n;
-  return f;
-}
 
 void PrintHeader() {
   std::printf("  %-34s %9s %9s %8s %8s %8s %8s %7s %9s %6s %8s\n", "phase", "requests", "req/s",
@@ -715,7 +531,11 @@ void PrintHeader() {
 void PrintRow(const PhaseResult& r) {
   const PhaseFigures f = Figures(r);
   std::string cpu = absl::StrFormat("%.0f", f.cpu_us);
-  if (f.client_cpu_us >= 0) cpu = absl::StrFormat("%.0f(%.0f)", f.cpu_us, f.client_cpu_us);
+  if (r.client_cpu >= 0) {
+    const double client_cpu_us =
+        r.client_cpu / static_cast<double>(std::max<size_t>(r.micros.size(), 1)) * 1e6;
+    cpu = absl::StrFormat("%.0f(%.0f)", f.cpu_us, client_cpu_us);
+  }
   std::printf("  %-34s %9zu %9.0f %8.3f %8.3f %8.3f %8.3f %7lld %9s %6.2f %8.0f\n", r.name.c_str(),
               f.latency.count, f.rate, f.latency.p50, f.latency.p99, f.latency.p999, f.latency.max,
               static_cast<long long>(r.errors), cpu.c_str(), r.process_cpu / r.seconds,
@@ -724,41 +544,6 @@ void PrintRow(const PhaseResult& r) {
 
 // ------------------------------------------------------------------------------------------------
 // --breakdown: the gateway's own steps, timed in-process on one thread.
-
-// One unary call through `stub`, the calling thread waiting for it.
-grpc::Status SyncCall(grpc::GenericStub& stub, const std::string& method,
-                      const std::string& request, std::string* reply) {
-  struct Done {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    grpc::Status status;
-  };
-  auto done = std::make_shared<Done>();
-  grpc::Slice slice(request.data(), request.size(), grpc::Slice::STATIC_SLICE);
-  grpc::ByteBuffer request_buffer(&slice, 1), reply_buffer;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &request_buffer, &reply_buffer,
-                 [done](grpc::Status status) {
-                   std::lock_guard lock(done->mu);
-                   done->status = std::move(status);
-                   done->done = true;
-                   done->cv.notify_one();
-                 });
-  std::unique_lock lock(done->mu);
-  done->cv.wait(lock, [&] { return done->done; });
-  if (reply != nullptr) {
-    reply->clear();
-    std::vector<grpc::Slice> slices;
-    if (done->status.ok() && reply_buffer.Dump(&slices).ok()) {
-      for (const auto& part : slices) {
-        reply->append(reinterpret_cast<const char*>(part.begin()), part.size());
-      }
-    }
-  }
-  return done->status;
-}
 
 int PrintBreakdown(const std::vector<std::string>& ids, const std::vector<std::string>& grpc_get,
                    const std::string& grpc_list, const std::string& http_list_path,
@@ -1079,8 +864,8 @@ int Run(const BenchOptions& options) {
   const int c = options.connections;
   const auto native = [&](const char* label, const char* method,
                           const std::vector<std::string>& requests) {
-    GrpcLoad load(stubs, c, method, &requests);
-    return load.Run(label, options.warmup_seconds, options.seconds);
+    GrpcLoad load(stubs, c, method, AnyOf(requests), kSeed);
+    return PhaseResult(load.Run(label, options.warmup_seconds, options.seconds));
   };
   const auto http = [&](const char* label, const std::vector<std::string>& requests) {
     HttpLoad load(http_port, c, &requests);

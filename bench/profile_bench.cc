@@ -28,25 +28,23 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "aurora/directory/v1/directory.grpc.pb.h"
 #include "aurora/profile/v1/profile.grpc.pb.h"
+#include "bench/bench_args.h"
+#include "bench/grpc_load.h"
 #include "bench/process_figures.h"
 #include "common/caller.h"
 #include "common/database.h"
@@ -116,62 +114,28 @@ struct BenchOptions {
 };
 
 bool ParseArgs(int argc, char** argv, BenchOptions* options) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    std::string value;
-    if (const size_t eq = arg.find('='); eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      std::fprintf(stderr, "%s: a value is required\n%s", arg.c_str(), kUsage);
-      return false;
-    }
-    int64_t number = 0;
-    const bool is_number = absl::SimpleAtoi(value, &number);
-    const auto need = [&](int64_t low, int64_t high) {
-      if (is_number && number >= low && number <= high) return true;
-      std::fprintf(stderr, "%s: expected an integer in %lld..%lld, got \"%s\"\n", arg.c_str(),
-                   static_cast<long long>(low), static_cast<long long>(high), value.c_str());
-      return false;
-    };
-    double seconds = 0;
-    const auto need_seconds = [&](double low, double high) {
-      if (absl::SimpleAtod(value, &seconds) && seconds >= low && seconds <= high) return true;
-      std::fprintf(stderr, "%s: expected seconds in %g..%g, got \"%s\"\n", arg.c_str(), low, high,
-                   value.c_str());
-      return false;
-    };
+  ArgReader args(argc, argv, kUsage);
+  while (args.Next()) {
+    if (!args.TakeValue()) return false;
+    const std::string& arg = args.option();
     if (arg == "--people") {
-      if (!need(1, 10000000)) return false;
-      options->people = static_cast<size_t>(number);
+      if (!args.Integer(1, 10000000, &options->people)) return false;
     } else if (arg == "--seconds") {
-      if (!need_seconds(0.1, 3600)) return false;
-      options->seconds = seconds;
+      if (!args.Seconds(0.1, 3600, &options->seconds)) return false;
     } else if (arg == "--clients") {
-      if (!need(1, 10000)) return false;
-      options->clients = static_cast<int>(number);
+      if (!args.Integer(1, 10000, &options->clients)) return false;
     } else if (arg == "--channels") {
-      if (!need(1, 1024)) return false;
-      options->channels = static_cast<int>(number);
+      if (!args.Integer(1, 1024, &options->channels)) return false;
     } else if (arg == "--warmup-seconds") {
-      if (!need_seconds(0, 3600)) return false;
-      options->warmup_seconds = seconds;
+      if (!args.Seconds(0, 3600, &options->warmup_seconds)) return false;
     } else if (arg == "--profile-threads") {
-      if (!need(1, 1024)) return false;
-      options->profile_threads = static_cast<int>(number);
+      if (!args.Integer(1, 1024, &options->profile_threads)) return false;
     } else if (arg == "--data-dir") {
-      options->data_dir = value;
+      options->data_dir = args.value();
     } else if (arg == "--source-dir") {
-      options->source_dir = value;
+      options->source_dir = args.value();
     } else {
-      std::fprintf(stderr, "unknown option %s\n%s", arg.c_str(), kUsage);
-      return false;
+      return args.Unknown();
     }
   }
   options->channels = std::min(options->channels, options->clients);
@@ -224,40 +188,25 @@ std::vector<std::pair<std::string, std::string>> SealedRecords(
 }
 
 // ------------------------------------------------------------------------------------------------
-// Measuring. Calls completing in [measure_start, measure_end) are recorded; none starts after
-// measure_end.
+// Measuring. The gRPC phases are GrpcLoad's (grpc_load.h), seeded apart from the raw phases'
+// threads; those run here and are recorded the same way.
 
-struct Window {
-  Clock::time_point measure_start;
-  Clock::time_point measure_end;
-
-  static Window After(double warmup_seconds, double seconds) {
-    const auto to_duration = [](double s) {
-      return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-    };
-    Window w;
-    w.measure_start = Clock::now() + to_duration(warmup_seconds);
-    w.measure_end = w.measure_start + to_duration(seconds);
-    return w;
-  }
-  double seconds() const {
-    return std::chrono::duration<double>(measure_end - measure_start).count();
-  }
-};
-
-struct PhaseResult {
-  std::string name;
-  std::vector<float> micros;  // latency of every call completed in the measured window
-  double seconds = 0;         // the measured window
-  int64_t calls = 0;          // every completed call of the phase, warm-up included
-  int64_t errors = 0;         // of those
+// A phase, gRPC or raw RocksDB, with its errors by kind as printed: "gRPC code 14", "empty reply"
+// or the name of a RocksDB error's status code.
+struct PhaseResult : LoadResult {
   std::map<std::string, int64_t> error_kinds;
-  std::string first_error;
-  double bytes = 0;        // response (or value) bytes over the recorded calls
-  double process_cpu = 0;  // CPU seconds of the process in the measured window
 };
 
-// What one load slot or thread keeps; merged into a PhaseResult at the end.
+PhaseResult FromGrpcLoad(LoadResult load) {
+  PhaseResult result;
+  static_cast<LoadResult&>(result) = std::move(load);
+  for (const auto& [code, count] : result.error_codes) {
+    result.error_kinds[code < 0 ? "empty reply" : absl::StrCat("gRPC code ", code)] += count;
+  }
+  return result;
+}
+
+// What one raw thread keeps; merged into the PhaseResult at the end.
 struct Tally {
   std::vector<float> micros;
   int64_t calls = 0;
@@ -266,9 +215,10 @@ struct Tally {
   std::string first_error;
   double bytes = 0;
 
-  void Record(const Window& window, Clock::time_point sent, Clock::time_point done, double length) {
+  void Record(const LoadWindow& window, Clock::time_point sent, Clock::time_point done,
+              double length) {
     ++calls;
-    if (done >= window.measure_start && done < window.measure_end) {
+    if (window.Measures(done)) {
       micros.push_back(
           static_cast<float>(std::chrono::duration<double, std::micro>(done - sent).count()));
       bytes += length;
@@ -285,109 +235,9 @@ struct Tally {
     result->calls += calls;
     result->errors += errors;
     for (const auto& [kind, count] : error_kinds) result->error_kinds[kind] += count;
-    result->bytes += bytes;
+    result->response_bytes += bytes;
     if (result->first_error.empty()) result->first_error = first_error;
   }
-};
-
-// Samples the process CPU over the window (the caller's thread sleeps through it).
-double CpuOverWindow(const Window& window) {
-  std::this_thread::sleep_until(window.measure_start);
-  const double cpu_start = ProcessCpuSeconds();
-  std::this_thread::sleep_until(window.measure_end);
-  return ProcessCpuSeconds() - cpu_start;
-}
-
-// The request of a call: its bytes (alive until the call completes) and its metadata.
-struct CallSource {
-  std::string method;
-  std::function<const std::string&(std::mt19937_64& rng, grpc::ClientContext* context)> prepare;
-};
-
-// `slots` calls kept in flight with the callback API (grpc::GenericStub), spread over the
-// channels: each slot makes one call at a time and starts the next from the previous one's
-// completion (on gRPC's callback threads), as recommender_bench's load: 32 OS threads doing
-// blocking calls would compete for the 2 cores with the server's own threads. Replies are checked
-// for being non-empty, not decoded.
-class GrpcLoad {
- public:
-  GrpcLoad(const std::vector<std::unique_ptr<grpc::GenericStub>>& stubs, int slots,
-           const CallSource* source)
-      : source_(source) {
-    for (int i = 0; i < slots; ++i) {
-      auto slot = std::make_unique<Slot>();
-      slot->stub = stubs[static_cast<size_t>(i) % stubs.size()].get();
-      slot->rng.seed(kSeed + 1000 + static_cast<uint64_t>(i));
-      slots_.push_back(std::move(slot));
-    }
-  }
-
-  PhaseResult Run(const std::string& name, double warmup_seconds, double seconds) {
-    window_ = Window::After(warmup_seconds, seconds);
-    active_ = static_cast<int>(slots_.size());
-    for (auto& slot : slots_) Issue(*slot);
-    PhaseResult result;
-    result.name = name;
-    result.process_cpu = CpuOverWindow(window_);
-    {
-      std::unique_lock lock(mu_);
-      done_.wait(lock, [&] { return active_ == 0; });
-    }
-    result.seconds = window_.seconds();
-    for (auto& slot : slots_) slot->tally.MergeInto(&result);
-    return result;
-  }
-
- private:
-  struct Slot {
-    grpc::GenericStub* stub = nullptr;
-    std::mt19937_64 rng;
-    std::unique_ptr<grpc::ClientContext> context;
-    grpc::ByteBuffer request, response;
-    Clock::time_point sent;
-    Tally tally;
-  };
-
-  void Issue(Slot& slot) {
-    const auto now = Clock::now();
-    if (now >= window_.measure_end) {
-      std::lock_guard lock(mu_);
-      if (--active_ == 0) done_.notify_all();
-      return;
-    }
-    slot.context = std::make_unique<grpc::ClientContext>();  // the previous call's is done
-    slot.context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    const std::string& bytes = source_->prepare(slot.rng, slot.context.get());
-    grpc::Slice slice(bytes.data(), bytes.size(), grpc::Slice::STATIC_SLICE);
-    slot.request = grpc::ByteBuffer(&slice, 1);
-    slot.response.Clear();
-    slot.sent = now;
-    slot.stub->UnaryCall(slot.context.get(), source_->method, grpc::StubOptions(), &slot.request,
-                         &slot.response,
-                         [this, &slot](grpc::Status status) { Completed(slot, status); });
-  }
-
-  void Completed(Slot& slot, const grpc::Status& status) {
-    const auto now = Clock::now();
-    const size_t length = slot.response.Length();
-    if (!status.ok()) {
-      slot.tally.Fail(
-          absl::StrCat("gRPC code ", status.error_code()),
-          absl::StrCat("gRPC code ", status.error_code(), ": ", status.error_message()));
-    } else if (length == 0) {
-      slot.tally.Fail("empty reply", "empty reply");
-    } else {
-      slot.tally.Record(window_, slot.sent, now, static_cast<double>(length));
-    }
-    Issue(slot);
-  }
-
-  const CallSource* source_;
-  std::vector<std::unique_ptr<Slot>> slots_;
-  Window window_;
-  std::mutex mu_;
-  std::condition_variable done_;
-  int active_ = 0;
 };
 
 // `threads` threads each calling `call` in a closed loop (the raw RocksDB phases). `call` returns
@@ -396,7 +246,7 @@ using RawCall = std::function<absl::StatusOr<size_t>(std::mt19937_64& rng)>;
 
 PhaseResult RunThreads(const std::string& name, int threads, double warmup_seconds, double seconds,
                        const RawCall& call) {
-  const Window window = Window::After(warmup_seconds, seconds);
+  const LoadWindow window = LoadWindow::After(warmup_seconds, seconds);
   std::vector<Tally> tallies(static_cast<size_t>(threads));
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
@@ -425,44 +275,6 @@ PhaseResult RunThreads(const std::string& name, int threads, double warmup_secon
 
 // ------------------------------------------------------------------------------------------------
 // Report
-
-struct LatencyStats {
-  size_t count = 0;
-  double p50 = 0, p90 = 0, p99 = 0, max = 0;  // milliseconds
-};
-
-LatencyStats Summarise(std::vector<float> micros) {
-  LatencyStats stats;
-  stats.count = micros.size();
-  if (micros.empty()) return stats;
-  std::sort(micros.begin(), micros.end());
-  const auto rank = [&](double q) {
-    const size_t i = static_cast<size_t>(q * static_cast<double>(micros.size() - 1) + 0.5);
-    return static_cast<double>(micros[std::min(i, micros.size() - 1)]) / 1000.0;
-  };
-  stats.p50 = rank(0.50);
-  stats.p90 = rank(0.90);
-  stats.p99 = rank(0.99);
-  stats.max = static_cast<double>(micros.back()) / 1000.0;
-  return stats;
-}
-
-struct PhaseFigures {
-  LatencyStats latency;
-  double rate = 0;    // requests/s
-  double cpu_us = 0;  // process CPU per request (µs)
-  double mean_bytes = 0;
-};
-
-PhaseFigures Figures(const PhaseResult& r) {
-  PhaseFigures f;
-  f.latency = Summarise(r.micros);
-  const double n = static_cast<double>(std::max<size_t>(r.micros.size(), 1));
-  f.rate = static_cast<double>(r.micros.size()) / r.seconds;
-  f.cpu_us = r.process_cpu / n * 1e6;
-  f.mean_bytes = r.bytes / n;
-  return f;
-}
 
 void PrintHeader() {
   std::printf("  %-28s %9s %7s %9s %8s %8s %8s %8s %9s %6s %8s\n", "phase", "requests", "errors",
@@ -763,19 +575,18 @@ int Run(const BenchOptions& options) {
     health_request = request.SerializeAsString();
   }
   const std::string caller_client = *client_id;
-  const CallSource health_source{
-      kHealthMethod,
-      [&](std::mt19937_64&, grpc::ClientContext*) -> const std::string& { return health_request; }};
-  const CallSource put_source{
-      kPutMethod, [&](std::mt19937_64& r, grpc::ClientContext* context) -> const std::string& {
-        context->AddMetadata("authorization", people[r() % people.size()].bearer);
-        return put_requests[r() % put_requests.size()];
-      }};
-  const CallSource read_source{
-      kReadMethod, [&](std::mt19937_64& r, grpc::ClientContext* context) -> const std::string& {
-        context->AddMetadata(kCallerClientMetadata, caller_client);
-        return read_requests[r() % read_requests.size()];
-      }};
+  const NextRequest next_health =
+      [&](std::mt19937_64&, grpc::ClientContext*) -> const std::string& { return health_request; };
+  const NextRequest next_put = [&](std::mt19937_64& r,
+                                   grpc::ClientContext* context) -> const std::string& {
+    context->AddMetadata("authorization", people[r() % people.size()].bearer);
+    return put_requests[r() % put_requests.size()];
+  };
+  const NextRequest next_read = [&](std::mt19937_64& r,
+                                    grpc::ClientContext* context) -> const std::string& {
+    context->AddMetadata(kCallerClientMetadata, caller_client);
+    return read_requests[r() % read_requests.size()];
+  };
 
   // One read first: the consent works and all three values come back.
   {
@@ -803,9 +614,10 @@ int Run(const BenchOptions& options) {
       "phase (at most %u)\n",
       options.clients, std::thread::hardware_concurrency());
   PrintHeader();
-  const auto grpc_phase = [&](const std::string& name, const CallSource& source) {
-    GrpcLoad load(stubs, options.clients, &source);
-    PhaseResult result = load.Run(name, options.warmup_seconds, options.seconds);
+  const auto grpc_phase = [&](const std::string& name, const char* method,
+                              const NextRequest& next) {
+    GrpcLoad load(stubs, options.clients, method, next, kSeed + 1000);
+    PhaseResult result = FromGrpcLoad(load.Run(name, options.warmup_seconds, options.seconds));
     PrintRow(result);
     std::fflush(stdout);
     return result;
@@ -817,7 +629,7 @@ int Run(const BenchOptions& options) {
     std::fflush(stdout);
     return result;
   };
-  const PhaseResult health = grpc_phase("baseline gRPC Health/Check", health_source);
+  const PhaseResult health = grpc_phase("baseline gRPC Health/Check", kHealthMethod, next_health);
   const PhaseResult raw_put =
       raw_phase("raw RocksDB Put (synced)", [&](std::mt19937_64& r) -> absl::StatusOr<size_t> {
         rocksdb::WriteOptions sync;
@@ -827,7 +639,7 @@ int Run(const BenchOptions& options) {
         if (!s.ok()) return absl::InternalError(s.ToString());
         return value.size();
       });
-  const PhaseResult writes = grpc_phase("PutAttributes (durable)", put_source);
+  const PhaseResult writes = grpc_phase("PutAttributes (durable)", kPutMethod, next_put);
   const PhaseResult raw_get =
       raw_phase("raw RocksDB Get", [&](std::mt19937_64& r) -> absl::StatusOr<size_t> {
         std::string value;
@@ -836,7 +648,7 @@ int Run(const BenchOptions& options) {
         if (!s.ok()) return absl::InternalError(s.ToString());
         return value.size();
       });
-  const PhaseResult reads = grpc_phase("ReadAttributes (consented)", read_source);
+  const PhaseResult reads = grpc_phase("ReadAttributes (consented)", kReadMethod, next_read);
   const double hwm_end = ProcStatusMiB("VmHWM");
   const double rss_end = ProcStatusMiB("VmRSS");
   const std::string load_after = LoadAverage();

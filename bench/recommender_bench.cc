@@ -17,7 +17,6 @@
 // Not a test: the exit status is 0 unless the benchmark could not run or more than 1 % of the
 // calls of a phase failed.
 
-#include <grpcpp/alarm.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <malloc.h>
@@ -27,16 +26,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <future>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -48,6 +44,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "aurora/recommender/v1/recommender.grpc.pb.h"
+#include "bench/bench_args.h"
+#include "bench/grpc_load.h"
 #include "bench/process_figures.h"
 #include "bench/service_generator.h"
 #include "common/codelists.h"
@@ -147,87 +145,50 @@ struct BenchOptions {
 };
 
 bool ParseArgs(int argc, char** argv, BenchOptions* options) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    }
-    if (arg == "--breakdown") {
+  ArgReader args(argc, argv, kUsage);
+  while (args.Next()) {
+    if (args.option() == "--breakdown") {
       options->breakdown = 1000;
       // An optional count.
       int64_t count = 0;
-      if (i + 1 < argc && absl::SimpleAtoi(argv[i + 1], &count)) {
+      if (args.Peek() != nullptr && absl::SimpleAtoi(args.Peek(), &count)) {
         if (count < 1 || count > 1000000) {
-          std::fprintf(stderr, "--breakdown: expected 1..1000000 requests, got %s\n", argv[i + 1]);
+          std::fprintf(stderr, "--breakdown: expected 1..1000000 requests, got %s\n", args.Peek());
           return false;
         }
         options->breakdown = static_cast<int>(count);
-        ++i;
+        args.Skip();
       }
       continue;
     }
-    std::string value;
-    if (const size_t eq = arg.find('='); eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      std::fprintf(stderr, "%s: a value is required\n%s", arg.c_str(), kUsage);
-      return false;
-    }
-    int64_t number = 0;
-    const bool is_number = absl::SimpleAtoi(value, &number);
-    const auto need = [&](int64_t low, int64_t high) {
-      if (is_number && number >= low && number <= high) return true;
-      std::fprintf(stderr, "%s: expected an integer in %lld..%lld, got \"%s\"\n", arg.c_str(),
-                   static_cast<long long>(low), static_cast<long long>(high), value.c_str());
-      return false;
-    };
-    double seconds = 0;
-    const auto need_seconds = [&](double low, double high) {
-      if (absl::SimpleAtod(value, &seconds) && seconds >= low && seconds <= high) return true;
-      std::fprintf(stderr, "%s: expected seconds in %g..%g, got \"%s\"\n", arg.c_str(), low, high,
-                   value.c_str());
-      return false;
-    };
+    if (!args.TakeValue()) return false;
+    const std::string& arg = args.option();
     if (arg == "--services") {
-      if (!need(1, 10000000)) return false;
-      options->services = static_cast<size_t>(number);
+      if (!args.Integer(1, 10000000, &options->services)) return false;
     } else if (arg == "--seconds") {
-      if (!need_seconds(0.1, 3600)) return false;
-      options->seconds = seconds;
+      if (!args.Seconds(0.1, 3600, &options->seconds)) return false;
     } else if (arg == "--clients") {
-      if (!need(1, 10000)) return false;
-      options->clients = static_cast<int>(number);
+      if (!args.Integer(1, 10000, &options->clients)) return false;
     } else if (arg == "--channels") {
-      if (!need(1, 1024)) return false;
-      options->channels = static_cast<int>(number);
+      if (!args.Integer(1, 1024, &options->channels)) return false;
     } else if (arg == "--warmup-seconds") {
-      if (!need_seconds(0, 3600)) return false;
-      options->warmup_seconds = seconds;
+      if (!args.Seconds(0, 3600, &options->warmup_seconds)) return false;
     } else if (arg == "--rate") {
-      if (!need(0, 1000000)) return false;
-      options->rate = static_cast<double>(number);
+      if (!args.Integer(0, 1000000, &options->rate)) return false;
     } else if (arg == "--batch") {
-      if (!need(1, 10000000)) return false;
-      options->batch = static_cast<size_t>(number);
+      if (!args.Integer(1, 10000000, &options->batch)) return false;
     } else if (arg == "--ranking-threads") {
-      if (!need(0, 256)) return false;
-      options->ranking_threads = static_cast<int>(number);
+      if (!args.Integer(0, 256, &options->ranking_threads)) return false;
     } else if (arg == "--inline-rankings") {
-      if (!need(-1, 256)) return false;
-      options->inline_rankings = static_cast<int>(number);
+      if (!args.Integer(-1, 256, &options->inline_rankings)) return false;
     } else if (arg == "--data-dir") {
-      options->data_dir = value;
+      options->data_dir = args.value();
     } else if (arg == "--source-dir") {
-      options->source_dir = value;
+      options->source_dir = args.value();
     } else if (arg == "--queries") {
-      options->queries = value;
+      options->queries = args.value();
     } else {
-      std::fprintf(stderr, "unknown option %s\n%s", arg.c_str(), kUsage);
-      return false;
+      return args.Unknown();
     }
   }
   options->channels = std::min(options->channels, options->clients);
@@ -404,244 +365,14 @@ BuildFigures BuildIndex(const Catalogue& catalogue, size_t n, size_t batch_size,
 }
 
 // ------------------------------------------------------------------------------------------------
-// Load: `slots` calls kept in flight with the callback API (grpc::GenericStub), spread over the
-// channels. Each slot makes one call at a time and starts the next from the previous one's
-// completion (on gRPC's callback threads), like the native load of gateway_bench: 64 OS threads
-// doing blocking calls would add 64 threads contending for the 2 cores the server also needs.
-// Requests are serialized in advance; replies are checked for being non-empty, not decoded.
-
-// Calls completing in [measure_start, measure_end) are recorded; no call starts after measure_end.
-struct Window {
-  Clock::time_point measure_start;
-  Clock::time_point measure_end;
-};
-
-struct PhaseResult {
-  std::string name;
-  std::vector<float> micros;  // latency of every call completed in the measured window
-  double seconds = 0;         // the measured window
-  int64_t calls = 0;          // every completed call of the phase, warm-up included
-  int64_t errors = 0;         // of those
-  std::map<int, int64_t> error_codes;
-  std::string first_error;
-  double response_bytes = 0;  // sum over the recorded calls
-  double process_cpu = 0;     // CPU seconds of the process in the measured window
-};
-
-class GrpcLoad {
- public:
-  // `rate` 0: closed loop (each slot starts its next call when the last completes). `rate` > 0:
-  // paced (open loop): the slots together start `rate` calls per second, each slot at Poisson
-  // arrival times of its own; a call is started at its scheduled time, or at once when the slot
-  // is behind, and its latency counts from the scheduled time (no coordinated omission).
-  GrpcLoad(const std::vector<std::unique_ptr<grpc::GenericStub>>& stubs, int slots,
-           const std::string& method, const std::vector<std::string>* requests, double rate = 0)
-      : method_(method), requests_(requests), rate_(rate) {
-    for (int i = 0; i < slots; ++i) {
-      auto slot = std::make_unique<Slot>();
-      slot->stub = stubs[static_cast<size_t>(i) % stubs.size()].get();
-      slot->rng.seed(kSeed + static_cast<uint64_t>(i));
-      slots_.push_back(std::move(slot));
-    }
-  }
-
-  PhaseResult Run(const std::string& name, double warmup_seconds, double seconds) {
-    const auto start = Clock::now();
-    window_.measure_start = start + std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::duration<double>(warmup_seconds));
-    window_.measure_end = window_.measure_start + std::chrono::duration_cast<Clock::duration>(
-                                                      std::chrono::duration<double>(seconds));
-    active_ = static_cast<int>(slots_.size());
-    for (auto& slot : slots_) {
-      slot->scheduled = start;
-      if (rate_ > 0) slot->scheduled += NextGap(*slot);
-      Schedule(*slot);
-    }
-    PhaseResult result;
-    result.name = name;
-    std::this_thread::sleep_until(window_.measure_start);
-    const double cpu_start = ProcessCpuSeconds();
-    std::this_thread::sleep_until(window_.measure_end);
-    result.process_cpu = ProcessCpuSeconds() - cpu_start;
-    {
-      std::unique_lock lock(mu_);
-      done_.wait(lock, [&] { return active_ == 0; });
-    }
-    result.seconds =
-        std::chrono::duration<double>(window_.measure_end - window_.measure_start).count();
-    for (auto& slot : slots_) {
-      result.micros.insert(result.micros.end(), slot->micros.begin(), slot->micros.end());
-      result.calls += slot->calls;
-      result.errors += slot->errors;
-      for (const auto& [code, count] : slot->error_codes) result.error_codes[code] += count;
-      result.response_bytes += slot->response_bytes;
-      if (result.first_error.empty()) result.first_error = slot->first_error;
-    }
-    return result;
-  }
-
- private:
-  struct Slot {
-    grpc::GenericStub* stub = nullptr;
-    std::mt19937_64 rng;
-    std::unique_ptr<grpc::ClientContext> context;
-    grpc::ByteBuffer request, response;
-    Clock::time_point sent, scheduled;
-    grpc::Alarm alarm;
-    std::vector<float> micros;
-    int64_t calls = 0;
-    int64_t errors = 0;
-    std::map<int, int64_t> error_codes;
-    double response_bytes = 0;
-    std::string first_error;
-  };
-
-  // Paced: the time to a slot's next call, exponential with mean slots / rate.
-  Clock::duration NextGap(Slot& slot) {
-    std::exponential_distribution<double> gap(rate_ / static_cast<double>(slots_.size()));
-    return std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(gap(slot.rng)));
-  }
-
-  // Starts the slot's next call now (closed loop, or a paced slot that is behind) or at its
-  // scheduled time.
-  void Schedule(Slot& slot) {
-    const auto now = Clock::now();
-    if (rate_ <= 0 || slot.scheduled <= now || slot.scheduled >= window_.measure_end) {
-      Issue(slot);
-      return;
-    }
-    const auto when = std::chrono::system_clock::now() +
-                      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                          slot.scheduled - now);
-    slot.alarm.Set(when, [this, &slot](bool) { Issue(slot); });
-  }
-
-  void Issue(Slot& slot) {
-    const auto now = Clock::now();
-    if (now >= window_.measure_end || (rate_ > 0 && slot.scheduled >= window_.measure_end)) {
-      std::lock_guard lock(mu_);
-      if (--active_ == 0) done_.notify_all();
-      return;
-    }
-    const std::string& bytes = (*requests_)[slot.rng() % requests_->size()];
-    grpc::Slice slice(bytes.data(), bytes.size(), grpc::Slice::STATIC_SLICE);
-    slot.request = grpc::ByteBuffer(&slice, 1);
-    slot.response.Clear();
-    slot.context = std::make_unique<grpc::ClientContext>();  // the previous call's is done
-    slot.context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    slot.sent = rate_ > 0 ? slot.scheduled : now;
-    slot.stub->UnaryCall(slot.context.get(), method_, grpc::StubOptions(), &slot.request,
-                         &slot.response,
-                         [this, &slot](grpc::Status status) { Completed(slot, status); });
-  }
-
-  void Completed(Slot& slot, const grpc::Status& status) {
-    const auto now = Clock::now();
-    const size_t length = slot.response.Length();
-    ++slot.calls;
-    if (!status.ok() || length == 0) {
-      ++slot.errors;
-      ++slot.error_codes[status.ok() ? -1 : static_cast<int>(status.error_code())];
-      if (slot.first_error.empty()) {
-        slot.first_error = status.ok() ? "empty reply"
-                                       : absl::StrCat("gRPC code ", status.error_code(), ": ",
-                                                      status.error_message());
-      }
-    } else if (now >= window_.measure_start && now < window_.measure_end) {
-      slot.micros.push_back(
-          static_cast<float>(std::chrono::duration<double, std::micro>(now - slot.sent).count()));
-      slot.response_bytes += static_cast<double>(length);
-    }
-    if (rate_ > 0) slot.scheduled += NextGap(slot);
-    Schedule(slot);
-  }
-
-  std::string method_;
-  const std::vector<std::string>* requests_;
-  double rate_ = 0;
-  std::vector<std::unique_ptr<Slot>> slots_;
-  Window window_;
-  std::mutex mu_;
-  std::condition_variable done_;
-  int active_ = 0;
-};
-
-// One call, the calling thread waiting for it.
-grpc::Status SyncCall(grpc::GenericStub& stub, const std::string& method,
-                      const std::string& request, std::string* reply) {
-  struct Done {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    grpc::Status status;
-  };
-  auto done = std::make_shared<Done>();
-  grpc::Slice slice(request.data(), request.size(), grpc::Slice::STATIC_SLICE);
-  grpc::ByteBuffer request_buffer(&slice, 1), reply_buffer;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &request_buffer, &reply_buffer,
-                 [done](grpc::Status status) {
-                   std::lock_guard lock(done->mu);
-                   done->status = std::move(status);
-                   done->done = true;
-                   done->cv.notify_one();
-                 });
-  std::unique_lock lock(done->mu);
-  done->cv.wait(lock, [&] { return done->done; });
-  reply->clear();
-  std::vector<grpc::Slice> slices;
-  if (done->status.ok() && reply_buffer.Dump(&slices).ok()) {
-    for (const auto& part : slices) {
-      reply->append(reinterpret_cast<const char*>(part.begin()), part.size());
-    }
-  }
-  return done->status;
-}
-
-// ------------------------------------------------------------------------------------------------
 // Report
 
-struct LatencyStats {
-  size_t count = 0;
-  double p50 = 0, p90 = 0, p99 = 0, max = 0;  // milliseconds
-};
+// The phases are GrpcLoad's (grpc_load.h): the closed loop, and the paced phases at --rate.
+using PhaseResult = LoadResult;
 
-LatencyStats Summarise(std::vector<float> micros) {
-  LatencyStats stats;
-  stats.count = micros.size();
-  if (micros.empty()) return stats;
-  std::sort(micros.begin(), micros.end());
-  const auto rank = [&](double q) {
-    const size_t i = static_cast<size_t>(q * static_cast<double>(micros.size() - 1) + 0.5);
-    return static_cast<double>(micros[std::min(i, micros.size() - 1)]) / 1000.0;
-  };
-  stats.p50 = rank(0.50);
-  stats.p90 = rank(0.90);
-  stats.p99 = rank(0.99);
-  stats.max = static_cast<double>(micros.back()) / 1000.0;
-  return stats;
-}
-
-struct PhaseFigures {
-  LatencyStats latency;
-  double rate = 0;    // requests/s
-  double cpu_us = 0;  // process CPU per request (µs)
-  double mean_bytes = 0;
-  double error_share = 0;
-};
-
-PhaseFigures Figures(const PhaseResult& r) {
-  PhaseFigures f;
-  f.latency = Summarise(r.micros);
-  const double n = static_cast<double>(std::max<size_t>(r.micros.size(), 1));
-  f.rate = static_cast<double>(r.micros.size()) / r.seconds;
-  f.cpu_us = r.process_cpu / n * 1e6;
-  f.mean_bytes = r.response_bytes / n;
-  f.error_share =
-      r.calls > 0 ? static_cast<double>(r.errors) / static_cast<double>(r.calls) : 1.0;
-  return f;
+// Failed calls of all the phase's calls (all of them when none completed).
+double ErrorShare(const PhaseResult& r) {
+  return r.calls > 0 ? static_cast<double>(r.errors) / static_cast<double>(r.calls) : 1.0;
 }
 
 void PrintHeader() {
@@ -1014,7 +745,7 @@ int Run(const BenchOptions& options) {
   PrintHeader();
   const auto phase = [&](const std::string& name, const char* method,
                          const std::vector<std::string>& requests, double rate = 0) {
-    GrpcLoad load(stubs, options.clients, method, &requests, rate);
+    GrpcLoad load(stubs, options.clients, method, AnyOf(requests), kSeed, rate);
     PhaseResult result = load.Run(name, options.warmup_seconds, options.seconds);
     PrintRow(result);
     std::fflush(stdout);
@@ -1121,7 +852,7 @@ int Run(const BenchOptions& options) {
 
   bool too_many_errors = false;
   for (const PhaseResult* r : all_phases) {
-    too_many_errors |= Figures(*r).error_share > kMaxErrorShare;
+    too_many_errors |= ErrorShare(*r) > kMaxErrorShare;
   }
   if (too_many_errors) {
     std::fprintf(stderr, "more than %.0f %% of the calls of a phase failed\n",
