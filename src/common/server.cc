@@ -8,6 +8,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/caller.h"
+#include "common/tls.h"
 
 namespace aurora {
 namespace {
@@ -77,6 +79,48 @@ class MalformedRequestInterceptorFactory final
   const std::set<std::string> served_;  // full names of the registered services
 };
 
+// Removes the caller metadata (common/caller.h) from calls of other organisations' nodes: they
+// are identified by their certificate, and may not speak for this node's API clients.
+class CallerMetadataInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  CallerMetadataInterceptor(grpc::experimental::ServerRpcInfo* info,
+                            const std::string* own_organization)
+      : info_(info), own_organization_(own_organization) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      const grpc::ServerContextBase* context = info_->server_context();
+      const auto auth = context != nullptr ? context->auth_context() : nullptr;
+      if (auth && auth->IsPeerAuthenticated() && PeerOrganization(*auth) != *own_organization_) {
+        auto* metadata = methods->GetRecvInitialMetadata();
+        for (const char* key : {kCallerOrganizationMetadata, kCallerClientMetadata}) {
+          metadata->erase(grpc::string_ref(key));
+        }
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  grpc::experimental::ServerRpcInfo* info_;
+  const std::string* own_organization_;
+};
+
+class CallerMetadataInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit CallerMetadataInterceptorFactory(std::string own_organization)
+      : own_organization_(std::move(own_organization)) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new CallerMetadataInterceptor(info, &own_organization_);
+  }
+
+ private:
+  const std::string own_organization_;
+};
+
 }  // namespace
 
 GrpcServer::GrpcServer(GrpcServerOptions options) : options_(options) {}
@@ -90,7 +134,9 @@ void GrpcServer::AddService(grpc::Service* service, const std::string& health_na
 absl::Status GrpcServer::Start(const std::string& address, Metrics* metrics) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(
+      address, options_.credentials ? options_.credentials : grpc::InsecureServerCredentials(),
+      &port_);
   builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_send_message_bytes);
   // Accept client keepalive pings every 10 s or more; close idle connections after 1 h.
@@ -101,6 +147,10 @@ absl::Status GrpcServer::Start(const std::string& address, Metrics* metrics) {
   for (auto& [service, name] : services_) builder.RegisterService(service);
   // The status rewrite runs first so that metrics count the status the caller receives.
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  if (options_.credentials) {
+    creators.push_back(
+        std::make_unique<CallerMetadataInterceptorFactory>(options_.own_organization));
+  }
   std::set<std::string> served;
   for (auto& [service, name] : services_) served.insert(name);
   creators.push_back(std::make_unique<MalformedRequestInterceptorFactory>(std::move(served)));

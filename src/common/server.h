@@ -2,7 +2,7 @@
 // GrpcServer: the node's gRPC server with what every component gets for free: the health service
 // (grpc.health.v1; one status per component service plus the overall "" status), server
 // reflection, the metrics interceptor, message size limits and keepalive policy, and an
-// in-process channel for components and the gateway in the same process.
+// in-process channel for components and the gateway in the same process; plaintext or mutual TLS.
 //
 // Usage:
 //   GrpcServer server;
@@ -30,6 +30,14 @@ namespace aurora {
 struct GrpcServerOptions {
   int max_receive_message_bytes = 16 << 20;
   int max_send_message_bytes = 64 << 20;
+  // The listener's credentials: null for plaintext (a private port, the embedded default), or
+  // mutual TLS (common/tls.h: ServerCredentials) between organisations' nodes.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  // With TLS: this node's organisation (from its own certificate). The caller metadata of
+  // common/caller.h is honoured only from in-process and plaintext calls and from peers whose
+  // certificate names this organisation (its own gateway or tools); it is removed from every
+  // other organisation's calls before a service sees them.
+  std::string own_organization;
 };
 
 class GrpcServer {
@@ -40,6 +48,13 @@ class GrpcServer {
   // `health_name` is the name the health service reports the component under (its full gRPC
   // service name). Call before Start().
   void AddService(grpc::Service* service, const std::string& health_name);
+
+  // Mutual TLS instead of plaintext (see GrpcServerOptions). Call before Start().
+  void SetCredentials(std::shared_ptr<grpc::ServerCredentials> credentials,
+                      std::string own_organization) {
+    options_.credentials = std::move(credentials);
+    options_.own_organization = std::move(own_organization);
+  }
 
   // Listens on `address` (port 0 picks a free one). `metrics` may be null.
   absl::Status Start(const std::string& address, Metrics* metrics);

@@ -1,4 +1,5 @@
-// aurora: the Aurora Network node. Subcommands: serve, gateway, import, version (DESIGN.md §10).
+// aurora: the Aurora Network node. Subcommands: serve, gateway, import, ca, version (DESIGN.md
+// §10).
 
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include "directory/catalogue_format.h"
 #include "gateway/gateway.h"
 #include "node/import_client.h"
+#include "node/network_ca.h"
 #include "node/node.h"
 #include "node/options.h"
 
@@ -36,6 +38,7 @@ constexpr char kTopHelp[] =
     "Commands:\n"
     "  serve     run a node (gRPC, health, reflection, the HTTP/JSON gateway, /metrics)\n"
     "  gateway   run the HTTP/JSON gateway alone, in front of a node's gRPC address\n"
+    "  ca        the network CA: init, issue node certificates, revoke, refresh the CRL\n"
     "  import    import catalogue files into a running node's directory\n"
     "  version   print the version\n\n"
     "Run 'aurora <command> --help' for the options of a command.\n";
@@ -59,6 +62,48 @@ std::optional<int> ParseOrExit(const CommandLine& cli, const std::vector<std::st
   }
   *options = std::move(**parsed);
   return std::nullopt;
+}
+
+// Mutual TLS with the network CA's certificates, shared by every command that listens on or calls
+// a node's gRPC port.
+std::vector<OptionSpec> WithTlsOptions(std::vector<OptionSpec> specs) {
+  std::vector<OptionSpec> tls = {
+      {"tls-cert", "FILE", "",
+       "this node's certificate from the network CA (`aurora ca issue`); with --tls-key and "
+       "--tls-ca every gRPC connection is mutual TLS"},
+      {"tls-key", "FILE", "", "the certificate's private key (PEM)"},
+      {"tls-ca", "FILE", "", "the network CA's certificate that peers must chain to"},
+      {"tls-crl-dir", "DIR", "", "revoked certificates: the CA's crl/ folder (`aurora ca revoke`)"},
+      {"tls-refresh-seconds", "N", "60",
+       "how often the certificate, key, CA and CRL files are re-read (renewal without restart)"},
+  };
+  specs.insert(specs.end(), tls.begin(), tls.end());
+  return specs;
+}
+
+absl::Status ApplyTlsOptions(const ParsedOptions& o, TlsFiles* tls) {
+  tls->cert = o.Get("tls-cert");
+  tls->key = o.Get("tls-key");
+  tls->ca = o.Get("tls-ca");
+  tls->crl_dir = o.Get("tls-crl-dir");
+  auto refresh = o.GetInt("tls-refresh-seconds", 1, 86400);
+  if (!refresh.ok()) return refresh.status();
+  tls->refresh = absl::Seconds(*refresh);
+  if (!tls->enabled() && !tls->crl_dir.empty()) {
+    return absl::InvalidArgumentError("--tls-crl-dir needs --tls-cert, --tls-key and --tls-ca");
+  }
+  return absl::OkStatus();
+}
+
+// A client's TLS files, checked before the first call so that a wrong file is named at once.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(
+    const ParsedOptions& o) {
+  TlsFiles tls;
+  if (auto s = ApplyTlsOptions(o, &tls); !s.ok()) return s;
+  if (tls.enabled()) {
+    if (auto own = CheckTlsFiles(tls); !own.ok()) return own.status();
+  }
+  return ChannelCredentialsOrInsecure(tls);
 }
 
 // The gateway's options, shared by `serve` and `gateway`.
@@ -129,7 +174,7 @@ int Serve(const std::vector<std::string>& args) {
       "component), server reflection and Prometheus metrics, and the HTTP/JSON gateway in front "
       "of them; RocksDB in --data-dir. SIGTERM or SIGINT: NOT_SERVING, drain, finish running "
       "calls, close RocksDB (before the node serves: stop at once).",
-      WithGatewayOptions({
+      WithTlsOptions(WithGatewayOptions({
           {"data-dir", "DIR", "./aurora-data", "where the node keeps its RocksDB and files"},
           {"grpc-listen", "HOST:PORT", "127.0.0.1:50051", "gRPC address (port 0: any free port)"},
           {"http-listen", "HOST:PORT", "127.0.0.1:8080",
@@ -188,7 +233,7 @@ int Serve(const std::vector<std::string>& args) {
           {"secret-hash-iterations", "N", "600000", "PBKDF2 iterations for API client secrets"},
           {"block-cache-mb", "N", "128", "RocksDB block cache size"},
           {"log-level", "LEVEL", "info", "debug, info, warning or error"},
-      }));
+      })));
   ParsedOptions o;
   if (auto exit_code = ParseOrExit(cli, args, &o)) return *exit_code;
   if (!o.positional().empty()) {
@@ -204,6 +249,7 @@ int Serve(const std::vector<std::string>& args) {
   NodeConfig config;
   config.data_dir = o.Get("data-dir");
   config.grpc_listen = o.Get("grpc-listen");
+  if (auto s = ApplyTlsOptions(o, &config.tls); !s.ok()) return Fail(s);
   config.metrics_listen = o.Get("metrics-listen") == "off" ? "" : o.Get("metrics-listen");
   config.http_listen = o.Get("http-listen");
   if (auto s = ApplyGatewayOptions(o, &config.gateway); !s.ok()) return Fail(s);
@@ -287,13 +333,13 @@ int Gateway(const std::vector<std::string>& args) {
       "Deployment for many component pods). It serves /healthz, /readyz (the upstream's gRPC "
       "health), /metrics, /openapi.json and /docs on its HTTP address. SIGTERM or SIGINT: stop "
       "accepting, let requests under way finish.",
-      WithGatewayOptions({
+      WithTlsOptions(WithGatewayOptions({
           {"upstream", "HOST:PORT", "", "the gRPC address of the node (or Service) to call"},
           {"http-listen", "HOST:PORT", "127.0.0.1:8080",
            "HTTP/JSON address (port 0: any free port)"},
           {"grace-seconds", "N", "10", "seconds requests under way get to finish on shutdown"},
           {"log-level", "LEVEL", "info", "debug, info, warning or error"},
-      }));
+      })));
   ParsedOptions o;
   if (auto exit_code = ParseOrExit(cli, args, &o)) return *exit_code;
   if (!o.positional().empty()) {
@@ -315,11 +361,13 @@ int Gateway(const std::vector<std::string>& args) {
   auto grace = o.GetInt("grace-seconds", 0, 3600);
   if (!grace.ok()) return Fail(grace.status());
 
+  auto credentials = ClientCredentials(o);
+  if (!credentials.ok()) return Fail(credentials.status());
+
   sigset_t signals = BlockStopSignals();
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(o.Get("upstream"), grpc::InsecureChannelCredentials(),
-                                           channel_args);
+  auto channel = grpc::CreateCustomChannel(o.Get("upstream"), *credentials, channel_args);
   Metrics metrics;
   auto gateway = gateway::Gateway::Create(options, channel, metrics.shared_registry());
   if (!gateway.ok()) return Fail(gateway.status());
@@ -346,14 +394,14 @@ int Import(const std::vector<std::string>& args) {
       "the records name, then streams the services (created, updated, unchanged or rejected, "
       "with the reason). Formats: ndjson (../shared/data/services.ndjson) and ptv (raw PTV Open "
       "API records; servicechannels.ndjson and organizations.ndjson beside the file are used).",
-      {
+      WithTlsOptions({
           {"format", "ndjson|ptv", "ndjson", "format of the files"},
           {"grpc-target", "HOST:PORT", "127.0.0.1:50051", "the node's gRPC address"},
           {"codelists", "DIR", "../shared/data/codelists",
            "code lists used to map old PTV URIs to codes"},
           {"batch", "N", "500", "services per import message (1..1000)"},
           {"timeout-seconds", "N", "600", "deadline of the whole import"},
-      });
+      }));
   ParsedOptions o;
   if (auto exit_code = ParseOrExit(cli, args, &o)) return *exit_code;
   if (o.positional().empty()) {
@@ -368,10 +416,11 @@ int Import(const std::vector<std::string>& args) {
   auto codes = CodeLists::LoadFromDirectory(o.Get("codelists"));
   if (!codes.ok()) return Fail(codes.status());
 
+  auto credentials = ClientCredentials(o);
+  if (!credentials.ok()) return Fail(credentials.status());
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(o.Get("grpc-target"), grpc::InsecureChannelCredentials(),
-                                           channel_args);
+  auto channel = grpc::CreateCustomChannel(o.Get("grpc-target"), *credentials, channel_args);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
     return Fail(absl::UnavailableError(
         absl::StrCat("--grpc-target: no node answers at ", o.Get("grpc-target"))));
@@ -403,6 +452,110 @@ int Import(const std::vector<std::string>& args) {
   return summary->rejected + summary->unreadable > 0 ? 3 : 0;
 }
 
+void PrintCertificate(const CertificateInfo& info) {
+  std::cout << "subject: " << info.subject << "\nserial: " << info.serial_hex << "\nnot after: "
+            << absl::FormatTime(absl::RFC3339_sec, info.not_after, absl::UTCTimeZone()) << "\n";
+  if (!info.organization_id.empty()) std::cout << "organisation: " << info.organization_id << "\n";
+}
+
+int Ca(const std::vector<std::string>& args) {
+  constexpr char kCaHelp[] =
+      "Usage: aurora ca <init|issue|revoke|crl> [options]\n\n"
+      "The network CA every member node's certificate chains to (see README, \"Join the "
+      "network\").\n"
+      "  init    --dir DIR [--name NAME] [--days N]    a new root: DIR/ca.key (keep it offline), "
+      "DIR/ca.crt, DIR/crl/\n"
+      "  issue   --dir DIR --org ID --out DIR [--dns NAME]... [--ip ADDR]... [--days N]\n"
+      "          a node certificate for organisation ID: OUT/node.key, OUT/node.crt, OUT/ca.crt\n"
+      "  revoke  --dir DIR CERT-FILE|SERIAL           revoke and rewrite the CRL in DIR/crl/\n"
+      "  crl     --dir DIR                             re-sign the CRL (valid 90 days)\n";
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << kCaHelp;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string action = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  std::vector<OptionSpec> specs = {{"dir", "DIR", "", "the CA's folder"}};
+  if (action == "init") {
+    specs.push_back({"name", "NAME", "Aurora Network CA", "the root's common name"});
+    specs.push_back({"days", "N", "3650", "validity of the root"});
+  } else if (action == "issue") {
+    specs.push_back({"org", "ID", "", "the organisation's id in the directory (a UUID)"});
+    specs.push_back({"out", "DIR", "", "where node.key, node.crt and ca.crt are written"});
+    specs.push_back({"dns", "NAMES", "localhost",
+                     "comma-separated DNS names the node is reached by (\"\": none)"});
+    specs.push_back({"ip", "ADDRS", "127.0.0.1",
+                     "comma-separated IP addresses the node is reached by (\"\": none)"});
+    specs.push_back({"days", "N", "365", "validity of the certificate"});
+  } else if (action != "revoke" && action != "crl") {
+    std::cerr << "aurora ca: unknown action \"" << action << "\"\n\n" << kCaHelp;
+    return 2;
+  }
+  CommandLine cli(absl::StrCat("ca ", action),
+                  action == "revoke" ? "CERT-FILE|SERIAL [options]" : "[options]",
+                  "The network CA; see `aurora ca --help`.", specs);
+  ParsedOptions o;
+  if (auto exit_code = ParseOrExit(cli, rest, &o)) return *exit_code;
+  if (o.Get("dir").empty()) {
+    return Fail(absl::InvalidArgumentError("aurora ca: --dir DIR is required (the CA's folder)"));
+  }
+  if (action != "revoke" && !o.positional().empty()) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "aurora ca ", action, ": unexpected argument \"", o.positional().front(), "\"")));
+  }
+  const auto list = [](const std::string& text) {
+    std::vector<std::string> out = absl::StrSplit(text, ',', absl::SkipEmpty());
+    return out;
+  };
+  if (action == "init") {
+    CaInitOptions options;
+    options.dir = o.Get("dir");
+    options.name = o.Get("name");
+    auto days = o.GetInt("days", 1, 36500);
+    if (!days.ok()) return Fail(days.status());
+    options.days = *days;
+    auto info = InitNetworkCa(options);
+    if (!info.ok()) return Fail(info.status());
+    PrintCertificate(*info);
+    std::cout << "root: " << options.dir
+              << "/ca.crt (give it to every node as --tls-ca); key: " << options.dir
+              << "/ca.key (keep it offline)\n";
+    return 0;
+  }
+  if (action == "issue") {
+    NodeCertificateRequest request;
+    request.ca_dir = o.Get("dir");
+    request.organization_id = o.Get("org");
+    request.out_dir = o.Get("out");
+    request.dns_names = list(o.Get("dns"));
+    request.ip_addresses = list(o.Get("ip"));
+    auto days = o.GetInt("days", 1, 36500);
+    if (!days.ok()) return Fail(days.status());
+    request.days = *days;
+    auto info = IssueNodeCertificate(request);
+    if (!info.ok()) return Fail(info.status());
+    PrintCertificate(*info);
+    std::cout << "written: " << request.out_dir << "/node.key, node.crt, ca.crt\n";
+    return 0;
+  }
+  if (action == "revoke") {
+    if (o.positional().size() != 1) {
+      return Fail(absl::InvalidArgumentError(
+          "aurora ca revoke: give one certificate file or serial number"));
+    }
+    auto serial = RevokeCertificate(o.Get("dir"), o.positional().front());
+    if (!serial.ok()) return Fail(serial.status());
+    auto crl = CrlPath(o.Get("dir"));
+    std::cout << "revoked serial " << *serial << "; CRL: " << (crl.ok() ? *crl : "?")
+              << " (copy the crl/ folder to every node's --tls-crl-dir)\n";
+    return 0;
+  }
+  auto crl = RefreshCrl(o.Get("dir"));
+  if (!crl.ok()) return Fail(crl.status());
+  std::cout << "CRL re-signed: " << *crl << "\n";
+  return 0;
+}
+
 }  // namespace
 }  // namespace aurora::node
 
@@ -420,6 +573,7 @@ int main(int argc, char** argv) {
   if (command == "serve") return aurora::node::Serve(args);
   if (command == "gateway") return aurora::node::Gateway(args);
   if (command == "import") return aurora::node::Import(args);
+  if (command == "ca") return aurora::node::Ca(args);
   if (command == "version" || command == "--version") {
     std::cout << "aurora " << AURORA_VERSION << " (gRPC " << grpc::Version() << ")\n";
     return 0;

@@ -69,6 +69,28 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeConfig& config) {
 }
 
 absl::Status Node::StartImpl() {
+  if (config_.tls.enabled()) {
+    // Fail here, naming the file and the problem, rather than in every handshake later.
+    auto own = CheckTlsFiles(config_.tls);
+    if (!own.ok()) return own.status();
+    server_.SetCredentials(ServerCredentials(config_.tls), own->organization_id);
+    LogInfo(
+        "node", "mutual TLS on the gRPC port",
+        {{"organization", own->organization_id},
+         {"certificate_serial", own->serial_hex},
+         {"not_after", absl::FormatTime(absl::RFC3339_sec, own->not_after, absl::UTCTimeZone())},
+         {"crl_dir", config_.tls.crl_dir.empty() ? "none" : config_.tls.crl_dir}});
+    const std::string cert_file = config_.tls.cert;
+    metrics_.AddGaugeCallback(
+        "aurora_tls_certificate_expiry_timestamp_seconds",
+        "When the node's TLS certificate (as it is on disk now) expires, in Unix seconds",
+        [cert_file] {
+          auto pem = ReadFile(cert_file);
+          auto info = pem.ok() ? InspectCertificate(*pem, cert_file)
+                               : absl::StatusOr<CertificateInfo>(pem.status());
+          return info.ok() ? static_cast<double>(absl::ToUnixSeconds(info->not_after)) : 0.0;
+        });
+  }
   auto codes = CodeLists::LoadFromDirectory(config_.codelists_dir);
   if (!codes.ok()) {
     return absl::Status(codes.status().code(),
@@ -334,7 +356,7 @@ std::shared_ptr<grpc::Channel> Node::DirectoryChannel() {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(256 << 20);
     directory_channel_ = grpc::CreateCustomChannel(config_.directory_target,
-                                                   grpc::InsecureChannelCredentials(), args);
+                                                   ChannelCredentialsOrInsecure(config_.tls), args);
   }
   return directory_channel_;
 }

@@ -16,6 +16,7 @@
 #include "common/database.h"
 #include "common/metrics.h"
 #include "common/server.h"
+#include "common/tls.h"
 #include "directory/directory_service.h"
 #include "directory/store.h"
 #include "gateway/gateway.h"
@@ -48,6 +49,9 @@ inline const std::set<std::string>& AvailableComponents() {
 struct NodeConfig {
   std::string data_dir = "./aurora-data";
   std::string grpc_listen = "127.0.0.1:50051";
+  // Mutual TLS on the gRPC port and on the node's calls to other nodes (--directory-target),
+  // with a certificate from the network CA (`aurora ca`); not enabled: plaintext.
+  TlsFiles tls;
   std::string metrics_listen = "127.0.0.1:9464";  // empty: no /metrics
   std::string http_listen = "127.0.0.1:8080";     // the gateway's address
   gateway::GatewayOptions gateway;

@@ -10,7 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "profile/openssl_handles.h"
+#include "common/openssl_handles.h"
 
 namespace aurora::profile {
 namespace {

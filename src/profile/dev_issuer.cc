@@ -21,9 +21,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/openssl_handles.h"
 #include "common/secret_hash.h"
 #include "common/text.h"
-#include "profile/openssl_handles.h"
 
 namespace aurora::profile {
 namespace {

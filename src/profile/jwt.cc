@@ -24,10 +24,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/openssl_handles.h"
 #include "common/secret_hash.h"
 #include "common/text.h"
 #include "profile/crypto.h"
-#include "profile/openssl_handles.h"
 
 namespace aurora::profile {
 namespace {

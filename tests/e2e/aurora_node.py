@@ -104,8 +104,12 @@ class NodeError(AssertionError):
 class AuroraNode:
     """One `aurora serve` process at a time on `data_dir`; start() again after stop()/kill()."""
 
-    def __init__(self, data_dir, extra_args=(), drain_seconds=0, grace_seconds=None):
+    def __init__(self, data_dir, extra_args=(), drain_seconds=0, grace_seconds=None,
+                 channel_credentials=None):
+        """`channel_credentials`: grpc.ssl_channel_credentials(...) for a node started with
+        --tls-*; None: plaintext."""
         self.data_dir = data_dir
+        self.channel_credentials = channel_credentials
         self.extra_args = list(extra_args)
         self.drain_seconds = drain_seconds
         self.grace_seconds = grace_seconds
@@ -159,7 +163,8 @@ class AuroraNode:
         self.grpc_port = int(entry["grpc_port"])
         self.metrics_port = int(entry["metrics_port"])
         self.http_port = int(entry.get("http_port", 0))
-        self._channel = grpc.insecure_channel(self.target)
+        self._channel = (grpc.insecure_channel(self.target) if self.channel_credentials is None
+                         else grpc.secure_channel(self.target, self.channel_credentials))
         return self
 
     def stop(self, timeout=60):

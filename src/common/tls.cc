@@ -1,0 +1,414 @@
+#include "common/tls.h"
+
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "common/openssl_handles.h"
+#include "common/text.h"
+
+namespace aurora {
+namespace {
+
+using X509StackPtr =
+    std::unique_ptr<STACK_OF(X509),
+                    decltype([](STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); })>;
+
+std::string OpenSslError() {
+  const unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return "no detail from OpenSSL";
+  char buffer[256];
+  ERR_error_string_n(code, buffer, sizeof(buffer));
+  return buffer;
+}
+
+absl::StatusOr<absl::Time> ToTime(const ASN1_TIME* time) {
+  struct tm parts {};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &parts) != 1) {
+    return absl::InvalidArgumentError("has an unreadable validity date");
+  }
+  return absl::FromUnixSeconds(timegm(&parts));
+}
+
+std::string Asn1Text(const ASN1_STRING* text) {
+  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)),
+                     static_cast<size_t>(ASN1_STRING_length(text)));
+}
+
+// Every certificate of a PEM text, in order.
+absl::StatusOr<std::vector<X509Ptr>> ReadCertificates(std::string_view pem,
+                                                      const std::string& label) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  std::vector<X509Ptr> out;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    out.emplace_back(cert);
+  }
+  ERR_clear_error();  // the end of the text reads as an error
+  if (out.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, " holds no PEM certificate (\"-----BEGIN CERTIFICATE-----\")"));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ReadNamed(const std::string& path, std::string_view flag) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(flag), " is required when any of --tls-cert, --tls-key, --tls-ca is set"));
+  }
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(), absl::StrCat(Sv(flag), " ", QuoteForMessage(path),
+                                                           ": ", text.status().message()));
+  }
+  return text;
+}
+
+// Lowercase hex without leading zeros, as `aurora ca` prints and revoke accepts serials.
+std::string SerialHex(const ASN1_INTEGER* number) {
+  BnPtr serial(ASN1_INTEGER_to_BN(number, nullptr));
+  if (!serial) return "";
+  char* hex = BN_bn2hex(serial.get());
+  std::string out = absl::AsciiStrToLower(hex);
+  OPENSSL_free(hex);
+  const size_t first = out.find_first_not_of('0');
+  return first == std::string::npos ? "0" : out.substr(first);
+}
+
+absl::StatusOr<CertificateInfo> Inspect(X509* cert, std::string_view label) {
+  CertificateInfo info;
+  BioPtr subject(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(subject.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(subject.get(), &data);
+  info.subject.assign(data, static_cast<size_t>(length));
+  info.serial_hex = SerialHex(X509_get0_serialNumber(cert));
+  auto not_before = ToTime(X509_get0_notBefore(cert));
+  auto not_after = ToTime(X509_get0_notAfter(cert));
+  if (!not_before.ok() || !not_after.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(Sv(label), " has an unreadable validity date"));
+  }
+  info.not_before = *not_before;
+  info.not_after = *not_after;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+      if (name->type != GEN_URI) continue;
+      const std::string uri = Asn1Text(name->d.uniformResourceIdentifier);
+      if (absl::StartsWith(uri, kOrganizationUriPrefix)) {
+        info.organization_id = uri.substr(std::strlen(kOrganizationUriPrefix));
+        break;
+      }
+    }
+    GENERAL_NAMES_free(names);
+  }
+  return info;
+}
+
+// The CRLs of a folder as `aurora ca revoke` and OpenSSL's hashed-directory lookup name them.
+absl::StatusOr<std::vector<X509CrlPtr>> ReadCrls(const std::string& dir) {
+  std::error_code error;
+  if (!std::filesystem::is_directory(dir, error)) {
+    return absl::NotFoundError(
+        absl::StrCat("--tls-crl-dir ", QuoteForMessage(dir), " is not a folder"));
+  }
+  std::vector<X509CrlPtr> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() < 11 || name[8] != '.' || name[9] != 'r') continue;  // <8 hex>.r<n>
+    auto text = ReadFile(entry.path().string());
+    if (!text.ok()) return text.status();
+    BioPtr bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
+    X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr);
+    if (crl == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("--tls-crl-dir file ",
+                                                     QuoteForMessage(entry.path().string()),
+                                                     " is not a PEM CRL: ", OpenSslError()));
+    }
+    out.emplace_back(crl);
+  }
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat("--tls-crl-dir ", QuoteForMessage(dir), ": ", error.message()));
+  }
+  return out;
+}
+
+// The serials the CRLs in `dir` revoke; every CRL must be signed by one of `roots`.
+absl::StatusOr<std::set<std::string>> RevokedSerials(const std::string& dir,
+                                                     const std::vector<X509Ptr>& roots) {
+  auto crls = ReadCrls(dir);
+  if (!crls.ok()) return crls.status();
+  std::set<std::string> out;
+  for (const auto& crl : *crls) {
+    bool signed_by_root = false;
+    for (const auto& root : roots) {
+      EVP_PKEY* key = X509_get0_pubkey(root.get());
+      if (key != nullptr && X509_CRL_verify(crl.get(), key) == 1) signed_by_root = true;
+    }
+    ERR_clear_error();
+    if (!signed_by_root) {
+      return absl::InvalidArgumentError(absl::StrCat("--tls-crl-dir ", QuoteForMessage(dir),
+                                                     " holds a CRL not signed by the network CA"));
+    }
+    STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl.get());
+    for (int i = 0; i < sk_X509_REVOKED_num(revoked); ++i) {
+      out.insert(SerialHex(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i))));
+    }
+  }
+  return out;
+}
+
+// The revoked serials of --tls-crl-dir as they are now: the folder is looked at again at most
+// every `refresh`, and re-read when a file in it changed. A CRL that cannot be read keeps the
+// last good set (revocations are never forgotten) and is logged.
+class RevocationList {
+ public:
+  explicit RevocationList(TlsFiles files) : files_(std::move(files)) {}
+
+  bool IsRevoked(const std::string& serial_hex) {
+    if (files_.crl_dir.empty()) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    const absl::Time now = absl::Now();
+    if (now >= next_check_) {
+      next_check_ = now + files_.refresh;
+      Reload();
+    }
+    return revoked_.contains(serial_hex);
+  }
+
+ private:
+  void Reload() {
+    std::string stamp;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(files_.crl_dir, error)) {
+      std::error_code ignored;
+      absl::StrAppend(&stamp, entry.path().filename().string(), ":",
+                      entry.last_write_time(ignored).time_since_epoch().count(), ":",
+                      entry.file_size(ignored), ";");
+    }
+    if (stamp == stamp_) return;
+    auto ca_text = ReadFile(files_.ca);
+    auto roots = ca_text.ok() ? ReadCertificates(*ca_text, "--tls-ca")
+                              : absl::StatusOr<std::vector<X509Ptr>>(ca_text.status());
+    auto serials = roots.ok() ? RevokedSerials(files_.crl_dir, *roots)
+                              : absl::StatusOr<std::set<std::string>>(roots.status());
+    if (!serials.ok()) {
+      LogError("tls", "cannot read the revocation lists; keeping the last ones",
+               {{"crl_dir", files_.crl_dir}, {"error", std::string(serials.status().message())}});
+      return;
+    }
+    // A list only grows: a serial once revoked stays refused even if a file goes missing.
+    revoked_.insert(serials->begin(), serials->end());
+    stamp_ = stamp;
+  }
+
+  const TlsFiles files_;
+  std::mutex mu_;
+  absl::Time next_check_ = absl::InfinitePast();
+  std::string stamp_;
+  std::set<std::string> revoked_;
+};
+
+// Runs after gRPC has verified the peer's chain to the CA: refuses a revoked certificate (always
+// against the current CRLs, so a revocation applies to the next handshake without a restart), one
+// that names no organisation, and, on a channel, a server whose certificate does not name the
+// host the channel was made for.
+class PeerVerifier final : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  PeerVerifier(std::shared_ptr<RevocationList> revocations, bool check_host)
+      : revocations_(std::move(revocations)), check_host_(check_host) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
+    *sync_status = Check(*request);
+    return true;  // answered synchronously
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  grpc::Status Check(const grpc::experimental::TlsCustomVerificationCheckRequest& request) {
+    const grpc::string_ref pem = request.peer_cert();
+    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) {
+      ERR_clear_error();
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the peer sent no certificate");
+    }
+    auto info = Inspect(cert.get(), "the peer's certificate");
+    if (!info.ok() || !IsCanonicalUuid(info->organization_id)) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "the peer's certificate names no organisation (urn:aurora:org:)");
+    }
+    if (revocations_->IsRevoked(info->serial_hex)) {
+      LogWarning("tls", "refused a revoked certificate",
+                 {{"organization", info->organization_id}, {"serial", info->serial_hex}});
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          absl::StrCat("the peer's certificate ", info->serial_hex,
+                                       " (organisation ", info->organization_id, ") is revoked"));
+    }
+    if (check_host_) {
+      std::string host(request.target_name().data(), request.target_name().size());
+      if (!host.empty() && host.front() == '[') {
+        host = host.substr(1, host.find(']') - 1);
+      } else if (std::count(host.begin(), host.end(), ':') == 1) {
+        host = host.substr(0, host.find(':'));
+      }
+      const bool matches = X509_check_ip_asc(cert.get(), host.c_str(), 0) == 1 ||
+                           X509_check_host(cert.get(), host.data(), host.size(), 0, nullptr) == 1;
+      ERR_clear_error();
+      if (!matches) {
+        return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                            absl::StrCat("the server's certificate does not name the host ",
+                                         QuoteForMessage(host)));
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  std::shared_ptr<RevocationList> revocations_;
+  const bool check_host_;
+};
+
+std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(
+    const TlsFiles& files) {
+  const auto seconds = std::max<int64_t>(1, absl::ToInt64Seconds(files.refresh));
+  return std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      files.key, files.cert, files.ca, static_cast<unsigned int>(seconds));
+}
+
+}  // namespace
+
+absl::StatusOr<CertificateInfo> InspectCertificate(std::string_view pem, std::string_view label) {
+  auto certs = ReadCertificates(pem, std::string(label));
+  if (!certs.ok()) return certs.status();
+  return Inspect(certs->front().get(), label);
+}
+
+absl::StatusOr<CertificateInfo> CheckTlsFiles(const TlsFiles& files, absl::Time now) {
+  auto cert_text = ReadNamed(files.cert, "--tls-cert");
+  if (!cert_text.ok()) return cert_text.status();
+  auto key_text = ReadNamed(files.key, "--tls-key");
+  if (!key_text.ok()) return key_text.status();
+  auto ca_text = ReadNamed(files.ca, "--tls-ca");
+  if (!ca_text.ok()) return ca_text.status();
+  const std::string cert_label = absl::StrCat("--tls-cert ", QuoteForMessage(files.cert));
+  const std::string ca_label = absl::StrCat("--tls-ca ", QuoteForMessage(files.ca));
+
+  auto chain = ReadCertificates(*cert_text, cert_label);
+  if (!chain.ok()) return chain.status();
+  auto roots = ReadCertificates(*ca_text, ca_label);
+  if (!roots.ok()) return roots.status();
+  BioPtr key_bio(BIO_new_mem_buf(key_text->data(), static_cast<int>(key_text->size())));
+  PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!key) {
+    return absl::InvalidArgumentError(absl::StrCat("--tls-key ", QuoteForMessage(files.key),
+                                                   " holds no PEM private key: ", OpenSslError()));
+  }
+  X509* leaf = chain->front().get();
+  if (X509_check_private_key(leaf, key.get()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        absl::StrCat("the key in --tls-key ", QuoteForMessage(files.key),
+                     " does not belong to the certificate in ", cert_label));
+  }
+
+  X509StorePtr store(X509_STORE_new());
+  for (const auto& root : *roots) X509_STORE_add_cert(store.get(), root.get());
+  if (!files.crl_dir.empty()) {
+    auto crls = ReadCrls(files.crl_dir);
+    if (!crls.ok()) return crls.status();
+    for (const auto& crl : *crls) X509_STORE_add_crl(store.get(), crl.get());
+    if (!crls->empty()) X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK);
+  }
+  X509StackPtr intermediates(sk_X509_new_null());
+  for (size_t i = 1; i < chain->size(); ++i) {
+    X509_up_ref((*chain)[i].get());
+    sk_X509_push(intermediates.get(), (*chain)[i].get());
+  }
+  X509StoreCtxPtr context(X509_STORE_CTX_new());
+  X509_STORE_CTX_init(context.get(), store.get(), leaf, intermediates.get());
+  X509_STORE_CTX_set_time(context.get(), 0, absl::ToTimeT(now));
+  X509_STORE_CTX_set_purpose(context.get(), X509_PURPOSE_SSL_SERVER);
+  if (X509_verify_cert(context.get()) != 1) {
+    const int error = X509_STORE_CTX_get_error(context.get());
+    ERR_clear_error();
+    return absl::FailedPreconditionError(absl::StrCat(
+        cert_label, " is not accepted by the network CA in ", ca_label, ": ",
+        X509_verify_cert_error_string(error),
+        files.crl_dir.empty() ? "" : absl::StrCat(" (CRLs from ", files.crl_dir, ")")));
+  }
+  auto info = Inspect(leaf, cert_label);
+  if (!info.ok()) return info.status();
+  if (!IsCanonicalUuid(info->organization_id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        cert_label, " does not name an organisation: it needs a URI subject alternative name ",
+        kOrganizationUriPrefix, "<organisation UUID> (issue it with `aurora ca issue --org ID`)"));
+  }
+  return info;
+}
+
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsFiles& files) {
+  grpc::experimental::TlsServerCredentialsOptions options(Provider(files));
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<PeerVerifier>(
+          std::make_shared<RevocationList>(files), false));
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const TlsFiles& files) {
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(Provider(files));
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  options.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<PeerVerifier>(
+          std::make_shared<RevocationList>(files), true));
+  return grpc::experimental::TlsCredentials(options);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsOrInsecure(const TlsFiles& files) {
+  return files.enabled() ? ChannelCredentials(files) : grpc::InsecureChannelCredentials();
+}
+
+std::optional<std::string> PeerOrganization(const grpc::AuthContext& auth) {
+  if (!auth.IsPeerAuthenticated()) return std::nullopt;
+  for (const auto& uri : auth.FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
+    const std::string_view value(uri.data(), uri.size());
+    if (absl::StartsWith(Sv(value), kOrganizationUriPrefix)) {
+      std::string id(value.substr(std::strlen(kOrganizationUriPrefix)));
+      if (IsCanonicalUuid(id)) return id;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> PeerOrganization(const grpc::ServerContextBase& context) {
+  const auto auth = context.auth_context();
+  if (!auth) return std::nullopt;
+  return PeerOrganization(*auth);
+}
+
+}  // namespace aurora

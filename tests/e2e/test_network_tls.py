@@ -1,0 +1,148 @@
+"""Mutual TLS between organisations' nodes, with the real CLI and a real Python gRPC client:
+`aurora ca init` makes a network root, `aurora ca issue --org` node certificates, a node started
+with --tls-* accepts only callers with a certificate from that root (Python's grpcio presenting
+one), `aurora import` reaches it over mTLS, `aurora ca revoke` shuts a member out on its next
+connection without restarting the node, and the gateway's HTTP side is unaffected.
+"""
+
+import os
+import tempfile
+import time
+import unittest
+
+import aurora_node
+from aurora_node import AuroraNode, curl, run_aurora
+
+import grpc  # noqa: E402  (after aurora_node, which puts the generated modules on sys.path)
+from aurora.directory.v1 import directory_pb2 as pb  # noqa: E402
+from aurora.directory.v1 import directory_pb2_grpc as pb_grpc  # noqa: E402
+from health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+
+ORG_A = "aaaaaaaa-0000-4000-8000-00000000000a"
+ORG_B = "bbbbbbbb-0000-4000-8000-00000000000b"
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def credentials_of(folder, with_identity=True):
+    root = read(os.path.join(folder, "ca.crt"))
+    if not with_identity:
+        return grpc.ssl_channel_credentials(root_certificates=root)
+    return grpc.ssl_channel_credentials(root_certificates=root,
+                                        private_key=read(os.path.join(folder, "node.key")),
+                                        certificate_chain=read(os.path.join(folder, "node.crt")))
+
+
+class NetworkTlsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="aurora-e2e-tls-")
+        cls.ca = os.path.join(cls.tmp.name, "ca")
+        cls.a = os.path.join(cls.tmp.name, "org-a")
+        cls.b = os.path.join(cls.tmp.name, "org-b")
+        for args in (["ca", "init", "--dir", cls.ca, "--name", "E2E network"],
+                     ["ca", "issue", "--dir", cls.ca, "--org", ORG_A, "--out", cls.a],
+                     ["ca", "issue", "--dir", cls.ca, "--org", ORG_B, "--out", cls.b]):
+            done = run_aurora(args)
+            assert done.returncode == 0, f"aurora {' '.join(args)}: {done.stderr}"
+        cls.node = AuroraNode(
+            os.path.join(cls.tmp.name, "node"),
+            extra_args=["--components", "directory,gateway",
+                        "--tls-cert", os.path.join(cls.a, "node.crt"),
+                        "--tls-key", os.path.join(cls.a, "node.key"),
+                        "--tls-ca", os.path.join(cls.ca, "ca.crt"),
+                        "--tls-crl-dir", os.path.join(cls.ca, "crl"),
+                        "--tls-refresh-seconds", "1"],
+            channel_credentials=credentials_of(cls.a)).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.stop()
+        cls.tmp.cleanup()
+
+    def check(self, credentials):
+        with grpc.secure_channel(self.node.target, credentials) as channel:
+            return health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=aurora_node.RPC_TIMEOUT_S).status
+
+    def test_ca_cli_output_and_bad_input(self):
+        done = run_aurora(["ca", "issue", "--dir", self.ca, "--org", "Org A", "--out",
+                           os.path.join(self.tmp.name, "nope")])
+        self.assertEqual(done.returncode, 2)
+        self.assertIn('--org: "Org A" is not an organisation id', done.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "nope")))
+        done = run_aurora(["ca", "init", "--dir", self.ca])
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("already holds a network CA", done.stderr)
+        self.assertEqual(os.stat(os.path.join(self.a, "node.key")).st_mode & 0o777, 0o600)
+
+    def test_members_call_over_mutual_tls_and_others_are_refused(self):
+        self.assertEqual(self.check(credentials_of(self.b)),
+                         health_pb2.HealthCheckResponse.SERVING)
+        directory = pb_grpc.DirectoryStub(self.node.channel)
+        organization = directory.RegisterOrganization(pb.RegisterOrganizationRequest(
+            organization=pb.Organization(name={"fi": "TLS-kunta"})),
+            timeout=aurora_node.RPC_TIMEOUT_S)
+        self.assertTrue(organization.id)
+        for name, credentials in (("no client certificate", credentials_of(self.a, False)),
+                                  ("plaintext", None)):
+            with self.subTest(name):
+                with (grpc.insecure_channel(self.node.target) if credentials is None
+                      else grpc.secure_channel(self.node.target, credentials)) as channel:
+                    with self.assertRaises(grpc.RpcError) as refused:
+                        health_pb2_grpc.HealthStub(channel).Check(
+                            health_pb2.HealthCheckRequest(), timeout=5)
+                    self.assertEqual(refused.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        # The public HTTP side is not behind mTLS.
+        status, _, body = curl(self.node.http_url("/healthz"))
+        self.assertEqual(status, 200, body)
+
+    def test_import_over_mutual_tls(self):
+        sample = os.path.join(self.tmp.name, "sample.ndjson")
+        with open(os.path.join(aurora_node.DATA_DIR, "services.ndjson"), "rb") as source, \
+                open(sample, "wb") as out:
+            for _ in range(5):
+                out.write(source.readline())
+        tls = ["--tls-cert", os.path.join(self.b, "node.crt"),
+               "--tls-key", os.path.join(self.b, "node.key"),
+               "--tls-ca", os.path.join(self.ca, "ca.crt")]
+        done = run_aurora(["import", sample, "--grpc-target", self.node.target,
+                           "--codelists", aurora_node.CODELISTS_DIR, *tls])
+        self.assertEqual(done.returncode, 0, done.stderr + done.stdout)
+        self.assertIn("services created: 5", done.stdout)
+        done = run_aurora(["import", sample, "--grpc-target", self.node.target,
+                           "--codelists", aurora_node.CODELISTS_DIR])
+        self.assertNotEqual(done.returncode, 0, "a plaintext import must not reach a TLS node")
+        tls[3] = os.path.join(self.a, "node.key")  # B's certificate with A's key
+        done = run_aurora(["import", sample, "--grpc-target", self.node.target,
+                           "--codelists", aurora_node.CODELISTS_DIR, *tls])
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn("does not belong to the certificate", done.stderr)
+
+    def test_zz_revoked_member_is_refused_without_a_restart(self):
+        # Runs last (unittest sorts by name): B stays revoked afterwards.
+        self.assertEqual(self.check(credentials_of(self.b)),
+                         health_pb2.HealthCheckResponse.SERVING)
+        done = run_aurora(["ca", "revoke", "--dir", self.ca, os.path.join(self.b, "node.crt")])
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("revoked serial", done.stdout)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.check(credentials_of(self.b))
+            except grpc.RpcError as refused:
+                self.assertEqual(refused.code(), grpc.StatusCode.UNAVAILABLE)
+                break
+            self.assertLess(time.monotonic(), deadline, "the revoked certificate still works")
+            time.sleep(0.2)
+        self.assertIsNotNone(self.node.find_log("refused a revoked certificate"))
+        self.assertEqual(self.check(credentials_of(self.a)),
+                         health_pb2.HealthCheckResponse.SERVING)
+        self.assertTrue(self.node.running)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
