@@ -122,6 +122,44 @@ class NetworkTlsTest(unittest.TestCase):
         self.assertEqual(done.returncode, 2, done.stderr)
         self.assertIn("does not belong to the certificate", done.stderr)
 
+    def test_recommender_follows_another_organisations_directory_over_mtls(self):
+        # Organisation B's node runs a recommender fed by A's directory: the watch stream crosses
+        # organisations over mutual TLS, with B's own certificate.
+        follower = AuroraNode(
+            os.path.join(self.tmp.name, "node-b"),
+            extra_args=["--components", "recommender,gateway", "--dictionary-dir", "off",
+                        "--directory-target", self.node.target,
+                        "--tls-cert", os.path.join(self.b, "node.crt"),
+                        "--tls-key", os.path.join(self.b, "node.key"),
+                        "--tls-ca", os.path.join(self.ca, "ca.crt"),
+                        "--tls-crl-dir", os.path.join(self.ca, "crl")],
+            channel_credentials=credentials_of(self.b)).start()
+        try:
+            directory = pb_grpc.DirectoryStub(self.node.channel)
+            organization = directory.RegisterOrganization(pb.RegisterOrganizationRequest(
+                organization=pb.Organization(name={"fi": "Seurattava kunta"})),
+                timeout=aurora_node.RPC_TIMEOUT_S)
+            directory.CreateService(pb.CreateServiceRequest(service=pb.Service(
+                id="7e500000-0000-4000-8000-000000000001", organization_id=organization.id,
+                name={"fi": "Zyxwvutsonkimus", "en": "Zyxwvut probe"},
+                summary={"fi": "Verkon yli seurattu palvelu."},
+                area_type=pb.AREA_TYPE_NATIONWIDE, languages=["fi"])),
+                timeout=aurora_node.RPC_TIMEOUT_S)
+            deadline = time.monotonic() + 20
+            while True:
+                status, _, raw = curl("-X", "POST", follower.http_url("/v1/search"),
+                                      "-H", "Content-Type: application/json",
+                                      "--data-binary", '{"text": "zyxwvutsonkimus"}')
+                self.assertEqual(status, 200, raw)
+                if b"7e500000-0000-4000-8000-000000000001" in raw:
+                    break
+                self.assertLess(time.monotonic(), deadline,
+                                f"B's recommender never saw A's new service:\n"
+                                f"{follower.log_tail()}")
+                time.sleep(0.1)
+        finally:
+            follower.stop()
+
     def test_zz_revoked_member_is_refused_without_a_restart(self):
         # Runs last (unittest sorts by name): B stays revoked afterwards.
         self.assertEqual(self.check(credentials_of(self.b)),
