@@ -79,8 +79,11 @@ class MalformedRequestInterceptorFactory final
   const std::set<std::string> served_;  // full names of the registered services
 };
 
-// Removes the caller metadata (common/caller.h) from calls of other organisations' nodes: they
-// are identified by their certificate, and may not speak for this node's API clients.
+// Calls of other organisations' nodes act for the organisation their certificate names, with the
+// rights an API client of that organisation has through the gateway: the caller metadata
+// (common/caller.h) they sent is removed, and x-aurora-organization-id is set to the certificate's
+// organisation. They never carry x-aurora-client-id: a member node is not one of this node's API
+// clients.
 class CallerMetadataInterceptor final : public grpc::experimental::Interceptor {
  public:
   CallerMetadataInterceptor(grpc::experimental::ServerRpcInfo* info,
@@ -92,10 +95,18 @@ class CallerMetadataInterceptor final : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
       const grpc::ServerContextBase* context = info_->server_context();
       const auto auth = context != nullptr ? context->auth_context() : nullptr;
-      if (auth && auth->IsPeerAuthenticated() && PeerOrganization(*auth) != *own_organization_) {
-        auto* metadata = methods->GetRecvInitialMetadata();
-        for (const char* key : {kCallerOrganizationMetadata, kCallerClientMetadata}) {
-          metadata->erase(grpc::string_ref(key));
+      if (auth && auth->IsPeerAuthenticated()) {
+        auto peer = PeerOrganization(*auth);
+        if (peer != *own_organization_) {
+          auto* metadata = methods->GetRecvInitialMetadata();
+          for (const char* key : {kCallerOrganizationMetadata, kCallerClientMetadata}) {
+            metadata->erase(grpc::string_ref(key));
+          }
+          // The value must outlive the call's handlers: this interceptor lives as long as the
+          // call.
+          peer_organization_ = peer.value_or("");
+          metadata->emplace(grpc::string_ref(kCallerOrganizationMetadata),
+                            grpc::string_ref(peer_organization_));
         }
       }
     }
@@ -105,6 +116,7 @@ class CallerMetadataInterceptor final : public grpc::experimental::Interceptor {
  private:
   grpc::experimental::ServerRpcInfo* info_;
   const std::string* own_organization_;
+  std::string peer_organization_;
 };
 
 class CallerMetadataInterceptorFactory final

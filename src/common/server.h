@@ -35,8 +35,10 @@ struct GrpcServerOptions {
   std::shared_ptr<grpc::ServerCredentials> credentials;
   // With TLS: this node's organisation (from its own certificate). The caller metadata of
   // common/caller.h is honoured only from in-process and plaintext calls and from peers whose
-  // certificate names this organisation (its own gateway or tools); it is removed from every
-  // other organisation's calls before a service sees them.
+  // certificate names this organisation (its own gateway or tools). In every other
+  // organisation's calls, x-aurora-organization-id is replaced by the organisation their
+  // certificate names and x-aurora-client-id is removed, before a service sees them: a member
+  // node acts with the rights of its organisation.
   std::string own_organization;
 };
 

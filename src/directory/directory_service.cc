@@ -560,7 +560,8 @@ grpc::ServerUnaryReactor* DirectoryService::RegisterOrganization(
   if (!CallerOrganization(*context).empty()) {
     return FinishNow(context, absl::PermissionDeniedError(
                                   "organisations are registered by the network operator on the "
-                                  "node's gRPC port, not by an API client"));
+                                  "node's gRPC port, not by an API client or another "
+                                  "organisation's node"));
   }
   if (auto s = ValidateOrganization(request->organization(), *codes_); !s.ok()) {
     return FinishNow(context, s);

@@ -106,21 +106,76 @@ class NetworkTlsTest(unittest.TestCase):
                 open(sample, "wb") as out:
             for _ in range(5):
                 out.write(source.readline())
-        tls = ["--tls-cert", os.path.join(self.b, "node.crt"),
-               "--tls-key", os.path.join(self.b, "node.key"),
-               "--tls-ca", os.path.join(self.ca, "ca.crt")]
-        done = run_aurora(["import", sample, "--grpc-target", self.node.target,
-                           "--codelists", aurora_node.CODELISTS_DIR, *tls])
+        def tls(org):
+            return ["--tls-cert", os.path.join(org, "node.crt"),
+                    "--tls-key", os.path.join(org, "node.key"),
+                    "--tls-ca", os.path.join(self.ca, "ca.crt")]
+
+        def run_import(*extra):
+            return run_aurora(["import", sample, "--grpc-target", self.node.target,
+                               "--codelists", aurora_node.CODELISTS_DIR, *extra])
+
+        # The node's own organisation (its operators' tools) imports the catalogue.
+        done = run_import(*tls(self.a))
         self.assertEqual(done.returncode, 0, done.stderr + done.stdout)
         self.assertIn("services created: 5", done.stdout)
-        done = run_aurora(["import", sample, "--grpc-target", self.node.target,
-                           "--codelists", aurora_node.CODELISTS_DIR])
+        # Another organisation's node acts only for its own organisation: it cannot import
+        # services of others.
+        done = run_import(*tls(self.b))
+        self.assertEqual(done.returncode, 3, done.stderr + done.stdout)
+        self.assertIn("rejected: 5", done.stdout)
+        self.assertIn("is not the caller's organisation", done.stdout)
+        done = run_import()
         self.assertNotEqual(done.returncode, 0, "a plaintext import must not reach a TLS node")
-        tls[3] = os.path.join(self.a, "node.key")  # B's certificate with A's key
-        done = run_aurora(["import", sample, "--grpc-target", self.node.target,
-                           "--codelists", aurora_node.CODELISTS_DIR, *tls])
+        mismatched = tls(self.b)
+        mismatched[3] = os.path.join(self.a, "node.key")  # B's certificate with A's key
+        done = run_import(*mismatched)
         self.assertEqual(done.returncode, 2, done.stderr)
         self.assertIn("does not belong to the certificate", done.stderr)
+
+    def test_a_member_node_acts_only_for_its_own_organisation(self):
+        operator = pb_grpc.DirectoryStub(self.node.channel)  # A's own certificate
+        operator.RegisterOrganization(pb.RegisterOrganizationRequest(
+            organization=pb.Organization(id=ORG_B, name={"fi": "Organisaatio B"})),
+            timeout=aurora_node.RPC_TIMEOUT_S)
+        other = operator.RegisterOrganization(pb.RegisterOrganizationRequest(
+            organization=pb.Organization(name={"fi": "Joku muu"})),
+            timeout=aurora_node.RPC_TIMEOUT_S)
+
+        def service(service_id, organization_id):
+            return pb.Service(id=service_id, organization_id=organization_id,
+                              name={"fi": "Jäsenen palvelu"}, summary={"fi": "Testi."},
+                              area_type=pb.AREA_TYPE_NATIONWIDE, languages=["fi"])
+
+        with grpc.secure_channel(self.node.target, credentials_of(self.b)) as channel:
+            member = pb_grpc.DirectoryStub(channel)
+            created = member.CreateService(pb.CreateServiceRequest(
+                service=service("8e500000-0000-4000-8000-00000000000b", ORG_B)),
+                timeout=aurora_node.RPC_TIMEOUT_S)
+            self.assertEqual(created.organization_id, ORG_B)
+            # Claiming another organisation in the metadata changes nothing: the certificate
+            # says who calls.
+            with self.assertRaises(grpc.RpcError) as denied:
+                member.CreateService(pb.CreateServiceRequest(
+                    service=service("8e500000-0000-4000-8000-00000000000c", other.id)),
+                    metadata=[("x-aurora-organization-id", other.id)],
+                    timeout=aurora_node.RPC_TIMEOUT_S)
+            self.assertEqual(denied.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+            self.assertIn(other.id, denied.exception.details())
+            self.assertIn(ORG_B, denied.exception.details())
+            with self.assertRaises(grpc.RpcError) as denied:
+                member.RegisterOrganization(pb.RegisterOrganizationRequest(
+                    organization=pb.Organization(name={"fi": "Luvaton"})),
+                    timeout=aurora_node.RPC_TIMEOUT_S)
+            self.assertEqual(denied.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+            # Reading the registry is open to members.
+            self.assertEqual(member.GetService(pb.GetServiceRequest(
+                id="8e500000-0000-4000-8000-00000000000b"),
+                timeout=aurora_node.RPC_TIMEOUT_S).organization_id, ORG_B)
+        with self.assertRaises(grpc.RpcError) as missing:
+            operator.GetService(pb.GetServiceRequest(id="8e500000-0000-4000-8000-00000000000c"),
+                                timeout=aurora_node.RPC_TIMEOUT_S)
+        self.assertEqual(missing.exception.code(), grpc.StatusCode.NOT_FOUND)
 
     def test_recommender_follows_another_organisations_directory_over_mtls(self):
         # Organisation B's node runs a recommender fed by A's directory: the watch stream crosses

@@ -71,16 +71,21 @@ TlsFiles FilesOf(const std::string& dir, const std::string& crl_dir = "") {
 }
 
 // Answers GetOrganization with the caller as the callee sees it: id = the organisation of the
-// peer's certificate, name.fi = the x-aurora-client-id metadata that reached the service.
+// peer's certificate, name.fi = the x-aurora-client-id and name.sv = the x-aurora-organization-id
+// metadata that reached the service.
 class WhoCallsService final : public dv1::Directory::CallbackService {
   grpc::ServerUnaryReactor* GetOrganization(grpc::CallbackServerContext* context,
                                             const dv1::GetOrganizationRequest*,
                                             dv1::Organization* response) override {
     response->set_id(PeerOrganization(*context).value_or("none"));
     const auto& metadata = context->client_metadata();
-    auto it = metadata.find(kCallerClientMetadata);
-    response->mutable_name()->set_fi(
-        it == metadata.end() ? "none" : std::string(it->second.data(), it->second.size()));
+    const auto value = [&](const char* key) {
+      auto it = metadata.find(key);
+      return it == metadata.end() ? std::string("none")
+                                  : std::string(it->second.data(), it->second.size());
+    };
+    response->mutable_name()->set_fi(value(kCallerClientMetadata));
+    response->mutable_name()->set_sv(value(kCallerOrganizationMetadata));
     auto* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -94,7 +99,7 @@ struct Call {
 };
 
 Call CallWith(int port, std::shared_ptr<grpc::ChannelCredentials> credentials,
-              const std::string& client_id = "") {
+              const std::string& client_id = "", const std::string& organization_id = "") {
   grpc::ChannelArguments args;
   args.SetInt("grpc.use_local_subchannel_pool", 1);  // a new connection for every channel
   // An IP literal: no DNS resolution (whose resolver library leaves allocations LeakSanitizer
@@ -104,6 +109,7 @@ Call CallWith(int port, std::shared_ptr<grpc::ChannelCredentials> credentials,
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (!client_id.empty()) context.AddMetadata(kCallerClientMetadata, client_id);
+  if (!organization_id.empty()) context.AddMetadata(kCallerOrganizationMetadata, organization_id);
   dv1::GetOrganizationRequest request;
   Call call;
   call.status = stub->GetOrganization(&context, request, &call.answer);
@@ -248,20 +254,28 @@ TEST_CASE("mutual TLS: the callee knows the caller's organisation from its certi
   RequireOk(server.Start("127.0.0.1:0", nullptr));
   server.SetServing(true);
 
-  // A member's call: its organisation comes from the certificate; the caller metadata it sent is
-  // dropped, because organisation A cannot speak for organisation C's API clients.
-  Call from_a = CallWith(server.port(), ChannelCredentials(FilesOf(dir / "a")), "client-of-c");
+  // A member's call: its organisation comes from the certificate, whatever organisation it
+  // claims in the metadata, and it cannot speak for organisation C's API clients.
+  Call from_a =
+      CallWith(server.port(), ChannelCredentials(FilesOf(dir / "a")), "client-of-c", kOrgC);
   INFO(from_a.status.error_message());
   REQUIRE(from_a.status.ok());
   CHECK(from_a.answer.id() == kOrgA);
   CHECK(from_a.answer.name().fi() == "none");
+  CHECK(from_a.answer.name().sv() == kOrgA);
   CHECK(from_a.server_serial == c.serial_hex);
 
-  // The node's own organisation (its gateway or tools) may name the API client.
-  Call from_c = CallWith(server.port(), ChannelCredentials(FilesOf(dir / "c")), "client-of-c");
+  // The node's own organisation (its gateway or tools) may name the API client; without
+  // metadata it calls as the node's operators do.
+  Call from_c =
+      CallWith(server.port(), ChannelCredentials(FilesOf(dir / "c")), "client-of-c", kOrgC);
   REQUIRE(from_c.status.ok());
   CHECK(from_c.answer.id() == kOrgC);
   CHECK(from_c.answer.name().fi() == "client-of-c");
+  CHECK(from_c.answer.name().sv() == kOrgC);
+  Call operator_call = CallWith(server.port(), ChannelCredentials(FilesOf(dir / "c")));
+  REQUIRE(operator_call.status.ok());
+  CHECK(operator_call.answer.name().sv() == "none");
 
   // Refused at the handshake: a certificate of another CA, no client certificate, plaintext.
   Call foreign = CallWith(server.port(), ChannelCredentials(FilesOf(other / "a")));
