@@ -3,6 +3,7 @@
 #include <grpcpp/alarm.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 #include <utility>
 
@@ -195,6 +196,20 @@ PhaseFigures Figures(const LoadResult& r) {
   f.cpu_us = r.process_cpu / n * 1e6;
   f.mean_bytes = r.response_bytes / n;
   return f;
+}
+
+void PrintPhaseHeader(int name_width) {
+  std::printf("  %-*s %9s %7s %9s %8s %8s %8s %8s %9s %6s %8s\n", name_width, "phase", "requests",
+              "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU us/r", "cores",
+              "bytes/r");
+}
+
+void PrintPhaseRow(const LoadResult& r, int name_width, int cpu_decimals) {
+  const PhaseFigures f = Figures(r);
+  std::printf("  %-*s %9zu %7lld %9.0f %8.3f %8.3f %8.3f %8.3f %9.*f %6.2f %8.0f\n", name_width,
+              r.name.c_str(), f.latency.count, static_cast<long long>(r.errors), f.rate,
+              f.latency.p50, f.latency.p90, f.latency.p99, f.latency.max, cpu_decimals, f.cpu_us,
+              r.process_cpu / r.seconds, f.mean_bytes);
 }
 
 // ------------------------------------------------------------------------------------------------

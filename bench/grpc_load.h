@@ -123,6 +123,12 @@ struct PhaseFigures {
 
 PhaseFigures Figures(const LoadResult& r);
 
+// The phase table of recommender_bench, profile_bench and network_bench: requests, errors, req/s,
+// p50/p90/p99/max ms, process CPU per request, cores, bytes per reply; the phase name padded to
+// `name_width`, the CPU printed with `cpu_decimals`.
+void PrintPhaseHeader(int name_width);
+void PrintPhaseRow(const LoadResult& r, int name_width, int cpu_decimals);
+
 // One unary call of `method` through `stub` (30 s deadline), the calling thread waiting for it.
 // `reply` (if not null) gets the reply's bytes when the call succeeds, else is emptied. `micros`
 // (if not null) gets the call's latency: from starting it to its completion, without building the

@@ -276,18 +276,9 @@ PhaseResult RunThreads(const std::string& name, int threads, double warmup_secon
 // ------------------------------------------------------------------------------------------------
 // Report
 
-void PrintHeader() {
-  std::printf("  %-28s %9s %7s %9s %8s %8s %8s %8s %9s %6s %8s\n", "phase", "requests", "errors",
-              "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU us/r", "cores", "bytes/r");
-}
+void PrintHeader() { PrintPhaseHeader(28); }
 
-void PrintRow(const PhaseResult& r) {
-  const PhaseFigures f = Figures(r);
-  std::printf("  %-28s %9zu %7lld %9.0f %8.3f %8.3f %8.3f %8.3f %9.1f %6.2f %8.0f\n",
-              r.name.c_str(), f.latency.count, static_cast<long long>(r.errors), f.rate,
-              f.latency.p50, f.latency.p90, f.latency.p99, f.latency.max, f.cpu_us,
-              r.process_cpu / r.seconds, f.mean_bytes);
-}
+void PrintRow(const PhaseResult& r) { PrintPhaseRow(r, 28, 1); }
 
 // Bytes of the files under `path`.
 uint64_t FolderBytes(const std::string& path) {

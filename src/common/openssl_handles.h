@@ -1,16 +1,18 @@
 #pragma once
 // Owning handles for the OpenSSL objects the node uses (profile crypto, JWTs, the network CA and
-// TLS checks): std::unique_ptr with the object's own free function.
+// TLS checks): std::unique_ptr with the object's own free function; and OpenSSL's error text.
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <memory>
+#include <string>
 
 namespace aurora {
 
@@ -41,5 +43,15 @@ using X509StoreCtxPtr =
     std::unique_ptr<X509_STORE_CTX, OpenSslFree<X509_STORE_CTX, X509_STORE_CTX_free>>;
 using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, OpenSslFree<ASN1_INTEGER, ASN1_INTEGER_free>>;
 using Asn1TimePtr = std::unique_ptr<ASN1_TIME, OpenSslFree<ASN1_TIME, ASN1_TIME_free>>;
+
+// The oldest error on this thread's OpenSSL error queue, as text; the queue is cleared.
+inline std::string OpenSslError() {
+  const unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return "no detail from OpenSSL";
+  char text[256];
+  ERR_error_string_n(code, text, sizeof(text));
+  return text;
+}
 
 }  // namespace aurora

@@ -30,15 +30,6 @@ using X509StackPtr =
     std::unique_ptr<STACK_OF(X509),
                     decltype([](STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); })>;
 
-std::string OpenSslError() {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "no detail from OpenSSL";
-  char buffer[256];
-  ERR_error_string_n(code, buffer, sizeof(buffer));
-  return buffer;
-}
-
 absl::StatusOr<absl::Time> ToTime(const ASN1_TIME* time) {
   struct tm parts {};
   if (time == nullptr || ASN1_TIME_to_tm(time, &parts) != 1) {

@@ -37,15 +37,6 @@ constexpr char kCrlFolder[] = "crl";
 // (or any revocation) must run within this period.
 constexpr int kCrlDays = 90;
 
-std::string OpenSslError() {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "no detail from OpenSSL";
-  char buffer[256];
-  ERR_error_string_n(code, buffer, sizeof(buffer));
-  return buffer;
-}
-
 absl::Status Failed(std::string_view what) {
   return absl::InternalError(absl::StrCat(Sv(what), ": ", OpenSslError()));
 }

@@ -34,15 +34,6 @@ constexpr int kCoordinateBytes = 32;
 constexpr size_t kMaxPemBytes = 64 * 1024;
 constexpr size_t kMaxSubjectBytes = 255;
 
-std::string OpenSslError() {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown OpenSSL error";
-  char text[256];
-  ERR_error_string_n(code, text, sizeof(text));
-  return text;
-}
-
 // The affine coordinate `name` (OSSL_PKEY_PARAM_EC_PUB_X or _Y) as 32 big-endian bytes.
 absl::StatusOr<std::string> Coordinate(const EVP_PKEY* key, const char* name) {
   BIGNUM* raw = nullptr;
