@@ -214,6 +214,36 @@ absl::Status CheckDays(int days, std::string_view flag) {
   return absl::OkStatus();
 }
 
+// A signed X.509 v3 certificate for `key` named `subject`, with a random serial, valid from five
+// minutes before `now` for `days` days, with `extensions`; signed by `signer`, whose certificate
+// is `issuer` (null: self-signed).
+absl::StatusOr<X509Ptr> MakeCertificate(
+    X509_NAME* subject, X509* issuer, EVP_PKEY* key, EVP_PKEY* signer, absl::Time now, int days,
+    const std::vector<std::pair<int, std::string>>& extensions) {
+  X509Ptr cert(X509_new());
+  X509* raw = cert.get();
+  if (X509_set_version(raw, X509_VERSION_3) != 1 || X509_set_subject_name(raw, subject) != 1 ||
+      X509_set_issuer_name(raw, issuer != nullptr ? X509_get_subject_name(issuer) : subject) != 1 ||
+      X509_set_pubkey(raw, key) != 1) {
+    return Failed("making a certificate");
+  }
+  if (auto status = SetRandomSerial(raw); !status.ok()) return status;
+  if (auto status = SetTime(X509_getm_notBefore(raw), now - absl::Minutes(5)); !status.ok()) {
+    return status;
+  }
+  if (auto status = SetTime(X509_getm_notAfter(raw), now + absl::Hours(24) * days); !status.ok()) {
+    return status;
+  }
+  X509V3_CTX context;
+  X509V3_set_ctx_nodb(&context);
+  X509V3_set_ctx(&context, issuer != nullptr ? issuer : raw, raw, nullptr, nullptr, 0);
+  for (const auto& [nid, value] : extensions) {
+    if (auto status = AddExtension(raw, &context, nid, value); !status.ok()) return status;
+  }
+  if (X509_sign(raw, signer, EVP_sha256()) == 0) return Failed("signing a certificate");
+  return cert;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> CrlPath(const std::string& ca_dir) {
@@ -248,41 +278,22 @@ absl::StatusOr<CertificateInfo> InitNetworkCa(const CaInitOptions& options) {
   LoadedCa ca;
   ca.key.reset(EVP_EC_gen("P-256"));
   if (!ca.key) return Failed("making the CA key");
-  ca.cert.reset(X509_new());
-  X509* cert = ca.cert.get();
   auto name = Name(options.name, "Aurora Network");
   if (!name.ok()) return name.status();
-  if (X509_set_version(cert, X509_VERSION_3) != 1 ||
-      X509_set_subject_name(cert, name->get()) != 1 ||
-      X509_set_issuer_name(cert, name->get()) != 1 || X509_set_pubkey(cert, ca.key.get()) != 1) {
-    return Failed("making the CA certificate");
-  }
-  if (auto status = SetRandomSerial(cert); !status.ok()) return status;
-  if (auto status = SetTime(X509_getm_notBefore(cert), options.now - absl::Minutes(5));
-      !status.ok()) {
-    return status;
-  }
-  if (auto status = SetTime(X509_getm_notAfter(cert), options.now + absl::Hours(24) * options.days);
-      !status.ok()) {
-    return status;
-  }
-  X509V3_CTX context;
-  X509V3_set_ctx_nodb(&context);
-  X509V3_set_ctx(&context, cert, cert, nullptr, nullptr, 0);
-  for (const auto& [nid, value] : std::vector<std::pair<int, std::string>>{
-           {NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
-           {NID_key_usage, "critical,keyCertSign,cRLSign"},
-           {NID_subject_key_identifier, "hash"},
-           {NID_authority_key_identifier, "keyid:always"}}) {
-    if (auto status = AddExtension(cert, &context, nid, value); !status.ok()) return status;
-  }
-  if (X509_sign(cert, ca.key.get(), EVP_sha256()) == 0) return Failed("signing the CA");
+  auto cert =
+      MakeCertificate(name->get(), nullptr, ca.key.get(), ca.key.get(), options.now, options.days,
+                      {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+                       {NID_key_usage, "critical,keyCertSign,cRLSign"},
+                       {NID_subject_key_identifier, "hash"},
+                       {NID_authority_key_identifier, "keyid:always"}});
+  if (!cert.ok()) return cert.status();
+  ca.cert = *std::move(cert);
 
   auto key_pem = ToPem([&](BIO* bio) {
     return PEM_write_bio_PrivateKey(bio, ca.key.get(), nullptr, nullptr, 0, nullptr, nullptr);
   });
   if (!key_pem.ok()) return key_pem.status();
-  auto cert_pem = ToPem([&](BIO* bio) { return PEM_write_bio_X509(bio, cert); });
+  auto cert_pem = ToPem([&](BIO* bio) { return PEM_write_bio_X509(bio, ca.cert.get()); });
   if (!cert_pem.ok()) return cert_pem.status();
   if (auto status = WriteFileAtomically(Path(options.dir, kCaKey), *key_pem, 0600); !status.ok()) {
     return status;
@@ -323,44 +334,23 @@ absl::StatusOr<CertificateInfo> IssueNodeCertificate(const NodeCertificateReques
 
   PkeyPtr key(EVP_EC_gen("P-256"));
   if (!key) return Failed("making the node key");
-  X509Ptr holder(X509_new());
-  X509* cert = holder.get();
   auto name = Name(request.organization_id, "Aurora Network member");
   if (!name.ok()) return name.status();
-  if (X509_set_version(cert, X509_VERSION_3) != 1 ||
-      X509_set_subject_name(cert, name->get()) != 1 ||
-      X509_set_issuer_name(cert, X509_get_subject_name(ca->cert.get())) != 1 ||
-      X509_set_pubkey(cert, key.get()) != 1) {
-    return Failed("making the node certificate");
-  }
-  if (auto status = SetRandomSerial(cert); !status.ok()) return status;
-  if (auto status = SetTime(X509_getm_notBefore(cert), request.now - absl::Minutes(5));
-      !status.ok()) {
-    return status;
-  }
-  if (auto status = SetTime(X509_getm_notAfter(cert), request.now + absl::Hours(24) * request.days);
-      !status.ok()) {
-    return status;
-  }
-  X509V3_CTX context;
-  X509V3_set_ctx_nodb(&context);
-  X509V3_set_ctx(&context, ca->cert.get(), cert, nullptr, nullptr, 0);
-  for (const auto& [nid, value] : std::vector<std::pair<int, std::string>>{
-           {NID_basic_constraints, "critical,CA:FALSE"},
-           {NID_key_usage, "critical,digitalSignature"},
-           {NID_ext_key_usage, "serverAuth,clientAuth"},
-           {NID_subject_key_identifier, "hash"},
-           {NID_authority_key_identifier, "keyid:always"},
-           {NID_subject_alt_name, absl::StrJoin(alt_names, ",")}}) {
-    if (auto status = AddExtension(cert, &context, nid, value); !status.ok()) return status;
-  }
-  if (X509_sign(cert, ca->key.get(), EVP_sha256()) == 0) return Failed("signing the certificate");
+  auto cert = MakeCertificate(name->get(), ca->cert.get(), key.get(), ca->key.get(), request.now,
+                              request.days,
+                              {{NID_basic_constraints, "critical,CA:FALSE"},
+                               {NID_key_usage, "critical,digitalSignature"},
+                               {NID_ext_key_usage, "serverAuth,clientAuth"},
+                               {NID_subject_key_identifier, "hash"},
+                               {NID_authority_key_identifier, "keyid:always"},
+                               {NID_subject_alt_name, absl::StrJoin(alt_names, ",")}});
+  if (!cert.ok()) return cert.status();
 
   auto key_pem = ToPem([&](BIO* bio) {
     return PEM_write_bio_PrivateKey(bio, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
   });
   if (!key_pem.ok()) return key_pem.status();
-  auto cert_pem = ToPem([&](BIO* bio) { return PEM_write_bio_X509(bio, cert); });
+  auto cert_pem = ToPem([&](BIO* bio) { return PEM_write_bio_X509(bio, cert->get()); });
   if (!cert_pem.ok()) return cert_pem.status();
   auto ca_pem = ReadFile(Path(request.ca_dir, kCaCert));
   if (!ca_pem.ok()) return ca_pem.status();
