@@ -103,8 +103,10 @@ class CallerMetadataInterceptor final : public grpc::experimental::Interceptor {
             metadata->erase(grpc::string_ref(key));
           }
           // The value must outlive the call's handlers: this interceptor lives as long as the
-          // call.
-          peer_organization_ = peer.value_or("");
+          // call. A certificate without an organisation does not pass the handshake (PeerVerifier);
+          // should one ever get here, "none" owns nothing, where an empty value would mean an
+          // operator.
+          peer_organization_ = peer.value_or("none");
           metadata->emplace(grpc::string_ref(kCallerOrganizationMetadata),
                             grpc::string_ref(peer_organization_));
         }

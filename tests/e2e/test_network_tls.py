@@ -99,6 +99,14 @@ class NetworkTlsTest(unittest.TestCase):
         # The public HTTP side is not behind mTLS.
         status, _, body = curl(self.node.http_url("/healthz"))
         self.assertEqual(status, 200, body)
+        # The certificate's expiry is a metric (a year from now).
+        status, _, body = curl(self.node.metrics_url)
+        self.assertEqual(status, 200, body)
+        expiry = [float(line.split()[-1]) for line in body.decode().splitlines()
+                  if line.startswith("aurora_tls_certificate_expiry_timestamp_seconds")]
+        self.assertEqual(len(expiry), 1, body)
+        self.assertGreater(expiry[0], time.time() + 360 * 86400)
+        self.assertLess(expiry[0], time.time() + 370 * 86400)
 
     def test_import_over_mutual_tls(self):
         sample = os.path.join(self.tmp.name, "sample.ndjson")
