@@ -465,7 +465,7 @@ int Ca(const std::vector<std::string>& args) {
       "network\").\n"
       "  init    --dir DIR [--name NAME] [--days N]    a new root: DIR/ca.key (keep it offline), "
       "DIR/ca.crt, DIR/crl/\n"
-      "  issue   --dir DIR --org ID --out DIR [--dns NAME]... [--ip ADDR]... [--days N]\n"
+      "  issue   --dir DIR --org ID --out DIR [--dns NAMES] [--ip ADDRS] [--days N]\n"
       "          a node certificate for organisation ID: OUT/node.key, OUT/node.crt, OUT/ca.crt\n"
       "  revoke  --dir DIR CERT-FILE|SERIAL           revoke and rewrite the CRL in DIR/crl/\n"
       "  crl     --dir DIR                             re-sign the CRL (valid 90 days)\n";
