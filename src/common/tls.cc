@@ -106,8 +106,11 @@ absl::StatusOr<CertificateInfo> Inspect(X509* cert, std::string_view label) {
       if (name->type != GEN_URI) continue;
       const std::string uri = Asn1Text(name->d.uniformResourceIdentifier);
       if (absl::StartsWith(uri, kOrganizationUriPrefix)) {
-        info.organization_id = uri.substr(std::strlen(kOrganizationUriPrefix));
-        break;
+        if (info.organization_id.empty()) {
+          info.organization_id = uri.substr(std::strlen(kOrganizationUriPrefix));
+        }
+      } else if (absl::StartsWith(uri, kRoleUriPrefix)) {
+        info.roles.push_back(uri.substr(std::strlen(kRoleUriPrefix)));
       }
     }
     GENERAL_NAMES_free(names);
@@ -287,7 +290,102 @@ std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(
       files.key, files.cert, files.ca, static_cast<unsigned int>(seconds));
 }
 
+// Verifies `chain` (the leaf, then intermediates) against `roots`, at `now`, with the CRLs in
+// crl_dir if it is set. The error says why, in OpenSSL's words.
+absl::Status VerifyChain(const std::vector<X509Ptr>& chain, const std::vector<X509Ptr>& roots,
+                         const std::string& crl_dir, absl::Time now) {
+  X509StorePtr store(X509_STORE_new());
+  for (const auto& root : roots) X509_STORE_add_cert(store.get(), root.get());
+  if (!crl_dir.empty()) {
+    auto crls = ReadCrls(crl_dir);
+    if (!crls.ok()) return crls.status();
+    for (const auto& crl : *crls) X509_STORE_add_crl(store.get(), crl.get());
+    if (!crls->empty()) X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK);
+  }
+  X509StackPtr intermediates(sk_X509_new_null());
+  for (size_t i = 1; i < chain.size(); ++i) {
+    X509_up_ref(chain[i].get());
+    sk_X509_push(intermediates.get(), chain[i].get());
+  }
+  X509StoreCtxPtr context(X509_STORE_CTX_new());
+  X509_STORE_CTX_init(context.get(), store.get(), chain.front().get(), intermediates.get());
+  X509_STORE_CTX_set_time(context.get(), 0, absl::ToTimeT(now));
+  X509_STORE_CTX_set_purpose(context.get(), X509_PURPOSE_SSL_SERVER);
+  if (X509_verify_cert(context.get()) != 1) {
+    const int error = X509_STORE_CTX_get_error(context.get());
+    ERR_clear_error();
+    return absl::FailedPreconditionError(
+        absl::StrCat(X509_verify_cert_error_string(error),
+                     crl_dir.empty() ? "" : absl::StrCat(" (CRLs from ", crl_dir, ")")));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> SignSha256(std::string_view key_pem, std::string_view data) {
+  BioPtr bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("signing key: not a PEM private key: ", OpenSslError()));
+  }
+  MdCtxPtr context(EVP_MD_CTX_new());
+  size_t length = 0;
+  if (EVP_DigestSignInit(context.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
+      EVP_DigestSign(context.get(), nullptr, &length,
+                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
+    return absl::InternalError(absl::StrCat("signing: ", OpenSslError()));
+  }
+  std::string signature(length, '\0');
+  if (EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &length,
+                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
+    return absl::InternalError(absl::StrCat("signing: ", OpenSslError()));
+  }
+  signature.resize(length);
+  return signature;
+}
+
+absl::StatusOr<CertificateInfo> VerifySignedBy(const TlsFiles& trust,
+                                               std::string_view certificate_pem,
+                                               std::string_view required_role,
+                                               std::string_view data, std::string_view signature,
+                                               absl::Time now) {
+  auto chain = ReadCertificates(certificate_pem, "the signer certificate");
+  if (!chain.ok()) return chain.status();
+  auto ca_text = ReadNamed(trust.ca, "--tls-ca");
+  if (!ca_text.ok()) return ca_text.status();
+  auto roots = ReadCertificates(*ca_text, absl::StrCat("--tls-ca ", QuoteForMessage(trust.ca)));
+  if (!roots.ok()) return roots.status();
+  auto info = Inspect(chain->front().get(), "the signer certificate");
+  if (!info.ok()) return info.status();
+  if (auto s = VerifyChain(*chain, *roots, trust.crl_dir, now); !s.ok()) {
+    return absl::PermissionDeniedError(absl::StrCat("the signer certificate (", info->subject,
+                                                    ") is not accepted by the network CA: ",
+                                                    s.message()));
+  }
+  if (!required_role.empty() &&
+      std::find(info->roles.begin(), info->roles.end(), required_role) == info->roles.end()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the signer certificate (", info->subject, ") does not carry the role ",
+        Sv(required_role), " (URI name ", kRoleUriPrefix, Sv(required_role), ")"));
+  }
+  EVP_PKEY* key = X509_get0_pubkey(chain->front().get());
+  MdCtxPtr context(EVP_MD_CTX_new());
+  if (key == nullptr ||
+      EVP_DigestVerifyInit(context.get(), nullptr, EVP_sha256(), nullptr, key) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the signer certificate's key cannot verify: ", OpenSslError()));
+  }
+  if (EVP_DigestVerify(context.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                       signature.size(), reinterpret_cast<const unsigned char*>(data.data()),
+                       data.size()) != 1) {
+    ERR_clear_error();
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the signature does not match the signed data and the key of ", info->subject));
+  }
+  return info;
+}
 
 absl::StatusOr<CertificateInfo> InspectCertificate(std::string_view pem, std::string_view label) {
   auto certs = ReadCertificates(pem, std::string(label));
@@ -323,30 +421,9 @@ absl::StatusOr<CertificateInfo> CheckTlsFiles(const TlsFiles& files, absl::Time 
                      " does not belong to the certificate in ", cert_label));
   }
 
-  X509StorePtr store(X509_STORE_new());
-  for (const auto& root : *roots) X509_STORE_add_cert(store.get(), root.get());
-  if (!files.crl_dir.empty()) {
-    auto crls = ReadCrls(files.crl_dir);
-    if (!crls.ok()) return crls.status();
-    for (const auto& crl : *crls) X509_STORE_add_crl(store.get(), crl.get());
-    if (!crls->empty()) X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK);
-  }
-  X509StackPtr intermediates(sk_X509_new_null());
-  for (size_t i = 1; i < chain->size(); ++i) {
-    X509_up_ref((*chain)[i].get());
-    sk_X509_push(intermediates.get(), (*chain)[i].get());
-  }
-  X509StoreCtxPtr context(X509_STORE_CTX_new());
-  X509_STORE_CTX_init(context.get(), store.get(), leaf, intermediates.get());
-  X509_STORE_CTX_set_time(context.get(), 0, absl::ToTimeT(now));
-  X509_STORE_CTX_set_purpose(context.get(), X509_PURPOSE_SSL_SERVER);
-  if (X509_verify_cert(context.get()) != 1) {
-    const int error = X509_STORE_CTX_get_error(context.get());
-    ERR_clear_error();
-    return absl::FailedPreconditionError(absl::StrCat(
-        cert_label, " is not accepted by the network CA in ", ca_label, ": ",
-        X509_verify_cert_error_string(error),
-        files.crl_dir.empty() ? "" : absl::StrCat(" (CRLs from ", files.crl_dir, ")")));
+  if (auto s = VerifyChain(*chain, *roots, files.crl_dir, now); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(cert_label, " is not accepted by the network CA in ",
+                                                      ca_label, ": ", s.message()));
   }
   auto info = Inspect(leaf, cert_label);
   if (!info.ok()) return info.status();

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -33,6 +34,10 @@ namespace aurora {
 
 // The URI subject alternative name that carries a node certificate's organisation.
 inline constexpr char kOrganizationUriPrefix[] = "urn:aurora:org:";
+// URI names urn:aurora:role:<role> give a certificate a role in the network beyond its node's;
+// "registry" lets its key sign the directory's registry (network.proto: SignedRegistry).
+inline constexpr char kRoleUriPrefix[] = "urn:aurora:role:";
+inline constexpr char kRegistryRole[] = "registry";
 
 struct TlsFiles {
   std::string cert;     // PEM: the node's certificate (optionally followed by intermediates)
@@ -46,6 +51,7 @@ struct TlsFiles {
 // What a certificate says, as far as the network cares.
 struct CertificateInfo {
   std::string organization_id;  // from urn:aurora:org:<id>; empty if the certificate has none
+  std::vector<std::string> roles;  // from urn:aurora:role:<role> names, in certificate order
   std::string subject;          // one line, RFC 2253
   std::string serial_hex;       // lowercase hex, no leading zeros
   absl::Time not_before;
@@ -69,6 +75,22 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsFiles& files
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const TlsFiles& files);
 // TLS channel credentials when `files` is enabled, insecure ones otherwise.
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsOrInsecure(const TlsFiles& files);
+
+// Signs `data` with the PEM private key `key_pem` (an EC key: ECDSA with SHA-256, DER; an RSA key:
+// PKCS #1 v1.5 with SHA-256).
+absl::StatusOr<std::string> SignSha256(std::string_view key_pem, std::string_view data);
+
+// Checks that `signature` (as SignSha256 makes it) over `data` was made with the key of
+// `certificate_pem`, and that this certificate chains to the CA of `trust.ca`, is valid at `now`,
+// is not revoked by a CRL in `trust.crl_dir` (if set) and carries the role `required_role` (if
+// not empty). Returns the signer's facts; otherwise an error saying which check failed
+// (PERMISSION_DENIED for a signature or role that does not hold, INVALID_ARGUMENT for
+// unparseable input).
+absl::StatusOr<CertificateInfo> VerifySignedBy(const TlsFiles& trust,
+                                               std::string_view certificate_pem,
+                                               std::string_view required_role,
+                                               std::string_view data, std::string_view signature,
+                                               absl::Time now = absl::Now());
 
 // The organisation of the peer of a call or channel that came over mutual TLS: the id in the
 // verified certificate's urn:aurora:org: name. nullopt for plaintext or in-process calls.

@@ -95,24 +95,6 @@ absl::StatusOr<PageStart> StartPage(const Request& request) {
   return start;
 }
 
-// The organisation of an HTTP caller that the gateway authenticated; empty for direct gRPC
-// callers (the node's operators).
-std::string CallerOrganization(const grpc::ServerContextBase& context) {
-  const auto& metadata = context.client_metadata();
-  auto found = metadata.find(kCallerOrganizationMetadata);
-  if (found == metadata.end()) return "";
-  return std::string(found->second.data(), found->second.size());
-}
-
-// PERMISSION_DENIED when an HTTP caller acts for another organisation.
-absl::Status CheckCallerOwns(const std::string& caller, const std::string& organization_id,
-                             std::string_view field) {
-  if (caller.empty() || caller == organization_id) return absl::OkStatus();
-  return absl::PermissionDeniedError(
-      absl::StrCat(Sv(field), ": organisation ", QuoteForMessage(organization_id),
-                   " is not the caller's organisation ", QuoteForMessage(caller)));
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ namespace {
 
 constexpr char kFormatKey[] = "m/format";
 constexpr char kFormatVersion[] = "1";
+constexpr char kRegistryVersionKey[] = "m/registry";
 
 std::string OrgKey(std::string_view id) { return absl::StrCat("o/", Sv(id)); }
 std::string ClientKey(std::string_view id) { return absl::StrCat("c/", Sv(id)); }
@@ -24,6 +25,8 @@ std::string OrgClientKey(std::string_view org, std::string_view client) {
   return absl::StrCat("x/", Sv(org), "/", Sv(client));
 }
 std::string ServiceKeyString(std::string_view id) { return absl::StrCat("s/", Sv(id)); }
+std::string MemberKey(std::string_view id) { return absl::StrCat("n/", Sv(id)); }
+std::string NetworkServiceKey(std::string_view name) { return absl::StrCat("p/", Sv(name)); }
 std::string LogKey(int64_t revision) {
   std::string key = "l/";
   for (int shift = 56; shift >= 0; shift -= 8) {
@@ -144,11 +147,63 @@ absl::Status DirectoryStore::Load() {
   }
   durable_.store(assigned_);
 
-  auto s = ScanPrefix(db_, cf_, "o/", "", nullptr, [&](const rocksdb::Slice& key, auto) {
-    organization_ids_.insert(key.ToString().substr(2));
-    return true;
-  });
+  // Organisations, and the registry's members and services.
+  bool parsed = true;
+  std::string bad_key;
+  const auto parse = [&](google::protobuf::Message* message, const rocksdb::Slice& key,
+                         const rocksdb::Slice& value) {
+    if (!message->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      parsed = false;
+      bad_key = key.ToString();
+    }
+    return parsed;
+  };
+  auto s = ScanPrefix(db_, cf_, "o/", "", nullptr,
+                      [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+                        v1::Organization organization;
+                        if (!parse(&organization, key, value)) return false;
+                        organization_ids_.insert(organization.id());
+                        network::v1::Member member;
+                        member.set_organization_id(organization.id());
+                        *member.mutable_name() = organization.name();
+                        member.set_revision(organization.revision());
+                        members_[organization.id()] = std::move(member);
+                        return true;
+                      });
+  if (s.ok()) {
+    s = ScanPrefix(db_, cf_, "n/", "", nullptr,
+                   [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+                     network::v1::Member member;
+                     if (!parse(&member, key, value)) return false;
+                     auto found = members_.find(member.organization_id());
+                     if (found != members_.end()) {
+                       found->second.set_node_address(member.node_address());
+                       found->second.set_revision(member.revision());
+                     }
+                     return true;
+                   });
+  }
+  if (s.ok()) {
+    s = ScanPrefix(db_, cf_, "p/", "", nullptr,
+                   [&](const rocksdb::Slice& key, const rocksdb::Slice& value) {
+                     network::v1::NetworkService service;
+                     if (!parse(&service, key, value)) return false;
+                     network_services_[service.name()] = std::move(service);
+                     return true;
+                   });
+  }
   if (!s.ok()) return s;
+  if (!parsed) return Corrupt(bad_key);
+  auto version = GetRaw(kRegistryVersionKey);
+  if (!version.ok()) return version.status();
+  if (version->has_value()) {
+    registry_version_ = DecodeRevision(**version);
+  } else {
+    // Written before the registry existed: its version is its newest organisation.
+    for (const auto& [id, member] : members_) {
+      registry_version_ = std::max(registry_version_, member.revision());
+    }
+  }
   // Live services: s/<id> names the revision whose log entry holds the body.
   std::vector<std::string> log_keys;
   s = ScanPrefix(db_, cf_, "s/", "", nullptr,
@@ -258,8 +313,13 @@ absl::StatusOr<v1::Organization> DirectoryStore::RegisterOrganization(
     event.set_type(v1::ChangeEvent::TYPE_ORGANIZATION_PUT);
     *event.mutable_organization() = organization;
     AppendLog(&batch, event);
+    batch.Put(cf_, kRegistryVersionKey, EncodeRevision(revision));
     if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
     organization_ids_.insert(organization.id());
+    network::v1::Member member;
+    member.set_organization_id(organization.id());
+    *member.mutable_name() = organization.name();
+    PutMemberLocked(member, revision);
   }
   if (auto s = SyncTo(revision); !s.ok()) return s;
   return organization;
@@ -700,6 +760,176 @@ absl::StatusOr<std::vector<v1::ChangeEvent>> DirectoryStore::ReadChanges(int64_t
   }
   if (auto s = FromRocksStatus(it->status(), "reading the change log"); !s.ok()) return s;
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The network registry
+
+void DirectoryStore::PutMemberLocked(const network::v1::Member& member, int64_t revision) {
+  std::lock_guard lock(registry_mu_);
+  network::v1::Member& stored = members_[member.organization_id()];
+  stored = member;
+  stored.set_revision(revision);
+  registry_version_ = revision;
+}
+
+bool DirectoryStore::HasOrganization(const std::string& id) const {
+  std::lock_guard lock(registry_mu_);
+  return members_.contains(id);
+}
+
+int64_t DirectoryStore::registry_version() const {
+  std::lock_guard lock(registry_mu_);
+  return registry_version_;
+}
+
+absl::StatusOr<network::v1::Member> DirectoryStore::SetNodeAddress(
+    const std::string& organization_id, const std::string& node_address) {
+  network::v1::Member member;
+  int64_t revision;
+  {
+    std::lock_guard lock(write_mu_);
+    {
+      std::lock_guard registry_lock(registry_mu_);
+      auto found = members_.find(organization_id);
+      if (found == members_.end()) {
+        return absl::NotFoundError(absl::StrCat(
+            "organization_id: no organisation ", QuoteForMessage(organization_id)));
+      }
+      member = found->second;
+    }
+    revision = assigned_ + 1;
+    member.set_node_address(node_address);
+    member.set_revision(revision);
+    rocksdb::WriteBatch batch;
+    batch.Put(cf_, MemberKey(organization_id), member.SerializeAsString());
+    v1::ChangeEvent event;
+    event.set_revision(revision);
+    event.set_type(v1::ChangeEvent::TYPE_MEMBER_PUT);
+    *event.mutable_member() = member;
+    AppendLog(&batch, event);
+    batch.Put(cf_, kRegistryVersionKey, EncodeRevision(revision));
+    if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
+    PutMemberLocked(member, revision);
+  }
+  if (auto s = SyncTo(revision); !s.ok()) return s;
+  return member;
+}
+
+absl::StatusOr<network::v1::NetworkService> DirectoryStore::PublishNetworkService(
+    network::v1::NetworkService service, int64_t expected_revision) {
+  int64_t revision;
+  {
+    std::lock_guard lock(write_mu_);
+    {
+      std::lock_guard registry_lock(registry_mu_);
+      if (!members_.contains(service.organization_id())) {
+        return absl::NotFoundError(absl::StrCat("service.organization_id: no organisation ",
+                                                QuoteForMessage(service.organization_id())));
+      }
+      auto found = network_services_.find(service.name());
+      if (found == network_services_.end() && expected_revision != 0) {
+        return absl::NotFoundError(absl::StrCat("service.name: no published service ",
+                                                QuoteForMessage(service.name())));
+      }
+      if (found != network_services_.end()) {
+        if (expected_revision == 0) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("service.name: ", QuoteForMessage(service.name()),
+                           " is already published (by organisation ",
+                           found->second.organization_id(), "); give expected_revision ",
+                           found->second.revision(), " to replace it"));
+        }
+        if (found->second.organization_id() != service.organization_id()) {
+          return absl::PermissionDeniedError(
+              absl::StrCat("service.name: ", QuoteForMessage(service.name()),
+                           " is published by organisation ", found->second.organization_id(),
+                           ", not by ", service.organization_id()));
+        }
+        if (found->second.revision() != expected_revision) {
+          return absl::AbortedError(absl::StrCat(
+              "expected_revision: ", expected_revision, " is not the revision of ",
+              QuoteForMessage(service.name()), " (", found->second.revision(), ")"));
+        }
+      }
+    }
+    revision = assigned_ + 1;
+    service.set_revision(revision);
+    *service.mutable_update_time() = Now();
+    rocksdb::WriteBatch batch;
+    batch.Put(cf_, NetworkServiceKey(service.name()), service.SerializeAsString());
+    v1::ChangeEvent event;
+    event.set_revision(revision);
+    event.set_type(v1::ChangeEvent::TYPE_NETWORK_SERVICE_PUT);
+    *event.mutable_network_service() = service;
+    event.set_network_service_name(service.name());
+    AppendLog(&batch, event);
+    batch.Put(cf_, kRegistryVersionKey, EncodeRevision(revision));
+    if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
+    std::lock_guard registry_lock(registry_mu_);
+    network_services_[service.name()] = service;
+    registry_version_ = revision;
+  }
+  if (auto s = SyncTo(revision); !s.ok()) return s;
+  return service;
+}
+
+absl::StatusOr<int64_t> DirectoryStore::WithdrawNetworkService(const std::string& name,
+                                                               int64_t expected_revision) {
+  int64_t revision;
+  {
+    std::lock_guard lock(write_mu_);
+    {
+      std::lock_guard registry_lock(registry_mu_);
+      auto found = network_services_.find(name);
+      if (found == network_services_.end()) {
+        return absl::NotFoundError(
+            absl::StrCat("name: no published service ", QuoteForMessage(name)));
+      }
+      if (expected_revision != 0 && found->second.revision() != expected_revision) {
+        return absl::AbortedError(absl::StrCat("expected_revision: ", expected_revision,
+                                               " is not the revision of ", QuoteForMessage(name),
+                                               " (", found->second.revision(), ")"));
+      }
+    }
+    revision = assigned_ + 1;
+    rocksdb::WriteBatch batch;
+    batch.Delete(cf_, NetworkServiceKey(name));
+    v1::ChangeEvent event;
+    event.set_revision(revision);
+    event.set_type(v1::ChangeEvent::TYPE_NETWORK_SERVICE_DELETE);
+    event.set_network_service_name(name);
+    AppendLog(&batch, event);
+    batch.Put(cf_, kRegistryVersionKey, EncodeRevision(revision));
+    if (auto s = WriteLocked(&batch, revision); !s.ok()) return s;
+    std::lock_guard registry_lock(registry_mu_);
+    network_services_.erase(name);
+    registry_version_ = revision;
+  }
+  if (auto s = SyncTo(revision); !s.ok()) return s;
+  return revision;
+}
+
+std::optional<network::v1::NetworkService> DirectoryStore::GetNetworkService(
+    const std::string& name) const {
+  std::lock_guard lock(registry_mu_);
+  auto found = network_services_.find(name);
+  if (found == network_services_.end()) return std::nullopt;
+  return found->second;
+}
+
+absl::StatusOr<network::v1::RegistrySnapshot> DirectoryStore::Registry() {
+  network::v1::RegistrySnapshot snapshot;
+  {
+    std::lock_guard lock(registry_mu_);
+    snapshot.set_version(registry_version_);
+    for (const auto& [id, member] : members_) *snapshot.add_members() = member;
+    for (const auto& [name, service] : network_services_) *snapshot.add_services() = service;
+  }
+  // Hand out only durable versions: a node never accepts an older version than one it has seen,
+  // so a version that a crash could take back must not leave the directory.
+  if (auto s = SyncTo(snapshot.version()); !s.ok()) return s;
+  return snapshot;
 }
 
 absl::StatusOr<std::unique_ptr<DirectoryStore::Snapshot>> DirectoryStore::StartSnapshot() {

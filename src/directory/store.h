@@ -12,6 +12,12 @@
 //   l/<rev>           ChangeEvent                 the change log, one entry per revision; a
 //                                                 service's body is written only here, and a
 //                                                 deletion's entry is its tombstone
+//   n/<org id>        network.v1.Member           a member's node address (the network registry)
+//   p/<name>          network.v1.NetworkService   a published network service
+//   m/registry        <rev>                       the registry's version: the revision of its
+//                                                 newest change (organisation registered, node
+//                                                 address set, network service published or
+//                                                 withdrawn)
 //
 // Live services are also held in memory, serialized, by the ServiceIndex (rebuilt at start-up
 // from s/ and l/), so reads and list pages never touch RocksDB.
@@ -30,6 +36,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,6 +46,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "aurora/directory/v1/directory.pb.h"
+#include "aurora/network/v1/network.pb.h"
 #include "common/database.h"
 #include "common/codelists.h"
 #include "directory/service_index.h"
@@ -106,6 +114,25 @@ class DirectoryStore {
   // input order; records naming an unknown organisation are rejected.
   absl::StatusOr<std::vector<v1::ImportResult>> ImportBatch(std::vector<ImportRecord> records);
 
+  // The network registry (network.proto). Inputs must have passed validation; organisations must
+  // be registered (NOT_FOUND naming the field otherwise).
+  absl::StatusOr<network::v1::Member> SetNodeAddress(const std::string& organization_id,
+                                                     const std::string& node_address);
+  // Creates (expected_revision 0; ALREADY_EXISTS if the name is taken) or replaces (ABORTED unless
+  // expected_revision is the stored revision) a service. Sets revision and update_time.
+  absl::StatusOr<network::v1::NetworkService> PublishNetworkService(
+      network::v1::NetworkService service, int64_t expected_revision);
+  // Returns the withdrawal's revision. expected_revision 0: whatever is stored.
+  absl::StatusOr<int64_t> WithdrawNetworkService(const std::string& name,
+                                                 int64_t expected_revision);
+  std::optional<network::v1::NetworkService> GetNetworkService(const std::string& name) const;
+  bool HasOrganization(const std::string& id) const;
+  // The registry as of its newest durable version: members and services ordered by id and name
+  // (issue_time and valid_until unset).
+  absl::StatusOr<network::v1::RegistrySnapshot> Registry();
+  // The newest version (durable or about to be).
+  int64_t registry_version() const;
+
   // Services matching `query` after the id `after`, in id order (serialized), and the revision
   // read at.
   struct ServicePage {
@@ -158,6 +185,14 @@ class DirectoryStore {
   absl::Status CheckOrganizationLocked(const v1::Service& service) const;
   absl::StatusOr<v1::ApiClient> LoadClientLocked(const std::string& organization_id,
                                                  const std::string& client_id) const;
+
+  // The registry in memory: small (one record per organisation and network service), read whole.
+  // Updated under write_mu_ (in revision order), read under registry_mu_.
+  mutable std::mutex registry_mu_;
+  int64_t registry_version_ = 0;
+  std::map<std::string, network::v1::Member> members_;
+  std::map<std::string, network::v1::NetworkService> network_services_;
+  void PutMemberLocked(const network::v1::Member& member, int64_t revision);
 
   Database* database_;
   rocksdb::DB* db_;

@@ -4,7 +4,13 @@
 #include <set>
 #include <string>
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/text.h"
 
 namespace aurora::directory {
@@ -225,7 +231,140 @@ absl::Status ValidateChannel(const v1::ServiceChannel& channel, const CodeLists&
   return absl::OkStatus();
 }
 
+
+// A proto identifier: a letter or underscore, then letters, digits and underscores.
+bool IsIdentifier(const std::string& part) {
+  if (part.empty() || absl::ascii_isdigit(static_cast<unsigned char>(part[0]))) return false;
+  return std::all_of(part.begin(), part.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+absl::Status ValidateAccessRights(const network::v1::AccessRights& access, std::string_view field) {
+  if (access.allowed_organizations_size() > kMaxAllowedOrganizations) {
+    return Invalid(absl::StrCat(Sv(field), ".allowed_organizations"),
+                   absl::StrCat("has ", access.allowed_organizations_size(),
+                                " organisations, the limit is ", kMaxAllowedOrganizations));
+  }
+  std::set<std::string_view> seen;
+  for (int i = 0; i < access.allowed_organizations_size(); ++i) {
+    const std::string item = absl::StrCat(Sv(field), ".allowed_organizations[", i, "]");
+    if (auto s = ValidateUuid(access.allowed_organizations(i), item); !s.ok()) return s;
+    if (!seen.insert(access.allowed_organizations(i)).second) {
+      return Invalid(item, absl::StrCat("repeats organisation ",
+                                        QuoteForMessage(access.allowed_organizations(i))));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<std::string>> ValidateNetworkService(
+    const network::v1::NetworkService& service, std::string_view path) {
+  const auto field = [&](std::string_view name) { return absl::StrCat(Sv(path), ".", Sv(name)); };
+  const std::string& name = service.name();
+  const std::vector<std::string> parts = absl::StrSplit(name, '.');
+  if (name.empty()) return Invalid(field("name"), "is required");
+  if (name.size() > 200 || parts.size() < 2 ||
+      !std::all_of(parts.begin(), parts.end(), IsIdentifier)) {
+    return Invalid(field("name"),
+                   absl::StrCat("not a full gRPC service name (package.Service, at most 200 "
+                                "characters): ",
+                                QuoteForMessage(name)));
+  }
+  if (parts[0] == "aurora" || parts[0] == "grpc") {
+    return Invalid(field("name"), absl::StrCat("the package ", parts[0],
+                                               " is the network's own: ", QuoteForMessage(name)));
+  }
+  if (auto s = ValidateUuid(service.organization_id(), field("organization_id")); !s.ok()) {
+    return s;
+  }
+  if (auto s = ValidateText(service.title(), field("title"), kMaxNameLength, false); !s.ok()) {
+    return s;
+  }
+  if (auto s = ValidateAccessRights(service.access(), field("access")); !s.ok()) return s;
+
+  if (service.descriptor_set().empty()) {
+    return Invalid(field("descriptor_set"),
+                   "is required: the FileDescriptorSet that defines the service "
+                   "(protoc --include_imports --descriptor_set_out)");
+  }
+  if (service.descriptor_set().size() > kMaxDescriptorSetBytes) {
+    return Invalid(field("descriptor_set"),
+                   absl::StrCat("is ", service.descriptor_set().size(), " bytes, the limit is ",
+                                kMaxDescriptorSetBytes));
+  }
+  google::protobuf::FileDescriptorSet files;
+  if (!files.ParseFromString(service.descriptor_set())) {
+    return Invalid(field("descriptor_set"), "is not a serialized google.protobuf.FileDescriptorSet");
+  }
+  google::protobuf::DescriptorPool pool;
+  for (const auto& file : files.file()) {
+    if (pool.BuildFile(file) == nullptr) {
+      return Invalid(field("descriptor_set"),
+                     absl::StrCat("the file ", QuoteForMessage(file.name()),
+                                  " does not build (are its imports included, in dependency "
+                                  "order?)"));
+    }
+  }
+  const google::protobuf::ServiceDescriptor* descriptor = pool.FindServiceByName(name);
+  if (descriptor == nullptr) {
+    return Invalid(field("descriptor_set"),
+                   absl::StrCat("defines no service ", QuoteForMessage(name)));
+  }
+  std::vector<std::string> methods;
+  for (int i = 0; i < descriptor->method_count(); ++i) methods.push_back(descriptor->method(i)->name());
+
+  std::set<std::string> overridden;
+  for (int i = 0; i < service.method_access_size(); ++i) {
+    const auto& entry = service.method_access(i);
+    const std::string item = absl::StrCat(field("method_access"), "[", i, "]");
+    if (std::find(methods.begin(), methods.end(), entry.method()) == methods.end()) {
+      return Invalid(absl::StrCat(item, ".method"),
+                     absl::StrCat("the service has no method ", QuoteForMessage(entry.method())));
+    }
+    if (!overridden.insert(entry.method()).second) {
+      return Invalid(absl::StrCat(item, ".method"),
+                     absl::StrCat("repeats the method ", QuoteForMessage(entry.method())));
+    }
+    if (auto s = ValidateAccessRights(entry.access(), absl::StrCat(item, ".access")); !s.ok()) {
+      return s;
+    }
+  }
+  return methods;
+}
+
+absl::Status ValidateNodeAddress(std::string_view address, std::string_view field) {
+  if (address.empty()) return absl::OkStatus();
+  const auto bad = [&](std::string_view why) {
+    return Invalid(field, absl::StrCat(Sv(why), ": ", QuoteForMessage(address)));
+  };
+  if (address.size() > 255) return bad("is longer than 255 characters");
+  const size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos) return bad("needs host:port");
+  const std::string_view host = address.substr(0, colon);
+  int port = 0;
+  if (!absl::SimpleAtoi(Sv(address.substr(colon + 1)), &port) || port < 1 || port > 65535) {
+    return bad("the port must be 1..65535");
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    const std::string_view v6 = host.substr(1, host.size() - 2);
+    const bool ok = !v6.empty() && std::all_of(v6.begin(), v6.end(), [](char c) {
+      return absl::ascii_isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+    });
+    return ok ? absl::OkStatus() : bad("not an IPv6 literal");
+  }
+  const std::vector<std::string> labels = absl::StrSplit(Sv(host), '.');
+  for (const std::string& label : labels) {
+    const bool ok = !label.empty() && label.size() <= 63 && label.front() != '-' &&
+                    label.back() != '-' && std::all_of(label.begin(), label.end(), [](char c) {
+                      return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-';
+                    });
+    if (!ok) return bad("the host must be a DNS name or an IP address");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ValidateUuid(std::string_view value, std::string_view field) {
   if (value.empty()) return Invalid(field, "is required");

@@ -3,11 +3,15 @@
 // returns OK or INVALID_ARGUMENT whose message names the field path and the offending value, e.g.
 // `service.municipality_codes[2]: unknown municipality code "999"`. Pure; thread-safe.
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "aurora/common/v1/common.pb.h"
 #include "aurora/directory/v1/directory.pb.h"
+#include "aurora/network/v1/network.pb.h"
 #include "common/codelists.h"
 
 namespace aurora::directory {
@@ -38,6 +42,15 @@ absl::StatusOr<int> ValidatePageSize(const aurora::common::v1::PageRequest& page
 // Filters of ListServices (codes known, ids canonical, languages well-formed).
 absl::Status ValidateListServicesRequest(const v1::ListServicesRequest& request,
                                          const CodeLists& codes);
+
+// The network registry (network.proto). ValidateNetworkService checks every field a publisher
+// sets and returns the service's methods, in declaration order, from its descriptor set.
+inline constexpr size_t kMaxDescriptorSetBytes = 4 << 20;
+inline constexpr int kMaxAllowedOrganizations = 1000;
+absl::StatusOr<std::vector<std::string>> ValidateNetworkService(
+    const network::v1::NetworkService& service, std::string_view path = "service");
+// host:port as other nodes dial it (empty is fine: no node).
+absl::Status ValidateNodeAddress(std::string_view address, std::string_view field);
 
 // True for a valid Finnish business id ("Y-tunnus") with a correct check digit.
 bool IsValidBusinessId(std::string_view value);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
@@ -456,6 +457,7 @@ void PrintCertificate(const CertificateInfo& info) {
   std::cout << "subject: " << info.subject << "\nserial: " << info.serial_hex << "\nnot after: "
             << absl::FormatTime(absl::RFC3339_sec, info.not_after, absl::UTCTimeZone()) << "\n";
   if (!info.organization_id.empty()) std::cout << "organisation: " << info.organization_id << "\n";
+  if (!info.roles.empty()) std::cout << "roles: " << absl::StrJoin(info.roles, ", ") << "\n";
 }
 
 int Ca(const std::vector<std::string>& args) {
@@ -465,8 +467,9 @@ int Ca(const std::vector<std::string>& args) {
       "network\").\n"
       "  init    --dir DIR [--name NAME] [--days N]    a new root: DIR/ca.key (keep it offline), "
       "DIR/ca.crt, DIR/crl/\n"
-      "  issue   --dir DIR --org ID --out DIR [--dns NAMES] [--ip ADDRS] [--days N]\n"
-      "          a node certificate for organisation ID: OUT/node.key, OUT/node.crt, OUT/ca.crt\n"
+      "  issue   --dir DIR --org ID --out DIR [--dns NAMES] [--ip ADDRS] [--role ROLES] [--days N]\n"
+      "          a node certificate for organisation ID: OUT/node.key, OUT/node.crt, OUT/ca.crt;\n"
+      "          --role registry for the directory's node, whose key signs the registry\n"
       "  revoke  --dir DIR CERT-FILE|SERIAL           revoke and rewrite the CRL in DIR/crl/\n"
       "  crl     --dir DIR                             re-sign the CRL (valid 90 days)\n";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
@@ -486,6 +489,8 @@ int Ca(const std::vector<std::string>& args) {
                      "comma-separated DNS names the node is reached by (\"\": none)"});
     specs.push_back({"ip", "ADDRS", "127.0.0.1",
                      "comma-separated IP addresses the node is reached by (\"\": none)"});
+    specs.push_back({"role", "ROLES", "",
+                     "comma-separated roles: \"registry\" for the directory's node"});
     specs.push_back({"days", "N", "365", "validity of the certificate"});
   } else if (action != "revoke" && action != "crl") {
     std::cerr << "aurora ca: unknown action \"" << action << "\"\n\n" << kCaHelp;
@@ -529,6 +534,7 @@ int Ca(const std::vector<std::string>& args) {
     request.out_dir = o.Get("out");
     request.dns_names = list(o.Get("dns"));
     request.ip_addresses = list(o.Get("ip"));
+    request.roles = list(o.Get("role"));
     auto days = o.GetInt("days", 1, 36500);
     if (!days.ok()) return Fail(days.status());
     request.days = *days;

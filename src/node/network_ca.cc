@@ -328,6 +328,15 @@ absl::StatusOr<CertificateInfo> IssueNodeCertificate(const NodeCertificateReques
     if (auto status = CheckIpAddress(ip); !status.ok()) return status;
     alt_names.push_back(absl::StrCat("IP:", ip));
   }
+  for (const auto& role : request.roles) {
+    if (role.empty() || role.size() > 40 ||
+        !std::all_of(role.begin(), role.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; })) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--role: ", QuoteForMessage(role),
+          " is not a role name (1 to 40 lowercase letters and hyphens, e.g. \"registry\")"));
+    }
+    alt_names.push_back(absl::StrCat("URI:", kRoleUriPrefix, role));
+  }
   if (request.out_dir.empty()) return absl::InvalidArgumentError("--out: give the node's folder");
   auto ca = LoadCa(request.ca_dir);
   if (!ca.ok()) return ca.status();

@@ -44,6 +44,9 @@ struct NodeCertificateRequest {
   // least one name or address. Default: localhost and 127.0.0.1.
   std::vector<std::string> dns_names = {"localhost"};
   std::vector<std::string> ip_addresses = {"127.0.0.1"};
+  // Roles beyond a member node's (common/tls.h: kRoleUriPrefix), e.g. kRegistryRole for the
+  // directory that signs the registry. Each is lowercase letters and hyphens.
+  std::vector<std::string> roles;
   int days = 365;
   std::string out_dir;  // receives node.key (0600), node.crt and ca.crt; made if missing
   absl::Time now = absl::Now();

@@ -55,7 +55,8 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-DirectoryServer::DirectoryServer(const std::string* dir) {
+DirectoryServer::DirectoryServer(const std::string* dir,
+                                 directory::RegistryServiceOptions registry) {
   if (dir == nullptr) {
     temp_ = std::make_unique<TempDir>();
     data_dir_ = temp_->path();
@@ -73,6 +74,9 @@ DirectoryServer::DirectoryServer(const std::string* dir) {
   service_ = std::make_unique<directory::DirectoryService>(store_.get(), &Codes());
   server_ = std::make_unique<GrpcServer>();
   server_->AddService(service_.get(), v1::Directory::service_full_name());
+  registry_service_ = std::make_unique<directory::RegistryService>(store_.get(), registry);
+  server_->AddService(registry_service_.get(),
+                      network::v1::NetworkRegistry::service_full_name());
   REQUIRE(server_->Start("127.0.0.1:0", &metrics_).ok());
   server_->SetServing(true);
   grpc::ChannelArguments args;
@@ -80,13 +84,16 @@ DirectoryServer::DirectoryServer(const std::string* dir) {
   channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->port()),
                                        grpc::InsecureChannelCredentials(), args);
   stub_ = v1::Directory::NewStub(channel_);
+  registry_stub_ = network::v1::NetworkRegistry::NewStub(channel_);
 }
 
 void DirectoryServer::Stop() {
   if (!server_) return;
   service_->Shutdown();
+  registry_service_->Shutdown();
   server_->Shutdown(absl::Seconds(5));
   server_.reset();
+  registry_service_.reset();
   service_.reset();
   store_.reset();
   REQUIRE(database_->Close().ok());

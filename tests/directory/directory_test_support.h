@@ -14,7 +14,9 @@
 #include "common/metrics.h"
 #include "common/server.h"
 #include "common/codelists.h"
+#include "aurora/network/v1/network.grpc.pb.h"
 #include "directory/directory_service.h"
+#include "directory/registry_service.h"
 #include "directory/store.h"
 
 namespace aurora::testing {
@@ -44,14 +46,18 @@ class TempDir {
 
 class DirectoryServer {
  public:
-  // Starts a server over the data in `dir` (a fresh TempDir when null).
-  explicit DirectoryServer(const std::string* dir = nullptr);
+  // Starts a server over the data in `dir` (a fresh TempDir when null), with the Directory and
+  // the NetworkRegistry services.
+  explicit DirectoryServer(const std::string* dir = nullptr,
+                           directory::RegistryServiceOptions registry = {});
   ~DirectoryServer();
 
   // Stops the server and closes RocksDB (as on shutdown); the object can't be used afterwards.
   void Stop();
 
   v1::Directory::Stub& stub() { return *stub_; }
+  network::v1::NetworkRegistry::Stub& registry_stub() { return *registry_stub_; }
+  directory::RegistryService& registry_service() { return *registry_service_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
   directory::DirectoryStore& store() { return *store_; }
   Database& database() { return *database_; }
@@ -66,9 +72,11 @@ class DirectoryServer {
   std::unique_ptr<Database> database_;
   std::unique_ptr<directory::DirectoryStore> store_;
   std::unique_ptr<directory::DirectoryService> service_;
+  std::unique_ptr<directory::RegistryService> registry_service_;
   std::unique_ptr<GrpcServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Directory::Stub> stub_;
+  std::unique_ptr<network::v1::NetworkRegistry::Stub> registry_stub_;
 };
 
 // A valid minimal service (Helsinki, one class) with the given id and organisation (may be empty).

@@ -333,3 +333,72 @@ TEST_CASE("mutual TLS: the callee knows the caller's organisation from its certi
 
 }  // namespace
 }  // namespace aurora::node
+
+namespace aurora::node {
+namespace {
+
+TEST_CASE("a certificate with the registry role signs; signatures are checked against the CA",
+          "[node][tls]") {
+  TempDir dir;
+  CaInitOptions init;
+  init.dir = dir / "ca";
+  RequireOk(InitNetworkCa(init).status());
+  NodeCertificateRequest request;
+  request.ca_dir = dir / "ca";
+  request.organization_id = kOrgC;
+  request.out_dir = dir / "directory";
+  request.roles = {kRegistryRole};
+  auto signer = IssueNodeCertificate(request);
+  RequireOk(signer.status());
+  CHECK(signer->roles == std::vector<std::string>{kRegistryRole});
+  const CertificateInfo member = Issue(dir / "ca", kOrgA, dir / "a");
+  CHECK(member.roles.empty());
+  TempDir other;
+  CaInitOptions foreign_init;
+  foreign_init.dir = other / "ca";
+  RequireOk(InitNetworkCa(foreign_init).status());
+  request.ca_dir = other / "ca";
+  request.out_dir = other / "directory";
+  RequireOk(IssueNodeCertificate(request).status());
+
+  request.roles = {"Registry"};
+  auto bad = IssueNodeCertificate(request);
+  CHECK(bad.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(bad.status().message()), Contains("--role") && Contains("\"Registry\""));
+
+  const TlsFiles trust = FilesOf(dir / "a", dir / "ca/crl");
+  const std::string data = "version 7 of the registry";
+  const auto sign = [&](const std::string& folder) {
+    auto key = ReadFile(folder + "/node.key");
+    RequireOk(key.status());
+    auto signature = SignSha256(*key, data);
+    RequireOk(signature.status());
+    return *signature;
+  };
+  const std::string signer_pem = *ReadFile(dir / "directory/node.crt");
+  const std::string signature = sign(dir / "directory");
+
+  auto verified = VerifySignedBy(trust, signer_pem, kRegistryRole, data, signature);
+  RequireOk(verified.status());
+  CHECK(verified->organization_id == kOrgC);
+
+  // Changed data, a member without the role, a signer of another CA, a revoked signer.
+  CHECK(VerifySignedBy(trust, signer_pem, kRegistryRole, data + "!", signature).status().code() ==
+        absl::StatusCode::kPermissionDenied);
+  auto no_role = VerifySignedBy(trust, *ReadFile(dir / "a/node.crt"), kRegistryRole, data,
+                                sign(dir / "a"));
+  CHECK(no_role.status().code() == absl::StatusCode::kPermissionDenied);
+  CHECK_THAT(std::string(no_role.status().message()), Contains("role registry"));
+  RequireOk(VerifySignedBy(trust, *ReadFile(dir / "a/node.crt"), "", data, sign(dir / "a"))
+                .status());
+  auto foreign = VerifySignedBy(trust, *ReadFile(other / "directory/node.crt"), kRegistryRole,
+                                data, sign(other / "directory"));
+  CHECK(foreign.status().code() == absl::StatusCode::kPermissionDenied);
+  CHECK_THAT(std::string(foreign.status().message()), Contains("not accepted by the network CA"));
+  RequireOk(RevokeCertificate(dir / "ca", dir / "directory/node.crt").status());
+  CHECK(VerifySignedBy(trust, signer_pem, kRegistryRole, data, signature).status().code() ==
+        absl::StatusCode::kPermissionDenied);
+}
+
+}  // namespace
+}  // namespace aurora::node
