@@ -159,6 +159,7 @@ absl::Status GrpcServer::Start(const std::string& address, Metrics* metrics) {
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 3600 * 1000);
   builder.RegisterService(&health_);
   for (auto& [service, name] : services_) builder.RegisterService(service);
+  if (generic_ != nullptr) builder.RegisterCallbackGenericService(generic_);
   // The status rewrite runs first so that metrics count the status the caller receives.
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
   if (options_.credentials) {

@@ -14,6 +14,7 @@
 //
 // Start/Shutdown are not thread-safe; the rest is.
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
@@ -51,6 +52,10 @@ class GrpcServer {
   // service name). Call before Start().
   void AddService(grpc::Service* service, const std::string& health_name);
 
+  // Receives every call of a service the server does not implement (e.g. a proxy to other
+  // servers; network/service_proxy.h). Call before Start(); not owned.
+  void SetGenericService(grpc::CallbackGenericService* service) { generic_ = service; }
+
   // Mutual TLS instead of plaintext (see GrpcServerOptions). Call before Start().
   void SetCredentials(std::shared_ptr<grpc::ServerCredentials> credentials,
                       std::string own_organization) {
@@ -76,6 +81,7 @@ class GrpcServer {
   GrpcServerOptions options_;
   HealthService health_;  // declared before server_: outlives it
   std::vector<std::pair<grpc::Service*, std::string>> services_;
+  grpc::CallbackGenericService* generic_ = nullptr;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -224,8 +224,9 @@ void RegistryService::NotifierLoop() {
     for (const auto* reactor : idle_) {
       deadline = std::min(deadline, reactor->sent_issued_ + options_.validity / 2);
     }
-    watch_cv_.wait_for(lock, absl::ToChronoMilliseconds(std::max(
-                                 absl::ZeroDuration(), deadline - absl::Now() + absl::Milliseconds(1))),
+    watch_cv_.wait_for(lock,
+                       absl::ToChronoMilliseconds(std::max(
+                           absl::ZeroDuration(), deadline - absl::Now() + absl::Milliseconds(1))),
                        [&] { return wake_ || shutting_down_; });
     wake_ = false;
     if (shutting_down_) break;
@@ -307,15 +308,14 @@ grpc::ServerUnaryReactor* RegistryService::Run(grpc::CallbackServerContext* cont
   return reactor;
 }
 
-grpc::ServerUnaryReactor* RegistryService::SetNodeAddress(
-    grpc::CallbackServerContext* context, const nv1::SetNodeAddressRequest* request,
-    nv1::Member* response) {
+grpc::ServerUnaryReactor* RegistryService::SetNodeAddress(grpc::CallbackServerContext* context,
+                                                          const nv1::SetNodeAddressRequest* request,
+                                                          nv1::Member* response) {
   const std::string caller = CallerOrganization(*context);
   return Run(context, [this, caller, request, response]() -> absl::Status {
     if (auto s = ValidateUuid(request->organization_id(), "organization_id"); !s.ok()) return s;
     if (auto s = ValidateNodeAddress(request->node_address(), "node_address"); !s.ok()) return s;
-    if (auto s = CheckCallerOwns(caller, request->organization_id(), "organization_id");
-        !s.ok()) {
+    if (auto s = CheckCallerOwns(caller, request->organization_id(), "organization_id"); !s.ok()) {
       return s;
     }
     auto member = store_->SetNodeAddress(request->organization_id(), request->node_address());
@@ -329,9 +329,9 @@ grpc::ServerUnaryReactor* RegistryService::SetNodeAddress(
   });
 }
 
-grpc::ServerUnaryReactor* RegistryService::PublishService(
-    grpc::CallbackServerContext* context, const nv1::PublishServiceRequest* request,
-    nv1::NetworkService* response) {
+grpc::ServerUnaryReactor* RegistryService::PublishService(grpc::CallbackServerContext* context,
+                                                          const nv1::PublishServiceRequest* request,
+                                                          nv1::NetworkService* response) {
   const std::string caller = CallerOrganization(*context);
   return Run(context, [this, caller, request, response]() -> absl::Status {
     if (request->expected_revision() < 0) {
@@ -372,12 +372,13 @@ grpc::ServerUnaryReactor* RegistryService::PublishService(
     auto stored = store_->PublishNetworkService(std::move(service), request->expected_revision());
     if (!stored.ok()) return stored.status();
     *response = std::move(*stored);
-    LogInfo("directory", "network service published",
-            {{"service", response->name()},
-             {"organization_id", response->organization_id()},
-             {"open_to_members", response->access().open_to_members() ? "true" : "false"},
-             {"allowed_organizations", absl::StrCat(response->access().allowed_organizations_size())},
-             {"revision", absl::StrCat(response->revision())}});
+    LogInfo(
+        "directory", "network service published",
+        {{"service", response->name()},
+         {"organization_id", response->organization_id()},
+         {"open_to_members", response->access().open_to_members() ? "true" : "false"},
+         {"allowed_organizations", absl::StrCat(response->access().allowed_organizations_size())},
+         {"revision", absl::StrCat(response->revision())}});
     return absl::OkStatus();
   });
 }
@@ -410,9 +411,9 @@ grpc::ServerUnaryReactor* RegistryService::WithdrawService(
   });
 }
 
-grpc::ServerUnaryReactor* RegistryService::GetSignedRegistry(
-    grpc::CallbackServerContext* context, const nv1::GetSignedRegistryRequest*,
-    nv1::SignedRegistry* response) {
+grpc::ServerUnaryReactor* RegistryService::GetSignedRegistry(grpc::CallbackServerContext* context,
+                                                             const nv1::GetSignedRegistryRequest*,
+                                                             nv1::SignedRegistry* response) {
   return Run(context, [this, response]() -> absl::Status {
     auto copy = SignedCopy();
     if (!copy.ok()) return copy.status();

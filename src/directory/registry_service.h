@@ -66,9 +66,9 @@ class RegistryService final : public network::v1::NetworkRegistry::CallbackServi
   grpc::ServerUnaryReactor* WithdrawService(
       grpc::CallbackServerContext* context, const network::v1::WithdrawServiceRequest* request,
       network::v1::WithdrawServiceResponse* response) override;
-  grpc::ServerUnaryReactor* GetSignedRegistry(
-      grpc::CallbackServerContext* context, const network::v1::GetSignedRegistryRequest* request,
-      network::v1::SignedRegistry* response) override;
+  grpc::ServerUnaryReactor* GetSignedRegistry(grpc::CallbackServerContext* context,
+                                              const network::v1::GetSignedRegistryRequest* request,
+                                              network::v1::SignedRegistry* response) override;
   grpc::ServerWriteReactor<network::v1::SignedRegistry>* WatchRegistry(
       grpc::CallbackServerContext* context,
       const network::v1::WatchRegistryRequest* request) override;

@@ -238,20 +238,29 @@ std::string Dotted(const FieldPath& path) {
   return dotted;
 }
 
-absl::StatusOr<RouteTable> RouteTable::Build(
-    const std::vector<const ServiceDescriptor*>& services) {
+absl::StatusOr<RouteTable> RouteTable::Build(const std::vector<const ServiceDescriptor*>& services,
+                                             const RouteTableOptions& options) {
   RouteTable table;
   for (const ServiceDescriptor* service : services) {
     for (int m = 0; m < service->method_count(); ++m) {
       const MethodDescriptor* method = service->method(m);
-      if (!method->options().HasExtension(google::api::http)) continue;
-      const google::api::HttpRule& rule = method->options().GetExtension(google::api::http);
-      std::vector<std::pair<const google::api::HttpRule*, bool>> rules = {{&rule, false}};
-      for (const auto& extra : rule.additional_bindings()) {
-        if (extra.additional_bindings_size() > 0) {
-          return RuleError(method, "additional_bindings may not nest");
+      google::api::HttpRule grpc_path_rule;
+      std::vector<std::pair<const google::api::HttpRule*, bool>> rules;
+      if (options.grpc_paths) {
+        grpc_path_rule.set_post(
+            absl::StrCat("/", Sv(service->full_name()), "/", Sv(method->name())));
+        grpc_path_rule.set_body("*");
+        rules.push_back({&grpc_path_rule, false});
+      } else {
+        if (!method->options().HasExtension(google::api::http)) continue;
+        const google::api::HttpRule& rule = method->options().GetExtension(google::api::http);
+        rules.push_back({&rule, false});
+        for (const auto& extra : rule.additional_bindings()) {
+          if (extra.additional_bindings_size() > 0) {
+            return RuleError(method, "additional_bindings may not nest");
+          }
+          rules.push_back({&extra, true});
         }
-        rules.push_back({&extra, true});
       }
       for (const auto& [one, additional] : rules) {
         auto route = MakeRoute(method, *one, additional);

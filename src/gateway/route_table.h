@@ -98,10 +98,20 @@ struct Route {
   std::string label;                // "GET /v1/services/{id}", for metrics and logs
 };
 
+struct RouteTableOptions {
+  // false: the routes of each method's google.api.http rule and its additional_bindings; a
+  // method without a rule has none (the gateway's own contracts).
+  // true: one route per method, POST /<service full name>/<method> with body "*", whatever rules
+  // it carries: how the network describes a member's gRPC service (network.proto:
+  // ServiceDescription.openapi_json), whose methods are called by their gRPC paths.
+  bool grpc_paths = false;
+};
+
 class RouteTable {
  public:
   static absl::StatusOr<RouteTable> Build(
-      const std::vector<const google::protobuf::ServiceDescriptor*>& services);
+      const std::vector<const google::protobuf::ServiceDescriptor*>& services,
+      const RouteTableOptions& options = {});
 
   const std::vector<Route>& routes() const { return routes_; }
 

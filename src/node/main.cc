@@ -186,7 +186,13 @@ int Serve(const std::vector<std::string>& args) {
            "comma-separated components to run (this build: directory, gateway, profile, "
            "recommender)"},
           {"directory-target", "HOST:PORT", "",
-           "the directory the recommender follows (default: this node's own)"},
+           "the directory the recommender and the network registry copy follow (default: this "
+           "node's own)"},
+          {"service-backends", "LIST", "",
+           "the organisation's own gRPC services this node offers to the network: "
+           "comma-separated NAME=HOST:PORT (full service name = its backend)"},
+          {"registry-validity-minutes", "N", "60",
+           "how long a signed network registry copy is valid (the directory's node)"},
           {"public-url", "URL", "",
            "the gateway's address as browsers see it, for the AuroraAI-compatible API's channel "
            "links (default: http://<http-listen>)"},
@@ -268,6 +274,15 @@ int Serve(const std::vector<std::string>& args) {
     *target = absl::Seconds(*seconds);
   }
   config.directory_target = o.Get("directory-target");
+  for (const std::string& item : std::vector<std::string>(
+           absl::StrSplit(o.Get("service-backends"), ',', absl::SkipEmpty()))) {
+    auto backend = network::ParseServiceBackend(item);
+    if (!backend.ok()) return Fail(backend.status());
+    config.service_backends.push_back(*backend);
+  }
+  auto validity = o.GetInt("registry-validity-minutes", 1, 7 * 24 * 60);
+  if (!validity.ok()) return Fail(validity.status());
+  config.registry_validity = absl::Minutes(*validity);
   config.public_url = o.Get("public-url");
   auto threads = o.GetInt("recommender-threads", 0, 256);
   if (!threads.ok()) return Fail(threads.status());

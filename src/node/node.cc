@@ -15,6 +15,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/text.h"
+#include "network/access_guard.h"
 #include "node/import_client.h"
 #include "profile/profile_keys.h"
 
@@ -69,11 +70,35 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeConfig& config) {
 }
 
 absl::Status Node::StartImpl() {
+  std::string own_organization;
+  // The node's copy of the network registry: from the directory it follows, or from its own.
+  network::RegistryCopyOptions copy_options;
+  copy_options.cache_path = config_.data_dir + "/network-registry.pb";
+  copy_options.metrics = &metrics_;
+  if (config_.tls.enabled()) {
+    copy_options.trust.ca = config_.tls.ca;
+    copy_options.trust.crl_dir = config_.tls.crl_dir;
+  }
+  registry_copy_ = std::make_unique<network::RegistryCopy>(copy_options);
   if (config_.tls.enabled()) {
     // Fail here, naming the file and the problem, rather than in every handshake later.
     auto own = CheckTlsFiles(config_.tls);
     if (!own.ok()) return own.status();
-    server_.SetCredentials(ServerCredentials(config_.tls), own->organization_id);
+    own_organization = own->organization_id;
+    const bool signer =
+        std::find(own->roles.begin(), own->roles.end(), kRegistryRole) != own->roles.end();
+    if (config_.components.contains("directory") && !signer) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--tls-cert ", QuoteForMessage(config_.tls.cert),
+          ": a node that runs the directory signs the network registry, and its certificate must "
+          "carry the role \"",
+          kRegistryRole, "\" (aurora ca issue --role ", kRegistryRole, ")"));
+    }
+    // Every call from another organisation passes the access guard before any service sees it.
+    auto credentials = ServerCredentials(config_.tls);
+    credentials->SetAuthMetadataProcessor(
+        std::make_shared<network::AccessGuard>(registry_copy_.get(), own_organization, &metrics_));
+    server_.SetCredentials(credentials, own_organization);
     LogInfo(
         "node", "mutual TLS on the gRPC port",
         {{"organization", own->organization_id},
@@ -124,6 +149,16 @@ absl::Status Node::StartImpl() {
     directory_service_ =
         std::make_unique<directory::DirectoryService>(directory_store_.get(), codes_.get());
     server_.AddService(directory_service_.get(), v1::Directory::service_full_name());
+    directory::RegistryServiceOptions registry_options;
+    if (config_.tls.enabled()) {
+      registry_options.signer_cert_file = config_.tls.cert;
+      registry_options.signer_key_file = config_.tls.key;
+    }
+    registry_options.validity = config_.registry_validity;
+    registry_service_ =
+        std::make_unique<directory::RegistryService>(directory_store_.get(), registry_options);
+    server_.AddService(registry_service_.get(),
+                       aurora::network::v1::NetworkRegistry::service_full_name());
     auto* store_ptr = directory_store_.get();
     metrics_.AddGaugeCallback(
         "aurora_directory_revision", "The directory's newest durable revision",
@@ -191,7 +226,31 @@ absl::Status Node::StartImpl() {
     if (auto s = StartProfile(); !s.ok()) return s;
   }
 
+  discovery_service_ =
+      std::make_unique<network::DiscoveryService>(registry_copy_.get(), own_organization);
+  server_.AddService(discovery_service_.get(), aurora::network::v1::Discovery::service_full_name());
+  proxy_ = std::make_unique<network::ServiceProxy>(config_.service_backends, nullptr, &metrics_);
+  server_.SetGenericService(proxy_.get());
+
   if (auto s = server_.Start(config_.grpc_listen, &metrics_); !s.ok()) return s;
+  if (directory_store_ != nullptr || !config_.directory_target.empty()) {
+    if (auto s = registry_copy_->Start(directory_store_ != nullptr ? server_.InProcessChannel()
+                                                                   : DirectoryChannel());
+        !s.ok()) {
+      return s;
+    }
+  } else if (config_.tls.enabled()) {
+    LogWarning("node",
+               "no directory to follow (--directory-target): without the network registry, "
+               "other organisations' calls are refused");
+  }
+  if (!config_.service_backends.empty()) {
+    std::string services;
+    for (const auto& backend : config_.service_backends) {
+      absl::StrAppend(&services, services.empty() ? "" : ",", backend.service, "=", backend.target);
+    }
+    LogInfo("node", "forwarding the organisation's services", {{"backends", services}});
+  }
   if (!config_.metrics_listen.empty()) {
     if (auto s = metrics_.StartExposer(config_.metrics_listen); !s.ok()) return s;
   }
@@ -355,6 +414,12 @@ std::shared_ptr<grpc::Channel> Node::DirectoryChannel() {
     // A watch message carries up to 256 whole services: more than gRPC's default 4 MiB limit.
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(256 << 20);
+    // The watch streams (catalogue, registry) are long-lived: notice a dead connection within
+    // seconds, and reconnect within seconds once the directory is back (gRPC's default backoff
+    // grows to two minutes).
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
     directory_channel_ = grpc::CreateCustomChannel(config_.directory_target,
                                                    ChannelCredentialsOrInsecure(config_.tls), args);
   }
@@ -485,11 +550,16 @@ void Node::Stop() {
   // Watch streams end first (UNAVAILABLE, resume later), then the gateway, whose requests under
   // way finish through the still running gRPC server.
   if (follower_) follower_->Stop();
+  if (registry_copy_) registry_copy_->Stop();
+  if (registry_service_) registry_service_->Shutdown();
   if (directory_service_) directory_service_->Shutdown();
   if (gateway_) gateway_->Shutdown(config_.grace);
   server_.Shutdown(config_.grace);
   gateway_.reset();
   metrics_.StopExposer();
+  discovery_service_.reset();
+  proxy_.reset();
+  registry_service_.reset();
   directory_service_.reset();
   directory_store_.reset();
   if (engine_) engine_->Shutdown();

@@ -18,8 +18,12 @@
 #include "common/server.h"
 #include "common/tls.h"
 #include "directory/directory_service.h"
+#include "directory/registry_service.h"
 #include "directory/store.h"
 #include "gateway/gateway.h"
+#include "network/discovery_service.h"
+#include "network/registry_copy.h"
+#include "network/service_proxy.h"
 #include "profile/attributes.h"
 #include "profile/client_directory.h"
 #include "profile/dev_issuer.h"
@@ -50,8 +54,16 @@ struct NodeConfig {
   std::string data_dir = "./aurora-data";
   std::string grpc_listen = "127.0.0.1:50051";
   // Mutual TLS on the gRPC port and on the node's calls to other nodes (--directory-target),
-  // with a certificate from the network CA (`aurora ca`); not enabled: plaintext.
+  // with a certificate from the network CA (`aurora ca`); not enabled: plaintext. With TLS, the
+  // node enforces the network registry's access rights on other organisations' calls; a node
+  // that runs the directory signs the registry with this certificate's key (it must carry the
+  // role "registry").
   TlsFiles tls;
+  // The organisation's own gRPC services this node offers to the network (published in the
+  // registry): calls other members may make are forwarded to these backends.
+  std::vector<network::ServiceBackend> service_backends;
+  // How long a signed registry copy is valid (a directory node's setting).
+  absl::Duration registry_validity = absl::Hours(1);
   std::string metrics_listen = "127.0.0.1:9464";  // empty: no /metrics
   std::string http_listen = "127.0.0.1:8080";     // the gateway's address
   gateway::GatewayOptions gateway;
@@ -110,6 +122,7 @@ class Node {
   int metrics_port() const { return metrics_.exposer_port(); }
   int http_port() const { return gateway_ != nullptr ? gateway_->port() : 0; }
   directory::DirectoryStore* directory_store() const { return directory_store_.get(); }
+  const network::RegistryCopy* registry_copy() const { return registry_copy_.get(); }
   recommender::DirectoryFollower* recommender_follower() const { return follower_.get(); }
 
  private:
@@ -127,6 +140,12 @@ class Node {
   Metrics metrics_;
   std::unique_ptr<directory::DirectoryStore> directory_store_;
   std::unique_ptr<directory::DirectoryService> directory_service_;
+  std::unique_ptr<directory::RegistryService> registry_service_;
+  // The network: this node's copy of the registry, discovery from it, and the proxy to the
+  // organisation's own backends.
+  std::unique_ptr<network::RegistryCopy> registry_copy_;
+  std::unique_ptr<network::DiscoveryService> discovery_service_;
+  std::unique_ptr<network::ServiceProxy> proxy_;
   std::unique_ptr<recommender::TextAnalyzer> analyzer_;
   std::unique_ptr<recommender::CrisisLexicon> crisis_;
   std::unique_ptr<recommender::BilingualDictionary> dictionary_;

@@ -126,10 +126,9 @@ TEST_CASE("network registry: node addresses, publishing with access rights, vers
     nv1::RegistrySnapshot snapshot = Snapshot(first);
     CHECK(snapshot.version() == 3);  // the third organisation's revision
     REQUIRE(snapshot.members_size() == 3);
-    CHECK(std::is_sorted(snapshot.members().begin(), snapshot.members().end(),
-                         [](const auto& x, const auto& y) {
-                           return x.organization_id() < y.organization_id();
-                         }));
+    CHECK(std::is_sorted(
+        snapshot.members().begin(), snapshot.members().end(),
+        [](const auto& x, const auto& y) { return x.organization_id() < y.organization_id(); }));
     CHECK(TimeUtil::TimestampToSeconds(snapshot.valid_until()) -
               TimeUtil::TimestampToSeconds(snapshot.issue_time()) ==
           3600);
@@ -184,8 +183,7 @@ TEST_CASE("network registry: node addresses, publishing with access rights, vers
                  "service.descriptor_set: is required");
     bad = Benefits(c);
     bad.set_descriptor_set("not a descriptor set");
-    CheckRefused(Publish(stub, bad), grpc::StatusCode::INVALID_ARGUMENT,
-                 "service.descriptor_set");
+    CheckRefused(Publish(stub, bad), grpc::StatusCode::INVALID_ARGUMENT, "service.descriptor_set");
     bad = Benefits(c);
     bad.set_descriptor_set(BenefitsDescriptorSet("Pensions"));
     CheckRefused(Publish(stub, bad), grpc::StatusCode::INVALID_ARGUMENT,
@@ -217,8 +215,8 @@ TEST_CASE("network registry: node addresses, publishing with access rights, vers
                  grpc::StatusCode::PERMISSION_DENIED, "is published by organisation");
     CheckRefused(Publish(stub, Benefits(c)), grpc::StatusCode::ALREADY_EXISTS,
                  "give expected_revision");
-    CheckRefused(Publish(stub, Benefits(c), stored.revision() + 5),
-                 grpc::StatusCode::ABORTED, "expected_revision");
+    CheckRefused(Publish(stub, Benefits(c), stored.revision() + 5), grpc::StatusCode::ABORTED,
+                 "expected_revision");
     CHECK(server.store().registry_version() == before);
 
     // Replacing with the right revision: now an allow-list of A only.

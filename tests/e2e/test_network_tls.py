@@ -44,7 +44,9 @@ class NetworkTlsTest(unittest.TestCase):
         cls.a = os.path.join(cls.tmp.name, "org-a")
         cls.b = os.path.join(cls.tmp.name, "org-b")
         for args in (["ca", "init", "--dir", cls.ca, "--name", "E2E network"],
-                     ["ca", "issue", "--dir", cls.ca, "--org", ORG_A, "--out", cls.a],
+                     # A's node runs the directory, which signs the network registry.
+                     ["ca", "issue", "--dir", cls.ca, "--org", ORG_A, "--out", cls.a,
+                      "--role", "registry"],
                      ["ca", "issue", "--dir", cls.ca, "--org", ORG_B, "--out", cls.b]):
             done = run_aurora(args)
             assert done.returncode == 0, f"aurora {' '.join(args)}: {done.stderr}"
@@ -57,6 +59,22 @@ class NetworkTlsTest(unittest.TestCase):
                         "--tls-crl-dir", os.path.join(cls.ca, "crl"),
                         "--tls-refresh-seconds", "1"],
             channel_credentials=credentials_of(cls.a)).start()
+        # B is a member of the network: its node may call A's (the registry lists it).
+        pb_grpc.DirectoryStub(cls.node.channel).RegisterOrganization(
+            pb.RegisterOrganizationRequest(
+                organization=pb.Organization(id=ORG_B, name={"fi": "Organisaatio B"})),
+            timeout=aurora_node.RPC_TIMEOUT_S)
+        # ... as soon as the node's registry copy has the registration (milliseconds).
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with grpc.secure_channel(cls.node.target, credentials_of(cls.b)) as channel:
+                    health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
+                                                              timeout=5)
+                break
+            except grpc.RpcError as error:
+                assert time.monotonic() < deadline, f"B never became a member: {error}"
+                time.sleep(0.05)
 
     @classmethod
     def tearDownClass(cls):
@@ -143,9 +161,6 @@ class NetworkTlsTest(unittest.TestCase):
 
     def test_a_member_node_acts_only_for_its_own_organisation(self):
         operator = pb_grpc.DirectoryStub(self.node.channel)  # A's own certificate
-        operator.RegisterOrganization(pb.RegisterOrganizationRequest(
-            organization=pb.Organization(id=ORG_B, name={"fi": "Organisaatio B"})),
-            timeout=aurora_node.RPC_TIMEOUT_S)
         other = operator.RegisterOrganization(pb.RegisterOrganizationRequest(
             organization=pb.Organization(name={"fi": "Joku muu"})),
             timeout=aurora_node.RPC_TIMEOUT_S)

@@ -337,7 +337,7 @@ TEST_CASE("mutual TLS: the callee knows the caller's organisation from its certi
 namespace aurora::node {
 namespace {
 
-TEST_CASE("a certificate with the registry role signs; signatures are checked against the CA",
+TEST_CASE("a certificate with the registry role signs, and signatures are checked against the CA",
           "[node][tls]") {
   TempDir dir;
   CaInitOptions init;
