@@ -959,13 +959,13 @@ DirectoryStore::Snapshot::~Snapshot() {
 }
 
 absl::StatusOr<std::vector<v1::ChangeEvent>> DirectoryStore::Snapshot::Next(int limit) {
-  static constexpr const char* kPrefixes[3] = {"o/", "c/", "s/"};
+  static constexpr const char* kPrefixes[4] = {"o/", "n/", "c/", "s/"};
   std::vector<v1::ChangeEvent> out;
-  while (phase_ < 3 && static_cast<int>(out.size()) < limit) {
+  while (phase_ < 4 && static_cast<int>(out.size()) < limit) {
     if (!it_->Valid() || !it_->key().starts_with(kPrefixes[phase_])) {
       if (auto s = FromRocksStatus(it_->status(), "reading the snapshot"); !s.ok()) return s;
       ++phase_;
-      if (phase_ < 3) it_->Seek(kPrefixes[phase_]);
+      if (phase_ < 4) it_->Seek(kPrefixes[phase_]);
       continue;
     }
     v1::ChangeEvent& event = out.emplace_back();
@@ -979,6 +979,12 @@ absl::StatusOr<std::vector<v1::ChangeEvent>> DirectoryStore::Snapshot::Next(int 
         event.set_revision(event.organization().revision());
         break;
       case 1:
+        event.set_type(v1::ChangeEvent::TYPE_MEMBER_PUT);
+        parsed =
+            event.mutable_member()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+        event.set_revision(event.member().revision());
+        break;
+      case 2:
         event.set_type(v1::ChangeEvent::TYPE_API_CLIENT_PUT);
         parsed = event.mutable_api_client()->ParseFromArray(value.data(),
                                                             static_cast<int>(value.size()));

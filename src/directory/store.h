@@ -152,7 +152,8 @@ class DirectoryStore {
    public:
     ~Snapshot();
     int64_t revision() const { return revision_; }
-    // Up to `limit` events (organisations, then API clients, then services); empty when done.
+    // Up to `limit` events (organisations, members' node addresses, then API clients, then
+    // services); empty when done.
     absl::StatusOr<std::vector<v1::ChangeEvent>> Next(int limit);
 
    private:
@@ -162,7 +163,7 @@ class DirectoryStore {
     rocksdb::ColumnFamilyHandle* cf_ = nullptr;
     const rocksdb::Snapshot* snapshot_ = nullptr;
     std::unique_ptr<rocksdb::Iterator> it_;
-    int phase_ = 0;  // 0 organisations, 1 clients, 2 services, 3 done
+    int phase_ = 0;  // 0 organisations, 1 node addresses, 2 clients, 3 services, 4 done
     int64_t revision_ = 0;
   };
   absl::StatusOr<std::unique_ptr<Snapshot>> StartSnapshot();

@@ -150,17 +150,18 @@ absl::Status RegistryCopy::Take(const v1::SignedRegistry& copy, bool from_cache)
                  {{"path", options_.cache_path}, {"error", std::string(written.message())}});
     }
   }
+  // The metrics first: whoever sees the new copy (WaitForVersion) sees them too.
+  if (taken_ != nullptr) taken_->Increment();
+  if (version_gauge_ != nullptr) version_gauge_->Set(static_cast<double>(next.version()));
+  if (valid_until_gauge_ != nullptr) {
+    valid_until_gauge_->Set(absl::ToDoubleSeconds(next.valid_until() - absl::UnixEpoch()));
+  }
   current_.store(*view);
   {
     // Under mu_, so that WaitForVersion cannot miss the change between its check and its wait.
     std::lock_guard lock(mu_);
   }
   changed_.notify_all();
-  if (taken_ != nullptr) taken_->Increment();
-  if (version_gauge_ != nullptr) version_gauge_->Set(static_cast<double>(next.version()));
-  if (valid_until_gauge_ != nullptr) {
-    valid_until_gauge_->Set(absl::ToDoubleSeconds(next.valid_until() - absl::UnixEpoch()));
-  }
 
   const bool expired = next.expired(absl::Now());
   Log(from_cache || !resigned ? LogLevel::kInfo : LogLevel::kDebug, kComponent,

@@ -62,8 +62,8 @@ const std::array<uint32_t, 256>& LengthTable() {
     for (uint32_t code = 0; code < 256; ++code) {
       t[code] = code <= kExactLengths
                     ? code
-                    : static_cast<uint32_t>(std::lround(
-                          kExactLengths * std::pow(kLengthStep, code - kExactLengths)));
+                    : static_cast<uint32_t>(
+                          std::lround(kExactLengths * std::pow(kLengthStep, code - kExactLengths)));
     }
     return t;
   }();
@@ -79,8 +79,7 @@ uint8_t EncodeFieldLength(uint32_t length) {
   const auto above = std::lower_bound(table.begin() + kExactLengths, table.end(), length);
   if (above == table.end()) return 255;
   const auto below = above - 1;
-  return static_cast<uint8_t>(
-      (length - *below <= *above - length ? below : above) - table.begin());
+  return static_cast<uint8_t>((length - *below <= *above - length ? below : above) - table.begin());
 }
 
 uint32_t DecodeFieldLength(uint8_t code) { return LengthTable()[code]; }
@@ -94,7 +93,6 @@ double IndexData::AverageFieldLength(Language language, Field field) const {
 
 // ---------------------------------------------------------------------------------------------
 // Preparation (no lock)
-
 
 namespace {
 
@@ -160,10 +158,7 @@ void CatalogueIndex::AddToLexicon(IndexData& data, const IndexedService& doc, in
 
 CatalogueIndex::CatalogueIndex(const CodeLists* codes, const TextAnalyzer* analyzer,
                                const CrisisLexicon* crisis)
-    : codes_(codes),
-      analyzer_(analyzer),
-      crisis_(crisis),
-      data_(std::make_unique<IndexData>()) {}
+    : codes_(codes), analyzer_(analyzer), crisis_(crisis), data_(std::make_unique<IndexData>()) {}
 
 CatalogueIndex::~CatalogueIndex() = default;
 
@@ -192,8 +187,8 @@ std::unique_ptr<PreparedService> CatalogueIndex::Prepare(const v1::Service& serv
       for (const auto& code : list) {
         const HierarchicalCode* entry = codes_->Find(kind, code);
         if (entry != nullptr) {
-          AddText(*analyzer_, TextIn(entry->name, language), language, Field::kClassification,
-                  *out, scratch);
+          AddText(*analyzer_, TextIn(entry->name, language), language, Field::kClassification, *out,
+                  scratch);
         }
       }
     };
@@ -204,8 +199,8 @@ std::unique_ptr<PreparedService> CatalogueIndex::Prepare(const v1::Service& serv
   TermSets name_terms;
   for (int l = 0; l < kLanguageCount; ++l) {
     const auto language = static_cast<Language>(l);
-    for (const auto* text : {&TextIn(service.name(), language),
-                             &TextIn(service.alternative_name(), language)}) {
+    for (const auto* text :
+         {&TextIn(service.name(), language), &TextIn(service.alternative_name(), language)}) {
       scratch.clear();
       analyzer_->Analyze(*text, language, &scratch);
       for (auto& t : scratch) name_terms[l].insert(std::move(t.term));
@@ -216,8 +211,9 @@ std::unique_ptr<PreparedService> CatalogueIndex::Prepare(const v1::Service& serv
   std::array<std::vector<std::string>, kLanguageCount> aligned;
   for (int l = 0; l < kLanguageCount; ++l) {
     const auto language = static_cast<Language>(l);
-    for (const auto* text : {&TextIn(service.name(), language), &TextIn(service.alternative_name(), language),
-                             &TextIn(service.summary(), language)}) {
+    for (const auto* text :
+         {&TextIn(service.name(), language), &TextIn(service.alternative_name(), language),
+          &TextIn(service.summary(), language)}) {
       scratch.clear();
       analyzer_->Analyze(*text, language, &scratch);
       for (auto& t : scratch) {
@@ -306,9 +302,8 @@ void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
   const Eligibility& e = doc.eligibility;
   data.doc_flags.push_back(static_cast<uint8_t>(
       (e.business_only ? kDocBusinessOnly : 0) | (e.age_restricted ? kDocAgeRestricted : 0) |
-      (e.seniors ? kDocSeniors : 0) | (e.children ? kDocChildren : 0) |
-      (e.youth ? kDocYouth : 0) | (doc.local ? kDocLocal : 0) |
-      (doc.general_description ? kDocTemplate : 0)));
+      (e.seniors ? kDocSeniors : 0) | (e.children ? kDocChildren : 0) | (e.youth ? kDocYouth : 0) |
+      (doc.local ? kDocLocal : 0) | (doc.general_description ? kDocTemplate : 0)));
   uint64_t id_key = 0;
   for (size_t i = 0; i < 8; ++i) {
     id_key = (id_key << 8) | (i < id.size() ? static_cast<unsigned char>(id[i]) : 0u);
@@ -365,6 +360,15 @@ void CatalogueIndex::SetOrganizationName(const std::string& id, const std::strin
   data_->organization_names[id] = name;
 }
 
+void CatalogueIndex::SetOrganizationNode(const std::string& id, const std::string& address) {
+  std::unique_lock lock(mu_);
+  if (address.empty()) {
+    data_->organization_nodes.erase(id);
+  } else {
+    data_->organization_nodes[id] = address;
+  }
+}
+
 std::vector<std::string> CatalogueIndex::LiveIds() const {
   std::shared_lock lock(mu_);
   std::vector<std::string> ids;
@@ -400,6 +404,7 @@ void CatalogueIndex::CompactIfWorthIt() {
   fresh->revision = revision;
   std::unique_lock lock(mu_);
   fresh->organization_names = std::move(data_->organization_names);
+  fresh->organization_nodes = std::move(data_->organization_nodes);
   data_ = std::move(fresh);
 }
 

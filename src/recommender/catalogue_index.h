@@ -186,7 +186,9 @@ struct IndexData {
   std::vector<std::vector<uint32_t>> template_instances;
   uint32_t TemplateNumber(const std::string& id);                    // assigns one if new
   absl::flat_hash_map<std::string, std::string> organization_names;  // id -> name (fi, sv or en)
-  std::array<TranslationLexicon, kLanguageCount> lexicon;            // [sv], [en]; [fi] unused
+  // id -> its node's gRPC address in the network registry (only organisations that set one).
+  absl::flat_hash_map<std::string, std::string> organization_nodes;
+  std::array<TranslationLexicon, kLanguageCount> lexicon;  // [sv], [en]; [fi] unused
   int64_t revision = 0;
 
   const PostingList* Find(Language language, std::string_view term) const;
@@ -215,6 +217,8 @@ class CatalogueIndex {
   void Remove(const std::string& id);
   void SetRevision(int64_t revision);
   void SetOrganizationName(const std::string& id, const std::string& name);
+  // Empty `address`: the organisation has no node (any more).
+  void SetOrganizationNode(const std::string& id, const std::string& address);
   // The ids of every live service.
   std::vector<std::string> LiveIds() const;
   // Empty if unknown.

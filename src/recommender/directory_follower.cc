@@ -69,6 +69,8 @@ void DirectoryFollower::Apply(const dv1::WatchResponse& response) {
       index_->Insert(std::move(prepared[next++]));
     } else if (event.type() == dv1::ChangeEvent::TYPE_SERVICE_DELETE) {
       index_->Remove(event.service_id());
+    } else if (event.type() == dv1::ChangeEvent::TYPE_MEMBER_PUT) {
+      index_->SetOrganizationNode(event.member().organization_id(), event.member().node_address());
     } else if (event.type() == dv1::ChangeEvent::TYPE_ORGANIZATION_PUT) {
       const auto& name = event.organization().name();
       index_->SetOrganizationName(event.organization().id(),

@@ -947,6 +947,10 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     out.service = doc.service;
     out.rank = static_cast<int>(i + 1);
     out.score = c.score;
+    if (auto node = data.organization_nodes.find(service.organization_id());
+        node != data.organization_nodes.end()) {
+      out.provider_node_address = node->second;
+    }
     v1::Explanation& e = out.explanation;
     e.set_text_score(c.text);
     e.set_life_situation_score(c.life_situation);

@@ -40,6 +40,8 @@ struct RankedService {
   double score = 0;
   int rank = 0;
   aurora::recommender::v1::Explanation explanation;
+  // The providing organisation's node in the network (empty: none registered).
+  std::string provider_node_address;
 };
 
 struct RankResult {

@@ -19,6 +19,7 @@ void FillResponse(Outcome& outcome, const Request& request, size_t offset, Respo
         const_cast<aurora::directory::v1::Service*>(ranked.service.get()));
     out->set_score(ranked.score);
     out->set_rank(ranked.rank);
+    out->set_provider_node_address(ranked.provider_node_address);
     *out->mutable_explanation() = std::move(ranked.explanation);
   }
   if (outcome.result.more) {

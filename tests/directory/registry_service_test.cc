@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -150,6 +151,29 @@ TEST_CASE("network registry: node addresses, publishing with access rights, vers
     CheckRefused(SetAddress(stub, a, "h:1", b), grpc::StatusCode::PERMISSION_DENIED,
                  "is not the caller's organisation");
     CHECK(server.store().registry_version() == version);  // nothing refused was written
+
+    // The directory's change feed carries node addresses, in its snapshot too (a recommender
+    // links recommendations to the providers' nodes).
+    {
+      grpc::ClientContext watch_context;
+      v1::WatchRequest watch;
+      watch.set_snapshot(true);
+      auto reader = server.stub().Watch(&watch_context, watch);
+      v1::WatchResponse response;
+      std::map<std::string, std::string> addresses;
+      while (reader->Read(&response)) {
+        for (const auto& event : response.events()) {
+          if (event.type() == v1::ChangeEvent::TYPE_MEMBER_PUT) {
+            addresses[event.member().organization_id()] = event.member().node_address();
+          }
+        }
+        if (response.snapshot_complete()) break;
+      }
+      watch_context.TryCancel();
+      CHECK(addresses == std::map<std::string, std::string>{{a, "node-a.example.fi:8443"},
+                                                            {b, "127.0.0.1:50052"},
+                                                            {c, "[::1]:50053"}});
+    }
 
     // Publishing: open to members, with a per-method allow-list.
     nv1::NetworkService benefits = Benefits(c);

@@ -32,6 +32,8 @@ from aurora.directory.v1 import directory_pb2 as dpb  # noqa: E402
 from aurora.directory.v1 import directory_pb2_grpc as dpb_grpc  # noqa: E402
 from aurora.network.v1 import network_pb2 as npb  # noqa: E402
 from aurora.network.v1 import network_pb2_grpc as npb_grpc  # noqa: E402
+from aurora.recommender.v1 import recommender_pb2 as rpb  # noqa: E402
+from aurora.recommender.v1 import recommender_pb2_grpc as rpb_grpc  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "examples", "python"))
@@ -100,7 +102,8 @@ class NetworkTest(unittest.TestCase):
 
         cls.backend, backend_port = benefits_backend.serve()
         cls.ports = {org: free_port() for org in (ORG_A, ORG_B, ORG_C)}
-        cls.a = cls.node(ORG_A, ["--components", "directory,gateway"])
+        cls.a = cls.node(ORG_A, ["--components", "directory,recommender,gateway",
+                                 "--dictionary-dir", "off"])
         cls.a.start()
         # The operator (A's own certificate) registers the members.
         directory = dpb_grpc.DirectoryStub(cls.a.channel)
@@ -215,6 +218,24 @@ class NetworkTest(unittest.TestCase):
         status, _, body = curl(self.b.http_url("/v1/network/members/not-a-uuid/services"))
         self.assertEqual(status, 400, body)
         self.assertIn("not-a-uuid", body.decode())
+
+    def test_1b_recommendations_link_to_the_providers_node(self):
+        # C describes a service of its own in the catalogue (with its certificate: only its own
+        # organisation's); A's recommender sees it and links to C's node.
+        with self.channel(ORG_C, self.a) as channel:
+            dpb_grpc.DirectoryStub(channel).CreateService(dpb.CreateServiceRequest(
+                service=dpb.Service(
+                    id="c0000000-0000-4000-8000-00000000000c", organization_id=ORG_C,
+                    name={"fi": "Kelan Zyxwvut-etuus", "en": "Zyxwvut benefit"},
+                    summary={"fi": "Etuus, jota haetaan C:n palvelusta."},
+                    area_type=dpb.AREA_TYPE_NATIONWIDE, languages=["fi"])), timeout=TIMEOUT)
+        recommender = rpb_grpc.RecommenderStub(self.channel(ORG_B, self.a))
+
+        def found():
+            answer = recommender.Search(rpb.SearchRequest(text="zyxwvut etuus"), timeout=5)
+            return [s for s in answer.services if s.service.organization_id == ORG_C]
+        hits = eventually(found, what="C's service in A's recommendations")
+        self.assertEqual(hits[0].provider_node_address, self.c.target)
 
     def test_2_open_methods_for_all_members_restricted_for_the_allowed(self):
         self.wait_for_registry(self.c, self.published.revision)
