@@ -1,6 +1,6 @@
 // network_bench: calls between members' nodes over mutual TLS against plaintext, in the same run,
 // and how soon a service created at one member's directory is found by another member's
-// recommender. In this process:
+// recommender, and a new member's network service by another member's node. In this process:
 //   1. a network CA and node certificates for two organisations, A and B (node/network_ca.h), in a
 //      fresh temporary folder;
 //   2. two real nodes (node::Node::Start) with the directory component and the same data (an
@@ -15,16 +15,19 @@
 //   4. new connections: N times, a fresh channel of its own (own subchannel pool, so a new TCP
 //      connection and, with TLS, a full handshake) and one GetService on it, plaintext and mTLS
 //      alternately: connect + first call, and process CPU per connection;
-//   5. visibility: node B, the recommender component only, following A's directory over mTLS
-//      with B's certificate; then R rounds of: register a new organisation at A, create a
-//      service with a unique word in its name at A, and poll B's Recommender/Search for that word
-//      until the service is among the results.
+//   5. visibility: node B, the recommender component only, following A's directory (and its
+//      network registry) over mTLS with B's certificate; then R rounds of: register a new
+//      organisation at A, create a service with a unique word in its name at A, and poll B's
+//      Recommender/Search for that word until the service is among the results; then publish the
+//      new member's own gRPC service in the registry at A and poll B's registry copy (what B's
+//      access guard and discovery answer from) until it lists the service.
 // Printed: the phase table (requests, errors, req/s, p50/p90/p99/max, process CPU per request,
 // cores, bytes per reply), mTLS ÷ plaintext ratios, the new-connection table, the visibility
 // times, one PASS/FAIL line per target of the issue (bench/README.md, "Network") and a one-line
 // summary. Not a test: the exit status is 0 whether or not the targets are met, 1 if any call
 // failed, a service never became visible, or the benchmark could not run.
 
+#include <google/protobuf/descriptor.pb.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -43,6 +46,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "aurora/directory/v1/directory.grpc.pb.h"
+#include "aurora/network/v1/network.grpc.pb.h"
 #include "aurora/recommender/v1/recommender.grpc.pb.h"
 #include "bench/bench_args.h"
 #include "bench/grpc_load.h"
@@ -64,6 +68,7 @@ namespace aurora::bench {
 namespace {
 
 namespace dv1 = aurora::directory::v1;
+namespace nv1 = aurora::network::v1;
 namespace rv1 = aurora::recommender::v1;
 using Clock = std::chrono::steady_clock;
 
@@ -179,11 +184,13 @@ struct Member {
 };
 
 absl::StatusOr<Member> IssueMember(const std::string& ca_dir, const std::string& organization,
-                                   const std::string& out_dir) {
+                                   const std::string& out_dir,
+                                   std::vector<std::string> roles = {}) {
   node::NodeCertificateRequest request;
   request.ca_dir = ca_dir;
   request.organization_id = organization;
   request.out_dir = out_dir;
+  request.roles = std::move(roles);
   auto issued = node::IssueNodeCertificate(request);
   if (!issued.ok()) return issued.status();
   Member member;
@@ -226,13 +233,17 @@ absl::StatusOr<std::vector<dv1::Service>> LoadServices(const std::string& source
 absl::Status Populate(const std::shared_ptr<grpc::Channel>& channel,
                       const std::vector<dv1::Service>& services) {
   auto directory = dv1::Directory::NewStub(channel);
-  dv1::RegisterOrganizationRequest org_request;
-  org_request.mutable_organization()->set_id(kOrgA);
-  org_request.mutable_organization()->mutable_name()->set_fi("Verkkopenkin kunta");
-  dv1::Organization organization;
-  if (auto s = directory->RegisterOrganization(Context().get(), org_request, &organization);
-      !s.ok()) {
-    return absl::UnavailableError(absl::StrCat("RegisterOrganization: ", GrpcMessage(s)));
+  // A holds the services; B is a member too (a node admits only members' calls).
+  for (const char* id : {kOrgA, kOrgB}) {
+    dv1::RegisterOrganizationRequest org_request;
+    org_request.mutable_organization()->set_id(id);
+    org_request.mutable_organization()->mutable_name()->set_fi(
+        absl::StrCat("Verkkopenkin kunta ", std::string(1, id[0])));
+    dv1::Organization organization;
+    if (auto s = directory->RegisterOrganization(Context().get(), org_request, &organization);
+        !s.ok()) {
+      return absl::UnavailableError(absl::StrCat("RegisterOrganization: ", GrpcMessage(s)));
+    }
   }
   for (const auto& service : services) {
     dv1::CreateServiceRequest request;
@@ -308,9 +319,10 @@ void OneConnection(const std::string& target,
 // Visibility: a service created at A, found by B's recommender.
 
 struct Round {
-  double create_ms = 0;   // CreateService at A
-  double applied_ms = 0;  // until B's follower had applied its revision (-1: not seen)
-  double visible_ms = 0;  // until B's Search returned it (-1: not within kVisibleTimeout)
+  std::string organization_id;  // the round's new member
+  double create_ms = 0;         // CreateService at A
+  double applied_ms = 0;        // until B's follower had applied its revision (-1: not seen)
+  double visible_ms = 0;        // until B's Search returned it (-1: not within kVisibleTimeout)
   int searches = 0;
 };
 
@@ -353,6 +365,7 @@ absl::StatusOr<Round> VisibilityRound(dv1::Directory::Stub& directory_a,
   search.set_language("fi");
 
   Round out;
+  out.organization_id = organization.id();
   const auto start = Clock::now();
   dv1::Service created;
   if (auto s = directory_a.CreateService(Context().get(), create, &created); !s.ok()) {
@@ -383,6 +396,50 @@ absl::StatusOr<Round> VisibilityRound(dv1::Directory::Stub& directory_a,
     std::this_thread::sleep_for(kPollInterval);
   }
   return out;
+}
+
+// The new member's own gRPC service published in the registry at A, until B's registry copy (which
+// B's access guard and discovery answer from) has it. Returns {publish ms, visible ms (-1: not
+// within kVisibleTimeout)}.
+absl::StatusOr<std::pair<double, double>> RegistryRound(nv1::NetworkRegistry::Stub& registry_a,
+                                                        const node::Node& node_b,
+                                                        const std::string& organization_id,
+                                                        int round) {
+  // A small contract of its own: fi.bench.r<N>.v1.Probe/Ping.
+  const std::string package = absl::StrCat("fi.bench.r", round + 1, ".v1");
+  google::protobuf::FileDescriptorSet files;
+  google::protobuf::FileDescriptorProto* file = files.add_file();
+  file->set_name(absl::StrCat("fi/bench/r", round + 1, "/v1/probe.proto"));
+  file->set_package(package);
+  file->set_syntax("proto3");
+  file->add_message_type()->set_name("Ping");
+  google::protobuf::MethodDescriptorProto* method = file->add_service()->add_method();
+  file->mutable_service(0)->set_name("Probe");
+  method->set_name("Ping");
+  method->set_input_type(absl::StrCat(".", package, ".Ping"));
+  method->set_output_type(absl::StrCat(".", package, ".Ping"));
+  nv1::PublishServiceRequest request;
+  nv1::NetworkService& service = *request.mutable_service();
+  service.set_name(absl::StrCat(package, ".Probe"));
+  service.set_organization_id(organization_id);
+  service.mutable_access()->set_open_to_members(true);
+  service.set_descriptor_set(files.SerializeAsString());
+
+  const auto start = Clock::now();
+  nv1::NetworkService published;
+  if (auto s = registry_a.PublishService(Context().get(), request, &published); !s.ok()) {
+    return absl::UnavailableError(absl::StrCat("PublishService at A: ", GrpcMessage(s)));
+  }
+  const double publish_ms = Millis(Clock::now() - start);
+  const auto deadline = start + absl::ToChronoNanoseconds(kVisibleTimeout);
+  while (Clock::now() < deadline) {
+    auto copy = node_b.registry_copy()->Current();
+    if (copy != nullptr && copy->FindService(service.name()) != nullptr) {
+      return std::pair{publish_ms, Millis(Clock::now() - start)};
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return std::pair{publish_ms, -1.0};
 }
 
 // p-quantile (nearest rank) of `values`, which it sorts.
@@ -431,7 +488,8 @@ int Run(const BenchOptions& options) {
       return 1;
     }
   }
-  auto member_a = IssueMember(ca_dir, kOrgA, temp.path() + "/org-a");
+  // A runs the directory, which signs the network registry: its certificate has that role.
+  auto member_a = IssueMember(ca_dir, kOrgA, temp.path() + "/org-a", {kRegistryRole});
   auto member_b = member_a.ok() ? IssueMember(ca_dir, kOrgB, temp.path() + "/org-b")
                                 : absl::StatusOr<Member>(member_a.status());
   if (!member_b.ok()) {
@@ -483,9 +541,15 @@ int Run(const BenchOptions& options) {
     return 1;
   }
   std::printf(
-      "both directories: organisation A and %zu real services through the Directory API, "
+      "both directories: organisations A and B and %zu real services through the Directory API, "
       "%.2f s\n",
       services->size(), SecondsSince(setup_start));
+  // B's calls are admitted once A's registry copy lists B (moments after its registration).
+  if (!node_a->registry_copy()->WaitForVersion(node_a->directory_store()->registry_version(),
+                                               absl::Seconds(10))) {
+    std::fprintf(stderr, "node A's registry copy did not catch up with its directory\n");
+    return 1;
+  }
 
   // 3. The kept-alive channels.
   struct Transport {
@@ -660,7 +724,9 @@ int Run(const BenchOptions& options) {
               static_cast<long long>(node_b->recommender_follower()->applied_revision()));
   auto directory_a = dv1::Directory::NewStub(admin_a);
   auto recommender_b = rv1::Recommender::NewStub(Connect(target_b, member_b->credentials));
+  auto registry_a = nv1::NetworkRegistry::NewStub(admin_a);
   std::vector<Round> rounds;
+  std::vector<double> publish_ms, registry_ms;
   int64_t not_visible = 0;
   {
     std::mt19937_64 rng(static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())) ^
@@ -678,6 +744,20 @@ int Run(const BenchOptions& options) {
                     absl::FormatDuration(kVisibleTimeout).c_str());
       }
       rounds.push_back(*round);
+      auto registry = RegistryRound(*registry_a, *node_b, round->organization_id, r);
+      if (!registry.ok()) {
+        ++errors;
+        std::printf("registry round %d: %s\n", r + 1, Message(registry.status()).c_str());
+        break;
+      }
+      publish_ms.push_back(registry->first);
+      if (registry->second < 0) {
+        ++not_visible;
+        std::printf("registry round %d: not in B's registry copy within %s\n", r + 1,
+                    absl::FormatDuration(kVisibleTimeout).c_str());
+      } else {
+        registry_ms.push_back(registry->second);
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
@@ -703,6 +783,12 @@ int Run(const BenchOptions& options) {
   visibility_row("CreateService answered", create_ms);
   visibility_row("B's follower applied its revision", applied_ms);
   visibility_row("B's Search returns it", visible_ms);
+  std::printf("  %-44s %8s %8s %8s %8s\n", "from sending PublishService at A (ms)", "p50", "p90",
+              "max", "rounds");
+  visibility_row("PublishService answered", publish_ms);
+  visibility_row("in B's registry copy (guard, discovery)", registry_ms);
+  const double registry_p50 = Quantile(registry_ms, 0.5),
+               registry_max = registry_ms.empty() ? 0 : registry_ms.back();
   std::printf(
       "  (Search at B polled every %lld ms after CreateService answered, %d searches in all; a "
       "round gives up after %s)\n",
@@ -742,14 +828,21 @@ int Run(const BenchOptions& options) {
       kTargetVisibleMs, verdict(all_visible && visible_max <= kTargetVisibleMs), visible_p50,
       visible_max, visible_ms.size(),
       all_visible ? "" : absl::StrCat(", ", not_visible, " never seen").c_str());
+  const bool all_in_registry =
+      !registry_ms.empty() && static_cast<int>(registry_ms.size()) == options.visibility_rounds;
+  std::printf(
+      "new member's network service in another node's registry copy <= %.0f ms (every round): "
+      "%s (measured p50 %.1f ms, max %.1f ms over %zu rounds)\n",
+      kTargetVisibleMs, verdict(all_in_registry && registry_max <= kTargetVisibleMs), registry_p50,
+      registry_max, registry_ms.size());
   std::printf(
       "network_bench: clients=%d channels=%d plain_rps=%.0f mtls_rps=%.0f rps_ratio=%.3f "
       "plain_p99_ms=%.2f mtls_p99_ms=%.2f health_plain_rps=%.0f health_mtls_rps=%.0f "
       "connect_plain_p50_ms=%.2f connect_mtls_p50_ms=%.2f visible_p50_ms=%.1f visible_p90_ms=%.1f "
-      "visible_max_ms=%.1f errors=%lld\n",
+      "visible_max_ms=%.1f registry_p50_ms=%.1f registry_max_ms=%.1f errors=%lld\n",
       options.clients, options.channels, gp.rate, gm.rate, rps_ratio, gp.latency.p99,
       gm.latency.p99, hp.rate, hm.rate, cp.p50, cm.p50, visible_p50, visible_p90, visible_max,
-      static_cast<long long>(errors));
+      registry_p50, registry_max, static_cast<long long>(errors));
   if (errors > 0 || not_visible > 0) {
     std::fprintf(stderr, "%lld calls failed, %lld services never became visible\n",
                  static_cast<long long>(errors), static_cast<long long>(not_visible));
