@@ -60,12 +60,17 @@ grpc::Status AccessGuard::Process(const InputMetadata& auth_metadata, grpc::Auth
   if (counter != nullptr) counter->Increment();
   const std::string version = view != nullptr ? absl::StrCat(view->version()) : "none";
   if (decision.allowed()) {
-    LogInfo(kComponent, "access allowed",
-            {{"caller_organization", caller.value_or("")},
-             {"path", logged_path},
-             {"decision", std::string(decision.label())},
-             {"grant", decision.grant},
-             {"registry_version", version}});
+    // Calls to organisations' published services are what the rights protect: each is logged.
+    // The network's own services are open to every member and carry most of the traffic
+    // (recommendations, the directory's feed); their admissions are counted, and logged only at
+    // debug level.
+    Log(decision.grant == kGrantNetworkService ? LogLevel::kDebug : LogLevel::kInfo, kComponent,
+        "access allowed",
+        {{"caller_organization", caller.value_or("")},
+         {"path", logged_path},
+         {"decision", std::string(decision.label())},
+         {"grant", decision.grant},
+         {"registry_version", version}});
   } else {
     LogWarning(kComponent, "access refused",
                {{"caller_organization", caller.value_or("")},

@@ -6,7 +6,9 @@
 // that code and message.
 //
 // Every decision on another organisation's call is logged (caller organisation, path, decision,
-// grant or reason, registry version; never request data) and counted in
+// grant or reason, registry version; never request data; admissions to the network's own
+// services, which are open to members and carry most of the traffic, at debug level) and counted
+// in
 // aurora_network_access_decisions_total{decision="allowed|denied|unavailable"}. Calls of the
 // node's own organisation are let through without a log line or count: they are its operators'
 // and gateway's, not the network's. Plaintext and in-process calls never reach the guard (it is
