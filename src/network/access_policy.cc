@@ -175,6 +175,27 @@ std::string NoValidCopyReason(const RegistryView* view, absl::Time now) {
   return "";
 }
 
+absl::StatusOr<std::string> NodeAddressOf(const RegistryView* view, absl::Time now,
+                                          std::string_view organization_id) {
+  if (std::string reason = NoValidCopyReason(view, now); !reason.empty()) {
+    return absl::UnavailableError(absl::StrCat(
+        reason, ", so it does not know where organisation ", std::string(organization_id),
+        "'s node is; try again when it has followed the directory"));
+  }
+  const v1::Member* member = view->FindMember(organization_id);
+  if (member == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("organisation ", QuoteForMessage(organization_id),
+                     " is not a member of the network (registry version ", view->version(), ")"));
+  }
+  if (member->node_address().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("organisation ", std::string(organization_id),
+                     " has not registered its node's address in the network registry"));
+  }
+  return member->node_address();
+}
+
 Decision Decide(const RegistryView* view, absl::Time now, std::string_view own_org,
                 std::string_view caller_org, std::string_view path) {
   // The node's own gateway and tools are trusted as its operators are; they need no registry.

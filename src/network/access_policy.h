@@ -131,6 +131,12 @@ Decision Decide(const RegistryView* view, absl::Time now, std::string_view own_o
 // as a sentence to put in an error message.
 std::string NoValidCopyReason(const RegistryView* view, absl::Time now);
 
+// Where `organization_id`'s node answers, from a copy valid at `now`: UNAVAILABLE without one
+// (NoValidCopyReason: no address is guessed), FAILED_PRECONDITION when the organisation is not a
+// member or has not set its node's address.
+absl::StatusOr<std::string> NodeAddressOf(const RegistryView* view, absl::Time now,
+                                          std::string_view organization_id);
+
 // The methods of other members' services that `organization_id` may call, ordered by path, with
 // the provider's node address and the grant. Empty if it is not a member.
 std::vector<v1::AllowedMethod> AllowedMethods(const RegistryView& view,

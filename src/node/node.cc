@@ -16,8 +16,10 @@
 #include "common/log.h"
 #include "common/text.h"
 #include "network/access_guard.h"
+#include "network/access_policy.h"
 #include "node/import_client.h"
 #include "profile/profile_keys.h"
+#include "profile/transfer_source.h"
 
 namespace aurora::node {
 namespace {
@@ -390,6 +392,24 @@ absl::Status Node::StartProfile() {
       [this, remote] { return remote != nullptr ? remote : server_.InProcessChannel(); });
   profile::ProfileVaultOptions vault_options;
   vault_options.transfer_lifetime = config_.transfer_lifetime;
+  if (config_.tls.enabled()) {
+    // A member node: its transfer links name its organisation, and it redeems transfers held at
+    // other members' nodes there, over mutual TLS with its certificate, at the address its
+    // registry copy gives. The vault keeps the client (the lambda owns it).
+    auto own = CheckTlsFiles(config_.tls);
+    if (!own.ok()) return own.status();
+    vault_options.own_organization_id = own->organization_id;
+    profile::TransferSourceOptions source_options;
+    source_options.tls = config_.tls;
+    source_options.node_address = [registry = registry_copy_.get()](const std::string& org) {
+      return network::NodeAddressOf(registry->Current().get(), absl::Now(), org);
+    };
+    auto sources = std::make_shared<profile::TransferSourceClient>(std::move(source_options));
+    vault_options.redeem_at_source = [sources](const std::string& organization_id,
+                                               const profile::v1::RedeemTransferRequest& request) {
+      return sources->Redeem(organization_id, request);
+    };
+  }
   vault_ = std::make_unique<profile::ProfileVault>(
       profile_store_.get(), attributes_.get(), pseudonyms_.get(), token_verifier_.get(),
       receipt_signer_.get(), client_directory_->AsLookup(), client_directory_->AsChannelLookup(),

@@ -164,7 +164,8 @@ absl::StatusOr<std::string> CallingClient(const grpc::CallbackServerContext* con
   if (client.empty()) {
     return absl::UnauthenticatedError(
         "ProfileAccess needs the calling service's API client: call it through the gateway with "
-        "HTTP Basic credentials");
+        "HTTP Basic credentials (or, with a certificate of this node's organisation, name it in "
+        "x-aurora-client-id)");
   }
   return client;
 }
@@ -215,10 +216,37 @@ grpc::ServerUnaryReactor* ProfileAccessService::CreateTransfer(
 grpc::ServerUnaryReactor* ProfileAccessService::RedeemTransfer(
     grpc::CallbackServerContext* context, const v1::RedeemTransferRequest* request,
     v1::RedeemTransferResponse* response) {
+  const std::string organization = CallerOrganization(*context);
+  if (Metadata(context, kCallerClientMetadata).empty() && !organization.empty()) {
+    // Another organisation's node (or a tool of an organisation without a client): it acts for
+    // its organisation and names the client it redeems for.
+    return calls_->Run(context, [this, request, response, organization]() -> absl::Status {
+      auto result = vault_->RedeemTransferForOrganization(organization, *request);
+      if (!result.ok()) return result.status();
+      *response = *std::move(result);
+      return absl::OkStatus();
+    });
+  }
   return AsClient<v1::RedeemTransferResponse>(
-      context, response, [this, request](const std::string& client) {
+      context, response,
+      [this, request](const std::string& client) -> absl::StatusOr<v1::RedeemTransferResponse> {
+        if (!request->client_id().empty() && request->client_id() != client) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "client_id: only another organisation's node names a client; an API client "
+              "redeems for itself (",
+              client, "), not for ", QuoteForMessage(request->client_id())));
+        }
         return vault_->RedeemTransfer(client, request->access_token());
       });
+}
+
+grpc::ServerUnaryReactor* ProfileAccessService::ReceiveTransfer(
+    grpc::CallbackServerContext* context, const v1::ReceiveTransferRequest* request,
+    v1::ReceivedTransfer* response) {
+  return AsClient<v1::ReceivedTransfer>(context, response,
+                                        [this, request](const std::string& client) {
+                                          return vault_->ReceiveTransfer(client, *request);
+                                        });
 }
 
 grpc::ServerUnaryReactor* CompatSessionService::CreateSessionAttributes(

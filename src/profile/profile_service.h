@@ -2,7 +2,9 @@
 // The aurora.profile.v1 gRPC services (callback API), mapping only: ProfileVault does the work.
 //   * Profile: the person, with `authorization: Bearer <JWT>` metadata.
 //   * ProfileAccess: a service, whose API client the gateway verified (HTTP Basic) and passes as
-//     x-aurora-client-id metadata.
+//     x-aurora-client-id metadata. RedeemTransfer also serves other organisations' nodes, which
+//     carry no client but their organisation (x-aurora-organization-id, which the server sets
+//     from their certificate: common/caller.h).
 //   * DevIdentity: the development token issuer, registered only with `--dev-issuer`.
 // Every call runs on a bounded pool (token checks, synced RocksDB writes), never on gRPC's
 // callback threads; past the pool's queue, RESOURCE_EXHAUSTED with retry-after.
@@ -108,6 +110,9 @@ class ProfileAccessService final : public v1::ProfileAccess::CallbackService {
   grpc::ServerUnaryReactor* RedeemTransfer(grpc::CallbackServerContext* context,
                                            const v1::RedeemTransferRequest* request,
                                            v1::RedeemTransferResponse* response) override;
+  grpc::ServerUnaryReactor* ReceiveTransfer(grpc::CallbackServerContext* context,
+                                            const v1::ReceiveTransferRequest* request,
+                                            v1::ReceivedTransfer* response) override;
 
  private:
   // Runs `work` for the calling API client on the pool.

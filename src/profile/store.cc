@@ -272,8 +272,7 @@ absl::StatusOr<std::vector<v1::ConsentReceipt>> ProfileStore::ListReceipts(
   return Scan<v1::ConsentReceipt>(UserPrefix('r', user), user);
 }
 
-absl::Status ProfileStore::AppendAccessLog(const std::string& user,
-                                           const v1::AccessLogEntry& entry) {
+std::string ProfileStore::NextAccessLogKey(const std::string& user) {
   uint64_t sequence;
   {
     // Microseconds since the epoch, strictly increasing in this process; 4 random bytes keep
@@ -285,12 +284,17 @@ absl::Status ProfileStore::AppendAccessLog(const std::string& user,
     next_sequence_ = std::max(next_sequence_ + 1, now);
     sequence = next_sequence_;
   }
+  return UserPrefix('l', user) + BigEndian(sequence) + RandomBytes(4);
+}
+
+absl::Status ProfileStore::AppendAccessLog(const std::string& user,
+                                           const v1::AccessLogEntry& entry) {
+  const std::string key = NextAccessLogKey(user);
   std::lock_guard<std::mutex> lock(LockOf(user));
   auto data_key = DataKeyForWrite(user, /*existing_only=*/true);
   if (!data_key.ok()) return data_key.status();
   rocksdb::WriteBatch batch;
-  auto status = PutSealed(&batch, *data_key,
-                          UserPrefix('l', user) + BigEndian(sequence) + RandomBytes(4), entry);
+  auto status = PutSealed(&batch, *data_key, key, entry);
   if (!status.ok()) return status;
   return Write(&batch);
 }
@@ -305,6 +309,49 @@ absl::StatusOr<bool> ProfileStore::Exists(const std::string& user) const {
   auto data_key = DataKey(user);
   if (!data_key.ok()) return data_key.status();
   return data_key->has_value();
+}
+
+absl::Status ProfileStore::Create(const NewProfile& profile) {
+  const std::string& user = profile.user;
+  std::lock_guard<std::mutex> lock(LockOf(user));
+  auto existing = DataKey(user);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    return absl::AlreadyExistsError("the store already holds a profile under this pseudonym");
+  }
+  // Unlike DataKeyForWrite, the data key goes in the same batch as everything sealed with it: a
+  // failed write leaves no trace of the person.
+  const std::string data_key = RandomBytes(kAeadKeyBytes);
+  const std::string key_name = absl::StrCat("k/", user);
+  auto sealed_key = Seal(master_key_, data_key, key_name);
+  if (!sealed_key.ok()) return sealed_key.status();
+  rocksdb::WriteBatch batch;
+  batch.Put(family_, key_name, *sealed_key);
+  for (const auto& attribute : profile.attributes) {
+    auto status = PutSealed(&batch, data_key, UserPrefix('a', user) + attribute.name(), attribute);
+    if (!status.ok()) return status;
+  }
+  for (const auto& service : profile.services) {
+    auto status = PutSealed(&batch, data_key, UserPrefix('s', user) + service.client_id(), service);
+    if (!status.ok()) return status;
+    const std::string index_key = absl::StrCat("p/", service.client_id(), "/", service.user_id());
+    auto sealed_user = Seal(master_key_, user, index_key);
+    if (!sealed_user.ok()) return sealed_user.status();
+    batch.Put(family_, index_key, *sealed_user);
+  }
+  for (const auto& [consent, receipt] : profile.consents) {
+    auto status =
+        PutSealed(&batch, data_key, UserPrefix('c', user) + consent.consent_id(), consent);
+    if (status.ok()) {
+      status = PutSealed(&batch, data_key, UserPrefix('r', user) + receipt.receipt_id(), receipt);
+    }
+    if (!status.ok()) return status;
+  }
+  for (const auto& entry : profile.access_log) {
+    auto status = PutSealed(&batch, data_key, NextAccessLogKey(user), entry);
+    if (!status.ok()) return status;
+  }
+  return Write(&batch);
 }
 
 absl::StatusOr<int64_t> ProfileStore::Erase(const std::string& user) {
@@ -368,10 +415,15 @@ std::string ExpiryKey(const v1::StoredTransfer& transfer, const std::string& tok
 
 }  // namespace
 
-absl::Status ProfileStore::PutTransfer(const std::string& token_hash,
+std::string ProfileStore::TransferKey(const std::string& token) const {
+  return HmacSha256(master_key_, absl::StrCat("aurora-transfer-key/", token));
+}
+
+absl::Status ProfileStore::PutTransfer(const std::string& token,
                                        const v1::StoredTransfer& transfer) {
+  const std::string token_hash = HexEncode(Sha256(token));
   const std::string key = absl::StrCat("t/", token_hash);
-  auto sealed = Seal(master_key_, transfer.SerializeAsString(), key);
+  auto sealed = Seal(TransferKey(token), transfer.SerializeAsString(), key);
   if (!sealed.ok()) return sealed.status();
   rocksdb::WriteBatch batch;
   batch.Put(family_, key, *sealed);
@@ -380,15 +432,19 @@ absl::Status ProfileStore::PutTransfer(const std::string& token_hash,
 }
 
 absl::StatusOr<std::optional<v1::StoredTransfer>> ProfileStore::TakeTransfer(
-    const std::string& token_hash, absl::Time now,
+    const std::string& token, absl::Time now,
     const std::function<absl::Status(const v1::StoredTransfer&)>& check) {
+  const std::string token_hash = HexEncode(Sha256(token));
   const std::string key = absl::StrCat("t/", token_hash);
   std::lock_guard<std::mutex> lock(transfers_mu_);
   std::string sealed;
   auto status = database_->db()->Get(rocksdb::ReadOptions(), family_, key, &sealed);
   if (status.IsNotFound()) return std::nullopt;
   if (!status.ok()) return FromRocksStatus(status, "reading a transfer");
-  auto plain = Unseal(master_key_, sealed, key);
+  auto plain = Unseal(TransferKey(token), sealed, key);
+  // Transfers made by earlier versions were sealed with the master key itself; they live for
+  // the transfer lifetime (minutes) after an upgrade.
+  if (!plain.ok()) plain = Unseal(master_key_, sealed, key);
   if (!plain.ok()) return plain.status();
   v1::StoredTransfer transfer;
   if (!transfer.ParseFromString(*plain)) {

@@ -17,9 +17,13 @@
 //   p/<client id>/<pseudonym> <user>, sealed with the master key (resolves a service's id for
 //                                                  the person without revealing the link to
 //                                                  anyone who has the files but not the key)
-//   t/<token hash>            StoredTransfer       sealed with the master key; <token hash> the
-//                                                  SHA-256 of the token in hex (the token itself
-//                                                  is never stored)
+//   t/<token hash>            StoredTransfer       sealed with the transfer's own key,
+//                                                  HMAC-SHA-256(master key, "aurora-transfer-key/"
+//                                                  token); <token hash> the SHA-256 of the token
+//                                                  in hex. The token itself is never stored, so
+//                                                  once a transfer is redeemed or expired (and
+//                                                  deleted) no copy the files may still hold of it
+//                                                  opens, even with the master key
 //   x/<expiry>/<token hash>   ""                   transfers by expiry (8 bytes big-endian
 //                                                  microseconds), for sweeping
 //
@@ -38,6 +42,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -94,19 +99,31 @@ class ProfileStore {
   // (0 if the store held nothing of them).
   absl::StatusOr<int64_t> Erase(const std::string& user);
 
-  // Session transfers, by the SHA-256 of their token (hex).
-  absl::Status PutTransfer(const std::string& token_hash, const v1::StoredTransfer& transfer);
+  // Session transfers, by their token (kept as its SHA-256 only; the record is sealed with a key
+  // derived from the token, see the key layout).
+  absl::Status PutTransfer(const std::string& token, const v1::StoredTransfer& transfer);
   // Reads and deletes (synced) the transfer if it is live at `now` and `check` accepts it;
   // nullopt if there is none (or it expired: then it is deleted). A transfer `check` refuses
   // stays, and its status is returned. One caller at a time: a token is taken once.
   absl::StatusOr<std::optional<v1::StoredTransfer>> TakeTransfer(
-      const std::string& token_hash, absl::Time now,
+      const std::string& token, absl::Time now,
       const std::function<absl::Status(const v1::StoredTransfer&)>& check);
   // Deletes the transfers expired at `now` (at most `limit`); returns how many.
   absl::StatusOr<size_t> SweepTransfers(absl::Time now, size_t limit = 1000);
 
   // Whether the store holds a data key for the person.
   absl::StatusOr<bool> Exists(const std::string& user) const;
+
+  // A new person's whole profile, written in one synced batch with a fresh data key: nothing of it
+  // is written unless all of it is. ALREADY_EXISTS if the store holds a data key for `user`.
+  struct NewProfile {
+    std::string user;
+    std::vector<v1::Attribute> attributes;
+    std::vector<v1::ServicePseudonym> services;
+    std::vector<std::pair<v1::Consent, v1::ConsentReceipt>> consents;
+    std::vector<v1::AccessLogEntry> access_log;  // oldest first
+  };
+  absl::Status Create(const NewProfile& profile);
 
  private:
   ProfileStore(Database* database, std::string master_key);
@@ -118,6 +135,10 @@ class ProfileStore {
   // `existing_only`). Under LockOf(user).
   absl::StatusOr<std::string> DataKeyForWrite(const std::string& user, bool existing_only = false);
   absl::Status Write(rocksdb::WriteBatch* batch);
+  // The key of the person's next access log entry (l/<user>/<seq><4 random bytes>).
+  std::string NextAccessLogKey(const std::string& user);
+  // The key a transfer is sealed with (see the key layout).
+  std::string TransferKey(const std::string& token) const;
   // The values under `prefix` (in key order, or reversed), opened with `user`'s data key and
   // parsed as T; at most `limit` (0: all).
   template <typename T>

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log.h"
 #include "common/text.h"
 #include "nlohmann/json.hpp"
 #include "profile/crypto.h"
@@ -52,6 +53,30 @@ absl::Status NoConsent(v1::Consent::Access access, const std::string& client_id,
 
 bool IsLive(const v1::Consent& consent, absl::Time now) {
   return !consent.has_withdraw_time() && FromProto(consent.expire_time()) > now;
+}
+
+// The namespace (the "issuer") of the people a node makes for the transfers it receives: each one
+// a random subject, never seen outside the node, from which only pseudonyms are derived.
+constexpr char kReceivedTransferIssuer[] = "urn:aurora:profile:received-transfer";
+// The purpose of the consents a received transfer comes with, and of its log entries.
+constexpr char kTransferPurpose[] = "session transfer";
+
+// A transfer token as the node makes them. The message describes a bad one without repeating it:
+// a near miss (e.g. a real token in upper case) must not end up in logs.
+absl::Status CheckAccessToken(const std::string& token) {
+  if (token.size() != 64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "access_token: expected 64 lower-case hexadecimal characters, got ", token.size()));
+  }
+  for (size_t i = 0; i < token.size(); ++i) {
+    const char c = token[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("access_token: expected 64 lower-case hexadecimal characters; character ",
+                       i + 1, " is not one"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -594,36 +619,29 @@ absl::StatusOr<v1::Transfer> ProfileVault::MakeTransfer(const Person* person,
       return status;
     }
   }
-  if (auto status = store_->PutTransfer(HexEncode(Sha256(token)), record); !status.ok()) {
+  if (auto status = store_->PutTransfer(token, record); !status.ok()) {
     return status;
   }
   out.set_access_token(token);
+  out.set_source_organization_id(options_.own_organization_id);
   if (!target->web_page.empty()) {
     const bool has_query = target->web_page.find('?') != std::string::npos;
     out.set_redirect_url(
         absl::StrCat(target->web_page, has_query ? "&" : "?", "auroraai_access_token=", token));
+    // The receiving service may run at another organisation's node: the link says where the
+    // token can be redeemed (ReceiveTransfer there calls this node).
+    if (!options_.own_organization_id.empty()) {
+      out.set_redirect_url(absl::StrCat(out.redirect_url(),
+                                        "&aurora_transfer_source=", options_.own_organization_id));
+    }
   }
   return out;
 }
 
-absl::StatusOr<v1::RedeemTransferResponse> ProfileVault::RedeemTransfer(
-    const std::string& client_id, const std::string& access_token) {
-  const bool well_formed = access_token.size() == 64 &&
-                           std::all_of(access_token.begin(), access_token.end(), [](char c) {
-                             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-                           });
-  if (!well_formed) {
-    return absl::InvalidArgumentError(
-        "access_token: expected 64 lower-case hexadecimal characters");
-  }
-  auto taken = store_->TakeTransfer(HexEncode(Sha256(access_token)), Now(),
-                                    [&](const v1::StoredTransfer& transfer) -> absl::Status {
-                                      if (!client_id.empty() && transfer.client_id() != client_id) {
-                                        return absl::PermissionDeniedError(
-                                            "access_token: the transfer is for another API client");
-                                      }
-                                      return absl::OkStatus();
-                                    });
+absl::StatusOr<v1::RedeemTransferResponse> ProfileVault::TakeTransfer(
+    const std::string& access_token,
+    const std::function<absl::Status(const v1::StoredTransfer&)>& check) {
+  auto taken = store_->TakeTransfer(access_token, Now(), check);
   if (!taken.ok()) return taken.status();
   if (!taken->has_value()) {
     return absl::NotFoundError("access_token: no such transfer (unknown, used or expired)");
@@ -631,6 +649,211 @@ absl::StatusOr<v1::RedeemTransferResponse> ProfileVault::RedeemTransfer(
   v1::RedeemTransferResponse out;
   *out.mutable_attributes() = std::move(*(*taken)->mutable_attributes());
   out.set_service_channel_id((*taken)->service_channel_id());
+  out.set_client_id((*taken)->client_id());
+  return out;
+}
+
+absl::StatusOr<v1::RedeemTransferResponse> ProfileVault::RedeemTransfer(
+    const std::string& client_id, const std::string& access_token) {
+  if (auto status = CheckAccessToken(access_token); !status.ok()) return status;
+  return TakeTransfer(access_token, [&](const v1::StoredTransfer& transfer) -> absl::Status {
+    if (!client_id.empty() && transfer.client_id() != client_id) {
+      return absl::PermissionDeniedError("access_token: the transfer is for another API client");
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<v1::RedeemTransferResponse> ProfileVault::RedeemTransferForOrganization(
+    const std::string& organization_id, const v1::RedeemTransferRequest& request) {
+  if (auto status = CheckAccessToken(request.access_token()); !status.ok()) return status;
+  const std::string& client_id = request.client_id();
+  if (!IsCanonicalUuid(client_id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "client_id: another organisation's node names the API client of its organisation that it "
+        "redeems for (a UUID), not ",
+        QuoteForMessage(client_id)));
+  }
+  // The client's organisation is settled before the token is touched (and outside the store's
+  // transfer lock, since it may ask the directory): a refused caller uses nothing up.
+  auto client = clients_(client_id);
+  if (!client.ok()) {
+    if (absl::IsNotFound(client.status())) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("client_id: no API client ", client_id, " in the directory"));
+    }
+    return client.status();
+  }
+  if (client->organization_id != organization_id) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("client_id: API client ", client_id, " belongs to organisation ",
+                     QuoteForMessage(client->organization_id), ", not to the calling organisation ",
+                     QuoteForMessage(organization_id)));
+  }
+  if (!client->active) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("client_id: API client ", client_id, " is revoked"));
+  }
+  auto redeemed =
+      TakeTransfer(request.access_token(), [&](const v1::StoredTransfer& transfer) -> absl::Status {
+        if (transfer.client_id() != client_id) {
+          return absl::PermissionDeniedError(
+              "access_token: the transfer is for another API client");
+        }
+        return absl::OkStatus();
+      });
+  if (redeemed.ok()) {
+    LogInfo("profile", "session transfer redeemed by another organisation's node",
+            {{"caller_organization", organization_id},
+             {"client_id", client_id},
+             {"attributes", absl::StrCat(redeemed->attributes_size())}});
+  }
+  return redeemed;
+}
+
+absl::StatusOr<v1::ReceivedTransfer> ProfileVault::ReceiveTransfer(
+    const std::string& client_id, const v1::ReceiveTransferRequest& request) {
+  if (auto status = CheckAccessToken(request.access_token()); !status.ok()) return status;
+  const std::string& source = request.source_organization_id();
+  if (!source.empty() && !IsCanonicalUuid(source)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("source_organization_id: expected the id of the organisation whose node "
+                     "holds the transfer (a UUID, the link's aurora_transfer_source), or empty "
+                     "for this node, not ",
+                     QuoteForMessage(source)));
+  }
+  auto client = clients_(client_id);
+  if (!client.ok()) {
+    if (absl::IsNotFound(client.status())) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("no API client ", client_id, " in the directory"));
+    }
+    return client.status();
+  }
+  if (!client->active) {
+    return absl::PermissionDeniedError(absl::StrCat("API client ", client_id, " is revoked"));
+  }
+  const std::string& own = options_.own_organization_id;
+  if (source.empty() || source == own) {
+    auto redeemed = RedeemTransfer(client_id, request.access_token());
+    if (!redeemed.ok()) return redeemed.status();
+    return StoreReceived(*client, own, *std::move(redeemed));
+  }
+
+  // Held at another organisation's node: this node redeems it there for its own organisation's
+  // clients only (that node checks the same against this node's certificate).
+  if (own.empty() || !options_.redeem_at_source) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "source_organization_id: the transfer is held at organisation ", source,
+        "'s node, and this node is not a network member node that can call it (it runs without "
+        "--tls-cert)"));
+  }
+  if (client->organization_id != own) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("API client ", client_id, " belongs to organisation ",
+                     QuoteForMessage(client->organization_id),
+                     "; this node receives transfers for the API clients of organisation ", own));
+  }
+  v1::RedeemTransferRequest redeem;
+  redeem.set_access_token(request.access_token());
+  redeem.set_client_id(client_id);
+  auto redeemed = options_.redeem_at_source(source, redeem);
+  if (!redeemed.ok()) return redeemed.status();
+  if (redeemed->client_id() != client_id) {
+    // The source node checked this; a node that answers otherwise is not to be believed.
+    return absl::FailedPreconditionError(
+        absl::StrCat("organisation ", source, "'s node handed over a transfer for API client ",
+                     QuoteForMessage(redeemed->client_id()), ", not for ", client_id));
+  }
+  return StoreReceived(*client, source, *std::move(redeemed));
+}
+
+absl::StatusOr<v1::ReceivedTransfer> ProfileVault::StoreReceived(
+    const ServiceClient& client, const std::string& source_organization_id,
+    v1::RedeemTransferResponse redeemed) {
+  const std::string from =
+      source_organization_id.empty() ? "this node" : "organisation " + source_organization_id;
+  // What another node sends is checked like any input: this node's definitions decide what it
+  // stores. The transfer is used up at its source already, so the error says it is lost.
+  if (!IsCanonicalUuid(redeemed.service_channel_id())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        from, " handed over a transfer with the service_channel_id ",
+        QuoteForMessage(redeemed.service_channel_id()), ", not a UUID; nothing was stored"));
+  }
+  google::protobuf::Map<std::string, google::protobuf::Value> values;
+  for (auto& attribute : *redeemed.mutable_attributes()) {
+    if (!values.insert({attribute.name(), std::move(*attribute.mutable_value())}).second) {
+      return absl::FailedPreconditionError(absl::StrCat(from, " handed over the attribute ",
+                                                        QuoteForMessage(attribute.name()),
+                                                        " twice; nothing was stored"));
+    }
+  }
+  auto attributes = CheckValues(values, client.client_id);
+  if (!attributes.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(from, " handed over attributes that this node does not take (",
+                     attributes.status().message(), "); nothing was stored"));
+  }
+
+  // A person of this node's own making: a random subject in this node's namespace, from which
+  // the store pseudonym and the client's pairwise pseudonym are derived as for anyone else.
+  Person person{kReceivedTransferIssuer, HexEncode(RandomBytes(32)), ""};
+  auto user = pseudonyms_->Pseudonym(person.issuer, person.subject, kStoreSector, kStoreKeyVersion);
+  if (!user.ok()) return user.status();
+  person.user = *std::move(user);
+  auto user_id = pseudonyms_->Pseudonym(person.issuer, person.subject, client.client_id);
+  if (!user_id.ok()) return user_id.status();
+
+  ProfileStore::NewProfile profile;
+  profile.user = person.user;
+  v1::ServicePseudonym service;
+  service.set_client_id(client.client_id);
+  service.set_client_name(client.client_name);
+  service.set_user_id(*user_id);
+  profile.services.push_back(service);
+
+  v1::ReceivedTransfer out;
+  out.set_user_id(*user_id);
+  out.set_service_channel_id(redeemed.service_channel_id());
+  out.set_source_organization_id(source_organization_id);
+  const absl::Time now = Now();
+  std::vector<std::string> names;
+  for (const auto& a : *attributes) names.push_back(a.name());
+  for (auto access : {v1::Consent::ACCESS_READ, v1::Consent::ACCESS_STORE}) {
+    v1::Consent consent;
+    consent.set_consent_id(NewRandomUuid());
+    consent.set_client_id(client.client_id);
+    consent.set_client_name(client.client_name);
+    for (const auto& name : names) consent.add_attributes(name);
+    consent.set_purpose(kTransferPurpose);
+    consent.set_access(access);
+    *consent.mutable_grant_time() = ToProto(now);
+    *consent.mutable_expire_time() = ToProto(now + options_.default_consent_lifetime);
+    consent.set_user_id(*user_id);
+    auto receipt = MakeReceipt("grant", consent, client);
+    if (!receipt.ok()) return receipt.status();
+    *out.add_consents() = consent;
+    profile.consents.emplace_back(std::move(consent), *std::move(receipt));
+  }
+  v1::AccessLogEntry entry;
+  *entry.mutable_time() = ToProto(now);
+  entry.set_client_id(client.client_id);
+  entry.set_client_name(client.client_name);
+  entry.set_organization_id(client.organization_id);
+  for (const auto& name : names) entry.add_attributes(name);
+  entry.set_purpose(kTransferPurpose);
+  entry.set_operation("transfer");
+  for (const auto& consent : out.consents()) entry.add_consent_ids(consent.consent_id());
+  profile.access_log.push_back(std::move(entry));
+  for (const auto& a : *attributes) *out.add_attributes() = a;
+  profile.attributes = *std::move(attributes);
+
+  if (auto status = store_->Create(profile); !status.ok()) return status;
+  LogInfo("profile", "session transfer received",
+          {{"source_organization",
+            source_organization_id.empty() ? "this node" : source_organization_id},
+           {"client_id", client.client_id},
+           {"attributes", absl::StrCat(out.attributes_size())}});
   return out;
 }
 

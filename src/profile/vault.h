@@ -14,6 +14,10 @@
 //   * A read is written (synced) to the person's access log before the values are returned.
 //   * Every grant and withdrawal yields a receipt signed by the node's receipt key.
 //   * Bad input is INVALID_ARGUMENT naming the field and the value, and changes nothing.
+//   * Session transfer: the token is kept as its hash only, used once, by the channel's client
+//     (or, across organisations, by the node of that client's organisation); the receiving node
+//     stores what a transfer carried under a person record of its own making, never under an
+//     identifier of the sending node.
 //
 // Thread-safe (the store serialises each person's writes).
 
@@ -68,6 +72,12 @@ struct ChannelTarget {
 // Looks a channel up in the directory: NOT_FOUND if no service has it.
 using ChannelLookup = std::function<absl::StatusOr<ChannelTarget>(const std::string& channel_id)>;
 
+// Redeems a session transfer at the node of another organisation (`organization_id`), which
+// holds its token (ProfileAccess.RedeemTransfer there, for `request.client_id`); transfer_source.h
+// does it over mutual TLS. Errors say what went wrong with which organisation or node.
+using SourceRedeem = std::function<absl::StatusOr<v1::RedeemTransferResponse>(
+    const std::string& organization_id, const v1::RedeemTransferRequest& request)>;
+
 struct ProfileVaultOptions {
   absl::Duration default_consent_lifetime = absl::Hours(24 * 90);
   absl::Duration max_consent_lifetime = absl::Hours(24 * 366);
@@ -75,6 +85,12 @@ struct ProfileVaultOptions {
   size_t max_purpose_length = 200;  // code points
   // How long a session transfer token may wait to be redeemed.
   absl::Duration transfer_lifetime = absl::Minutes(10);
+  // The node's organisation (from its TLS certificate); empty on a node outside a network. Named
+  // in transfer links as the place to redeem them.
+  std::string own_organization_id;
+  // Redeems transfers held at other organisations' nodes; null: only transfers held here can be
+  // received.
+  SourceRedeem redeem_at_source;
   // The clock (tests set it; default absl::Now).
   std::function<absl::Time()> now;
 };
@@ -126,6 +142,18 @@ class ProfileVault {
   // only in AuroraAI's compatibility mode (the original did not authenticate the reader).
   absl::StatusOr<v1::RedeemTransferResponse> RedeemTransfer(const std::string& client_id,
                                                             const std::string& access_token);
+  // The same for another organisation's node, acting for the organisation `organization_id` its
+  // certificate names: `request.client_id` must be an API client of that organisation (as the
+  // directory says; PERMISSION_DENIED otherwise) and the transfer's client. A refused call does
+  // not use the token up.
+  absl::StatusOr<v1::RedeemTransferResponse> RedeemTransferForOrganization(
+      const std::string& organization_id, const v1::RedeemTransferRequest& request);
+  // Session transfer across organisations, at the receiving node, for its API client `client_id`
+  // (profile.proto: ProfileAccess.ReceiveTransfer): redeems the token where it is held (here, or
+  // through redeem_at_source) and stores what it carried under a new person record of this
+  // node's own making, with a read and a store consent to the client for "session transfer".
+  absl::StatusOr<v1::ReceivedTransfer> ReceiveTransfer(const std::string& client_id,
+                                                       const v1::ReceiveTransferRequest& request);
 
   // The JWKS that verifies consent receipts.
   std::string ReceiptKeysJson() const { return receipt_signer_->JwksJson(); }
@@ -158,6 +186,14 @@ class ProfileVault {
   // Both CreateTransfer flavours: `person` null for an anonymous one.
   absl::StatusOr<v1::Transfer> MakeTransfer(const Person* person,
                                             const v1::CreateTransferRequest& request);
+  // Takes the transfer of `access_token` if `check` accepts it (both RedeemTransfer flavours).
+  absl::StatusOr<v1::RedeemTransferResponse> TakeTransfer(
+      const std::string& access_token,
+      const std::function<absl::Status(const v1::StoredTransfer&)>& check);
+  // ReceiveTransfer's second half: a new person with what `redeemed` carried, for `client`.
+  absl::StatusOr<v1::ReceivedTransfer> StoreReceived(const ServiceClient& client,
+                                                     const std::string& source_organization_id,
+                                                     v1::RedeemTransferResponse redeemed);
 
   ProfileStore* store_;
   const AttributeRegistry* attributes_;

@@ -159,6 +159,26 @@ TEST_CASE("without a valid registry copy other organisations get UNAVAILABLE",
   CHECK(NoValidCopyReason(view.get(), kNow).empty());
 }
 
+TEST_CASE("NodeAddressOf answers from a valid copy only, for members with an address",
+          "[network][access]") {
+  auto view = View();
+  auto d = NodeAddressOf(view.get(), kNow, kD);
+  REQUIRE(d.ok());
+  CHECK(*d == "d.example:443");
+  auto stranger = NodeAddressOf(view.get(), kNow, kStranger);
+  CHECK(stranger.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(stranger.status().message()),
+             Contains(kStranger) && Contains("not a member") && Contains("version 7"));
+  auto without = NodeAddressOf(view.get(), kNow, kB);
+  CHECK(without.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(without.status().message()), Contains(kB) && Contains("address"));
+  // No copy, or an expired one: no address is guessed.
+  CHECK(NodeAddressOf(nullptr, kNow, kD).status().code() == absl::StatusCode::kUnavailable);
+  auto expired = NodeAddressOf(view.get(), kNow + absl::Hours(2), kD);
+  CHECK(expired.status().code() == absl::StatusCode::kUnavailable);
+  CHECK_THAT(std::string(expired.status().message()), Contains("expired at") && Contains(kD));
+}
+
 TEST_CASE("organisations that are not members are refused", "[network][access]") {
   auto view = View();
   const Decision d = DecideAt(view.get(), kStranger, "/fi.example.v1.Open/Ping");

@@ -9,6 +9,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "common/codelists.h"
@@ -28,14 +29,28 @@ const absl::Time kStart = absl::FromUnixSeconds(1800000000);
 
 using testing::Codes;
 
+// How a TestNode takes part in a network (default: a node outside one).
+struct NetworkSetup {
+  // The node's organisation (its certificate's); empty outside a network.
+  std::string organization;
+  // Redeems transfers held at other organisations' nodes (ProfileVaultOptions::redeem_at_source).
+  SourceRedeem redeem_at_source;
+};
+
 // One organisation's profile node: its own RocksDB, master key, pseudonym key and token issuer.
+// The directory it asks knows the API clients of two organisations: kOrganization's and
+// kPartnerOrganization's (whose channel kPartnerChannel takes transfers for kPartnerClient).
 class TestNode {
  public:
-  TestNode()
+  explicit TestNode(NetworkSetup network = {})
       : dir_(fs::temp_directory_path() / ("aurora-vault-" + NewRandomUuid())),
         clients_({{kChatbot, {kChatbot, "Chatbot", kOrganization, "Helsinki", true}},
                   {kClinic, {kClinic, "Health centre", kOrganization, "Helsinki", true}},
-                  {kRevoked, {kRevoked, "Old app", kOrganization, "Helsinki", false}}}) {
+                  {kRevoked, {kRevoked, "Old app", kOrganization, "Helsinki", false}},
+                  {kPartnerClient,
+                   {kPartnerClient, "Benefits desk", kPartnerOrganization, "Kela", true}},
+                  {kPartnerRevoked,
+                   {kPartnerRevoked, "Old desk", kPartnerOrganization, "Kela", false}}}) {
     fs::create_directories(dir_);
     auto database = Database::Open(dir_.string(), {kProfileColumnFamily});
     REQUIRE(database.ok());
@@ -61,6 +76,8 @@ class TestNode {
     signer_ = *std::move(signer);
     ProfileVaultOptions options;
     options.now = [this] { return now; };
+    options.own_organization_id = network.organization;
+    options.redeem_at_source = std::move(network.redeem_at_source);
     vault_ = std::make_unique<ProfileVault>(
         store_.get(), registry_.get(), keyring_.get(), verifier_.get(), signer_.get(),
         [this](const std::string& id) -> absl::StatusOr<ServiceClient> {
@@ -78,6 +95,12 @@ class TestNode {
           if (id == kTransferChannel) {
             target.client_id = kClinic;
             target.accepted_attributes = {"age", "life_situation_meters"};
+          } else if (id == kPartnerChannel) {
+            target.service_id = kPartnerService;
+            target.organization_id = kPartnerOrganization;
+            target.web_page = "https://etuudet.example/hae";
+            target.client_id = kPartnerClient;
+            target.accepted_attributes = {"age", "municipality_code"};
           } else if (id == kRevokedChannel) {
             target.client_id = kRevoked;
             target.accepted_attributes = {"age"};
@@ -117,6 +140,18 @@ class TestNode {
     return keys;
   }
 
+  // The UUIDs the keys hold (pseudonyms, consent and receipt ids, client ids).
+  std::set<std::string> IdsInKeys() const {
+    static const std::regex kUuid("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+    std::set<std::string> ids;
+    for (const auto& key : Keys()) {
+      for (std::sregex_iterator it(key.begin(), key.end(), kUuid), end; it != end; ++it) {
+        ids.insert(it->str());
+      }
+    }
+    return ids;
+  }
+
   static constexpr char kChatbot[] = "0b8c7d1e-1111-4a2b-9c3d-000000000001";
   static constexpr char kClinic[] = "0b8c7d1e-2222-4a2b-9c3d-000000000002";
   static constexpr char kRevoked[] = "0b8c7d1e-3333-4a2b-9c3d-000000000003";
@@ -125,6 +160,11 @@ class TestNode {
   static constexpr char kTransferChannel[] = "c4000000-0000-4000-8000-000000000001";
   static constexpr char kPlainChannel[] = "c4000000-0000-4000-8000-000000000002";
   static constexpr char kRevokedChannel[] = "c4000000-0000-4000-8000-000000000003";
+  static constexpr char kPartnerOrganization[] = "7f000000-0000-4000-8000-0000000000b0";
+  static constexpr char kPartnerClient[] = "0b8c7d1e-4444-4a2b-9c3d-000000000004";
+  static constexpr char kPartnerRevoked[] = "0b8c7d1e-5555-4a2b-9c3d-000000000005";
+  static constexpr char kPartnerService[] = "5e000000-0000-4000-8000-0000000000b1";
+  static constexpr char kPartnerChannel[] = "c4000000-0000-4000-8000-0000000000b2";
 
   absl::Time now = kStart;
   ProfileVault& vault() { return *vault_; }
@@ -221,12 +261,7 @@ TEST_CASE("two nodes' stores share no joinable identifier for the same person",
     const Person person = nodes[n]->SignIn("same-person");
     REQUIRE(nodes[n]->vault().PutAttributes(person, Attributes({{"age", "50"}})).ok());
     REQUIRE(nodes[n]->vault().GrantConsent(person, Grant(TestNode::kChatbot, {"age"}, "x")).ok());
-    static const std::regex kUuid("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
-    for (const auto& key : nodes[n]->Keys()) {
-      for (std::sregex_iterator it(key.begin(), key.end(), kUuid), end; it != end; ++it) {
-        ids[n].insert(it->str());
-      }
-    }
+    ids[n] = nodes[n]->IdsInKeys();
   }
   // Only the service's client id (public, the same in the whole network) is in both.
   std::vector<std::string> shared;
@@ -650,6 +685,270 @@ TEST_CASE("session transfer input is checked", "[profile][vault][transfer]") {
   CHECK(node.vault().RedeemTransfer("", std::string(64, 'a')).status().code() ==
         absl::StatusCode::kNotFound);
   CHECK(node.Keys() == std::vector<std::string>{"m/format"});
+}
+
+// A network of two organisations' nodes, in one process: the citizen's node (kOrganization) holds
+// transfers; the partner's node (kPartnerOrganization) receives them, redeeming at the source as
+// the partner organisation (what TransferSourceClient does over mutual TLS, where the source node
+// takes the organisation from the certificate).
+struct TwoNodes {
+  TestNode source{{.organization = TestNode::kOrganization, .redeem_at_source = {}}};
+  std::string calling_organization = TestNode::kPartnerOrganization;
+  int redemptions_at_source = 0;
+  TestNode receiver{{.organization = TestNode::kPartnerOrganization,
+                     .redeem_at_source = [this](const std::string& organization,
+                                                const v1::RedeemTransferRequest& request)
+                         -> absl::StatusOr<v1::RedeemTransferResponse> {
+                       ++redemptions_at_source;
+                       if (organization != TestNode::kOrganization) {
+                         return absl::FailedPreconditionError("not a member: " + organization);
+                       }
+                       return source.vault().RedeemTransferForOrganization(calling_organization,
+                                                                           request);
+                     }}};
+};
+
+v1::ReceiveTransferRequest Receive(const std::string& token, const std::string& source) {
+  v1::ReceiveTransferRequest request;
+  request.set_access_token(token);
+  request.set_source_organization_id(source);
+  return request;
+}
+
+// The query parameters of a URL.
+std::map<std::string, std::string> QueryOf(const std::string& url) {
+  std::map<std::string, std::string> out;
+  const auto question = url.find('?');
+  if (question == std::string::npos) return out;
+  std::stringstream parts(url.substr(question + 1));
+  for (std::string part; std::getline(parts, part, '&');) {
+    const auto equals = part.find('=');
+    out[part.substr(0, equals)] = equals == std::string::npos ? "" : part.substr(equals + 1);
+  }
+  return out;
+}
+
+TEST_CASE(
+    "a session transfer crosses organisations: redeemed once at the source, kept only at "
+    "the receiver under an identifier of its own",
+    "[profile][vault][transfer]") {
+  TwoNodes network;
+  const Person person = network.source.SignIn("010190-123A");
+  REQUIRE(network.source.vault()
+              .PutAttributes(person, Attributes({{"age", "31"},
+                                                 {"municipality_code", "\"564\""},
+                                                 {"life_situation_meters", R"({"health":[3]})"}}))
+              .ok());
+  // The person at the source consents to a service of the source's own, for comparison below.
+  REQUIRE(
+      network.source.vault().GrantConsent(person, Grant(TestNode::kChatbot, {"age"}, "x")).ok());
+  auto created = network.source.vault().CreateTransfer(
+      person, TransferTo(TestNode::kPartnerChannel, {},
+                         {"age", "municipality_code", "life_situation_meters"}));
+  REQUIRE(created.ok());
+  // Only what the partner's channel accepts; the link says where the token is held.
+  CHECK(std::vector<std::string>(created->attributes().begin(), created->attributes().end()) ==
+        std::vector<std::string>{"age", "municipality_code"});
+  CHECK(created->client_id() == TestNode::kPartnerClient);
+  CHECK(created->source_organization_id() == TestNode::kOrganization);
+  const auto query = QueryOf(created->redirect_url());
+  CHECK(created->redirect_url().rfind("https://etuudet.example/hae?", 0) == 0);
+  CHECK(query.at("auroraai_access_token") == created->access_token());
+  CHECK(query.at("aurora_transfer_source") == TestNode::kOrganization);
+  const std::set<std::string> source_ids_before = network.source.IdsInKeys();
+
+  auto received = network.receiver.vault().ReceiveTransfer(
+      TestNode::kPartnerClient, Receive(created->access_token(), TestNode::kOrganization));
+  REQUIRE(received.ok());
+  CHECK(network.redemptions_at_source == 1);
+  CHECK(IsCanonicalUuid(received->user_id()));
+  CHECK(received->source_organization_id() == TestNode::kOrganization);
+  CHECK(received->service_channel_id() == TestNode::kPartnerChannel);
+  REQUIRE(received->attributes_size() == 2);
+  CHECK(received->attributes(0).name() == "age");
+  CHECK(received->attributes(0).value().number_value() == 31);
+  CHECK(received->attributes(0).source() == TestNode::kPartnerClient);
+  CHECK(received->attributes(1).name() == "municipality_code");
+  REQUIRE(received->consents_size() == 2);
+  for (const auto& consent : received->consents()) {
+    CHECK(consent.purpose() == "session transfer");
+    CHECK(consent.client_id() == TestNode::kPartnerClient);
+    CHECK(consent.user_id() == received->user_id());
+  }
+  CHECK(received->consents(0).access() == v1::Consent::ACCESS_READ);
+  CHECK(received->consents(1).access() == v1::Consent::ACCESS_STORE);
+
+  // The partner's service works with it at once, under the consents that came with it.
+  auto read = network.receiver.vault().ReadAttributes(
+      TestNode::kPartnerClient,
+      Read(received->user_id(), {"age", "municipality_code"}, "session transfer"));
+  REQUIRE(read.ok());
+  REQUIRE(read->attributes_size() == 2);
+  CHECK(read->attributes(1).value().string_value() == "564");
+  v1::StoreAttributesRequest store;
+  store.set_user_id(received->user_id());
+  store.set_purpose("session transfer");
+  (*store.mutable_attributes())["age"] = Json("32");
+  CHECK(network.receiver.vault().StoreAttributes(TestNode::kPartnerClient, store).ok());
+  // Not under another purpose, and not for another client.
+  CHECK(network.receiver.vault()
+            .ReadAttributes(TestNode::kPartnerClient, Read(received->user_id(), {"age"}, "other"))
+            .status()
+            .code() == absl::StatusCode::kPermissionDenied);
+
+  // Used up at the source: the source keeps no trace of the transfer, and it cannot be received
+  // again (also not at the source itself).
+  for (const auto& key : network.source.Keys()) CHECK(key.rfind("t/", 0) != 0);
+  CHECK(network.source.IdsInKeys() == source_ids_before);
+  CHECK(network.receiver.vault()
+            .ReceiveTransfer(TestNode::kPartnerClient,
+                             Receive(created->access_token(), TestNode::kOrganization))
+            .status()
+            .code() == absl::StatusCode::kNotFound);
+  // The source's access log tells the person where their attributes went.
+  auto log = network.source.vault().ListAccessLog(person, {});
+  REQUIRE(log.ok());
+  REQUIRE(log->entries_size() >= 1);
+  CHECK(log->entries(0).operation() == "transfer");
+  CHECK(log->entries(0).client_id() == TestNode::kPartnerClient);
+
+  // Unlinkable: the two stores share at most public client ids (the directory's), never the
+  // person's identifiers; the receiver's person is none of the source's pseudonyms.
+  const std::set<std::string> source_ids = network.source.IdsInKeys();
+  const std::set<std::string> client_ids = {TestNode::kChatbot, TestNode::kClinic,
+                                            TestNode::kPartnerClient};
+  std::vector<std::string> shared;
+  for (const auto& id : network.receiver.IdsInKeys()) {
+    if (source_ids.contains(id) && !client_ids.contains(id)) shared.push_back(id);
+  }
+  CHECK(shared.empty());
+  CHECK(!source_ids.contains(received->user_id()));
+  // The same person sending again is a new, unrelated person at the receiver.
+  auto second = network.source.vault().CreateTransfer(
+      person, TransferTo(TestNode::kPartnerChannel, {}, {"age"}));
+  REQUIRE(second.ok());
+  auto again = network.receiver.vault().ReceiveTransfer(
+      TestNode::kPartnerClient, Receive(second->access_token(), TestNode::kOrganization));
+  REQUIRE(again.ok());
+  CHECK(again->user_id() != received->user_id());
+}
+
+TEST_CASE(
+    "a cross-organisation transfer goes only to the receiving organisation's own client, "
+    "and a refused attempt uses nothing up",
+    "[profile][vault][transfer]") {
+  TwoNodes network;
+  auto created = network.source.vault().CreateAnonymousTransfer(
+      TestNode::kChatbot, TransferTo(TestNode::kPartnerChannel, {{"age", "44"}}));
+  REQUIRE(created.ok());
+  const std::string token = created->access_token();
+  const auto receiver_keys = network.receiver.Keys();
+  auto refused = [&](const absl::Status& status, absl::StatusCode code, const std::string& text) {
+    CHECK(status.code() == code);
+    CHECK_THAT(Message(status), Catch::Contains(text));
+    CHECK(network.receiver.Keys() == receiver_keys);
+  };
+
+  // At the receiving node: a client of another organisation, a revoked client, a bad source.
+  refused(network.receiver.vault()
+              .ReceiveTransfer(TestNode::kChatbot, Receive(token, TestNode::kOrganization))
+              .status(),
+          absl::StatusCode::kPermissionDenied, TestNode::kOrganization);
+  refused(network.receiver.vault()
+              .ReceiveTransfer(TestNode::kPartnerRevoked, Receive(token, TestNode::kOrganization))
+              .status(),
+          absl::StatusCode::kPermissionDenied, "revoked");
+  refused(network.receiver.vault()
+              .ReceiveTransfer(TestNode::kPartnerClient, Receive(token, "not-an-organisation"))
+              .status(),
+          absl::StatusCode::kInvalidArgument, "source_organization_id");
+  refused(network.receiver.vault()
+              .ReceiveTransfer(TestNode::kPartnerClient, Receive(token.substr(1), ""))
+              .status(),
+          absl::StatusCode::kInvalidArgument, "access_token");
+  CHECK(network.redemptions_at_source == 0);
+  // Held here it is not: the receiver's own store has no such transfer.
+  refused(network.receiver.vault()
+              .ReceiveTransfer(TestNode::kPartnerClient, Receive(token, ""))
+              .status(),
+          absl::StatusCode::kNotFound, "no such transfer");
+
+  // At the source: another organisation's node asking for the partner's client, a client that
+  // is not a UUID or unknown, a revoked client, another client of the right organisation.
+  v1::RedeemTransferRequest redeem;
+  redeem.set_access_token(token);
+  redeem.set_client_id(TestNode::kPartnerClient);
+  auto at_source = [&](const std::string& organization, const std::string& client) {
+    v1::RedeemTransferRequest request = redeem;
+    request.set_client_id(client);
+    return network.source.vault().RedeemTransferForOrganization(organization, request).status();
+  };
+  const std::string intruder = "7f000000-0000-4000-8000-0000000000c0";
+  CHECK(at_source(intruder, TestNode::kPartnerClient).code() ==
+        absl::StatusCode::kPermissionDenied);
+  CHECK_THAT(Message(at_source(intruder, TestNode::kPartnerClient)), Catch::Contains(intruder));
+  CHECK(at_source(TestNode::kPartnerOrganization, "desk").code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(at_source(TestNode::kPartnerOrganization, "0b8c7d1e-9999-4a2b-9c3d-000000000009").code() ==
+        absl::StatusCode::kPermissionDenied);
+  CHECK(at_source(TestNode::kPartnerOrganization, TestNode::kPartnerRevoked).code() ==
+        absl::StatusCode::kPermissionDenied);
+  // The source's own client may not take the partner's transfer by asking as an organisation.
+  CHECK(at_source(TestNode::kOrganization, TestNode::kChatbot).code() ==
+        absl::StatusCode::kPermissionDenied);
+
+  // A node that answers with something the receiver does not take: nothing is stored.
+  TestNode liar{{.organization = TestNode::kPartnerOrganization,
+                 .redeem_at_source = [](const std::string&, const v1::RedeemTransferRequest& r)
+                     -> absl::StatusOr<v1::RedeemTransferResponse> {
+                   v1::RedeemTransferResponse response;
+                   response.set_client_id(r.client_id());
+                   response.set_service_channel_id(TestNode::kPartnerChannel);
+                   auto* attribute = response.add_attributes();
+                   attribute->set_name("age");
+                   *attribute->mutable_value() = Json("999");
+                   return response;
+                 }}};
+  const auto liar_keys = liar.Keys();
+  auto lied = liar.vault().ReceiveTransfer(TestNode::kPartnerClient,
+                                           Receive(token, TestNode::kOrganization));
+  CHECK(lied.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(Message(lied.status()), Catch::Contains("nothing was stored"));
+  CHECK(liar.Keys() == liar_keys);
+  // A node outside a network cannot receive from another organisation.
+  TestNode outside;
+  CHECK(outside.vault()
+            .ReceiveTransfer(TestNode::kPartnerClient, Receive(token, TestNode::kOrganization))
+            .status()
+            .code() == absl::StatusCode::kFailedPrecondition);
+
+  // After all that, the partner's own client still receives it.
+  auto received = network.receiver.vault().ReceiveTransfer(TestNode::kPartnerClient,
+                                                           Receive(token, TestNode::kOrganization));
+  REQUIRE(received.ok());
+  REQUIRE(received->attributes_size() == 1);
+  CHECK(received->attributes(0).value().number_value() == 44);
+}
+
+TEST_CASE("a node receives a transfer held at its own node like one from elsewhere",
+          "[profile][vault][transfer]") {
+  TestNode node{{.organization = TestNode::kOrganization, .redeem_at_source = {}}};
+  auto created = node.vault().CreateAnonymousTransfer(
+      TestNode::kChatbot, TransferTo(TestNode::kTransferChannel, {{"age", "19"}}));
+  REQUIRE(created.ok());
+  // The wrong client leaves it for the right one.
+  CHECK(node.vault()
+            .ReceiveTransfer(TestNode::kChatbot, Receive(created->access_token(), ""))
+            .status()
+            .code() == absl::StatusCode::kPermissionDenied);
+  auto received = node.vault().ReceiveTransfer(
+      TestNode::kClinic, Receive(created->access_token(), TestNode::kOrganization));
+  REQUIRE(received.ok());
+  CHECK(received->source_organization_id() == TestNode::kOrganization);
+  auto read = node.vault().ReadAttributes(TestNode::kClinic,
+                                          Read(received->user_id(), {"age"}, "session transfer"));
+  REQUIRE(read.ok());
+  CHECK(read->attributes(0).value().number_value() == 19);
 }
 
 }  // namespace
