@@ -198,6 +198,22 @@ PhaseFigures Figures(const LoadResult& r) {
   return f;
 }
 
+LoadResult Pooled(std::string name, const std::vector<LoadResult>& parts) {
+  LoadResult out;
+  out.name = std::move(name);
+  for (const LoadResult& part : parts) {
+    out.micros.insert(out.micros.end(), part.micros.begin(), part.micros.end());
+    out.seconds += part.seconds;
+    out.calls += part.calls;
+    out.errors += part.errors;
+    for (const auto& [code, count] : part.error_codes) out.error_codes[code] += count;
+    if (out.first_error.empty()) out.first_error = part.first_error;
+    out.response_bytes += part.response_bytes;
+    out.process_cpu += part.process_cpu;
+  }
+  return out;
+}
+
 void PrintPhaseHeader(int name_width) {
   std::printf("  %-*s %9s %7s %9s %8s %8s %8s %8s %9s %6s %8s\n", name_width, "phase", "requests",
               "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "CPU us/r", "cores",

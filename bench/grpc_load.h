@@ -123,6 +123,10 @@ struct PhaseFigures {
 
 PhaseFigures Figures(const LoadResult& r);
 
+// Several measured windows of the same kind of load as one (latencies, windows, calls, errors,
+// bytes and CPU added up), named `name`.
+LoadResult Pooled(std::string name, const std::vector<LoadResult>& parts);
+
 // The phase table of recommender_bench, profile_bench and network_bench: requests, errors, req/s,
 // p50/p90/p99/max ms, process CPU per request, cores, bytes per reply; the phase name padded to
 // `name_width`, the CPU printed with `cpu_decimals`.
