@@ -16,6 +16,7 @@ and deciding from their signed registry copies; a member node restarted with the
 down, deciding from its copy on disk; the directory back, and a change of rights reaching C.
 """
 
+import base64
 import json
 import os
 import socket
@@ -215,6 +216,13 @@ class NetworkTest(unittest.TestCase):
         status, _, body = curl(self.b.http_url(f"/v1/network/members/{ORG_C}/services"))
         self.assertEqual(status, 200, body)
         self.assertEqual(json.loads(body)["services"][0]["name"], BENEFITS)
+        status, _, body = curl(self.b.http_url(f"/v1/network/services/{BENEFITS}"))
+        self.assertEqual(status, 200, body)
+        described = json.loads(body)
+        self.assertEqual(base64.b64decode(described["service"]["descriptor_set"]),
+                         benefits_backend.descriptor_set())
+        self.assertIn(f"/{BENEFITS}/Apply", json.loads(described["openapi_json"])["paths"])
+        self.assertEqual(described["provider"]["node_address"], self.c.target)
         status, _, body = curl(self.b.http_url("/v1/network/members/not-a-uuid/services"))
         self.assertEqual(status, 400, body)
         self.assertIn("not-a-uuid", body.decode())
