@@ -664,6 +664,23 @@ absl::StatusOr<v1::RedeemTransferResponse> ProfileVault::RedeemTransfer(
   });
 }
 
+absl::StatusOr<ServiceClient> ProfileVault::ActiveClient(const std::string& client_id,
+                                                         const char* field) const {
+  auto client = clients_(client_id);
+  if (!client.ok()) {
+    if (absl::IsNotFound(client.status())) {
+      return absl::PermissionDeniedError(
+          absl::StrCat(field, "no API client ", client_id, " in the directory"));
+    }
+    return client.status();
+  }
+  if (!client->active) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(field, "API client ", client_id, " is revoked"));
+  }
+  return client;
+}
+
 absl::StatusOr<v1::RedeemTransferResponse> ProfileVault::RedeemTransferForOrganization(
     const std::string& organization_id, const v1::RedeemTransferRequest& request) {
   if (auto status = CheckAccessToken(request.access_token()); !status.ok()) return status;
@@ -676,23 +693,13 @@ absl::StatusOr<v1::RedeemTransferResponse> ProfileVault::RedeemTransferForOrgani
   }
   // The client's organisation is settled before the token is touched (and outside the store's
   // transfer lock, since it may ask the directory): a refused caller uses nothing up.
-  auto client = clients_(client_id);
-  if (!client.ok()) {
-    if (absl::IsNotFound(client.status())) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("client_id: no API client ", client_id, " in the directory"));
-    }
-    return client.status();
-  }
+  auto client = ActiveClient(client_id, "client_id: ");
+  if (!client.ok()) return client.status();
   if (client->organization_id != organization_id) {
     return absl::PermissionDeniedError(
         absl::StrCat("client_id: API client ", client_id, " belongs to organisation ",
                      QuoteForMessage(client->organization_id), ", not to the calling organisation ",
                      QuoteForMessage(organization_id)));
-  }
-  if (!client->active) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("client_id: API client ", client_id, " is revoked"));
   }
   auto redeemed =
       TakeTransfer(request.access_token(), [&](const v1::StoredTransfer& transfer) -> absl::Status {
@@ -722,17 +729,8 @@ absl::StatusOr<v1::ReceivedTransfer> ProfileVault::ReceiveTransfer(
                      "for this node, not ",
                      QuoteForMessage(source)));
   }
-  auto client = clients_(client_id);
-  if (!client.ok()) {
-    if (absl::IsNotFound(client.status())) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("no API client ", client_id, " in the directory"));
-    }
-    return client.status();
-  }
-  if (!client->active) {
-    return absl::PermissionDeniedError(absl::StrCat("API client ", client_id, " is revoked"));
-  }
+  auto client = ActiveClient(client_id, "");
+  if (!client.ok()) return client.status();
   const std::string& own = options_.own_organization_id;
   if (source.empty() || source == own) {
     auto redeemed = RedeemTransfer(client_id, request.access_token());

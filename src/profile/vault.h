@@ -186,6 +186,9 @@ class ProfileVault {
   // Both CreateTransfer flavours: `person` null for an anonymous one.
   absl::StatusOr<v1::Transfer> MakeTransfer(const Person* person,
                                             const v1::CreateTransferRequest& request);
+  // The API client from the directory if it is active; otherwise PERMISSION_DENIED, the message
+  // starting with `field` (e.g. "client_id: ").
+  absl::StatusOr<ServiceClient> ActiveClient(const std::string& client_id, const char* field) const;
   // Takes the transfer of `access_token` if `check` accepts it (both RedeemTransfer flavours).
   absl::StatusOr<v1::RedeemTransferResponse> TakeTransfer(
       const std::string& access_token,

@@ -58,6 +58,60 @@ def run_aurora(args, timeout=300):
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def free_port():
+    """A loopback port free now: for nodes whose address must stay the same across restarts."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def issue_network(folder, organizations, registry=None, name="E2E network"):
+    """A network CA in `folder`/ca (`aurora ca init`) and a node certificate for each
+    organisation in `folder`/cert-<its id's first character> (`aurora ca issue`); `registry`'s
+    with the role registry (the directory's node signs the registry with it). Returns the CA's
+    folder and {organisation: its certificate folder}."""
+    ca = os.path.join(folder, "ca")
+    certs = {org: os.path.join(folder, f"cert-{org[0]}") for org in organizations}
+    commands = [["ca", "init", "--dir", ca, "--name", name]]
+    for org, out in certs.items():
+        commands.append(["ca", "issue", "--dir", ca, "--org", org, "--out", out]
+                        + (["--role", "registry"] if org == registry else []))
+    for args in commands:
+        done = run_aurora(args)
+        assert done.returncode == 0, f"aurora {' '.join(args)}: {done.stderr}"
+    return ca, certs
+
+
+def member_node(data_dir, ca, cert_folder, args=(), grpc_port=None):
+    """An AuroraNode of a network member: mutual TLS with the node certificate in `cert_folder`
+    (from issue_network), the CA of `ca` and its CRL folder; gRPC on `grpc_port` when given (a
+    node address in the registry stays valid across restarts), else any free port."""
+    listen = ["--grpc-listen", f"127.0.0.1:{grpc_port}"] if grpc_port else []
+    return AuroraNode(
+        data_dir,
+        extra_args=[*listen,
+                    "--tls-cert", os.path.join(cert_folder, "node.crt"),
+                    "--tls-key", os.path.join(cert_folder, "node.key"),
+                    "--tls-ca", os.path.join(ca, "ca.crt"),
+                    "--tls-crl-dir", os.path.join(ca, "crl"), *args],
+        channel_credentials=member_credentials(cert_folder))
+
+
+def member_credentials(folder):
+    """Channel credentials presenting the node certificate in `folder` (ca.crt, node.key,
+    node.crt, as `aurora ca issue` writes them)."""
+    return grpc.ssl_channel_credentials(
+        root_certificates=read_bytes(os.path.join(folder, "ca.crt")),
+        private_key=read_bytes(os.path.join(folder, "node.key")),
+        certificate_chain=read_bytes(os.path.join(folder, "node.crt")))
+
+
 CURL = shutil.which("curl")
 
 

@@ -34,7 +34,7 @@ import unittest
 import uuid
 
 import aurora_node
-from aurora_node import AuroraNode, curl, run_aurora
+from aurora_node import curl, issue_network, member_credentials, member_node, read_bytes
 
 import grpc  # noqa: E402  (after aurora_node, which puts the generated modules on sys.path)
 from aurora.directory.v1 import directory_pb2 as dpb  # noqa: E402
@@ -62,15 +62,6 @@ B_CHANNEL = "b5c00000-0000-4000-8000-0000000000b5"
 B_PAGE = "https://etuudet-b.example/hae"
 
 
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def credentials_of(folder):
-    return grpc.ssl_channel_credentials(root_certificates=read(os.path.join(folder, "ca.crt")),
-                                        private_key=read(os.path.join(folder, "node.key")),
-                                        certificate_chain=read(os.path.join(folder, "node.crt")))
 
 
 # Catalogue ids that are not UUIDs are imported as name-based (SHA-1) UUIDs of
@@ -117,16 +108,8 @@ class ExamplesTest(unittest.TestCase):
                                  "build; the Node example loads it)")
         cls.node_bin = node_bin
         cls.tmp = tempfile.TemporaryDirectory(prefix="aurora-e2e-examples-")
-        cls.ca = os.path.join(cls.tmp.name, "ca")
-        cls.certs = {org: os.path.join(cls.tmp.name, f"cert-{org[0]}")
-                     for org in (ORG_A, ORG_B, ORG_C)}
-        commands = [["ca", "init", "--dir", cls.ca, "--name", "E2E examples"]]
-        for org, folder in cls.certs.items():
-            commands.append(["ca", "issue", "--dir", cls.ca, "--org", org, "--out", folder]
-                            + (["--role", "registry"] if org == ORG_A else []))
-        for args in commands:
-            done = run_aurora(args)
-            assert done.returncode == 0, f"aurora {' '.join(args)}: {done.stderr}"
+        cls.ca, cls.certs = issue_network(cls.tmp.name, (ORG_A, ORG_B, ORG_C), registry=ORG_A,
+                                          name="E2E examples")
         # The Node example publishes the descriptor set protoc writes, as a build would.
         cls.descriptor_set = os.path.join(cls.tmp.name, "benefits.pb")
         subprocess.run(["protoc", "-I", os.path.join(EXAMPLES, "protos"), "--include_imports",
@@ -151,7 +134,7 @@ class ExamplesTest(unittest.TestCase):
             npb_grpc.NetworkRegistryStub(cls.a.channel).SetNodeAddress(npb.SetNodeAddressRequest(
                 organization_id=ORG_A, node_address=cls.a.target), timeout=TIMEOUT)
             # B's API client, and its service whose channel takes transfers for that client.
-            with grpc.secure_channel(cls.a.target, credentials_of(cls.certs[ORG_B])) as channel:
+            with grpc.secure_channel(cls.a.target, member_credentials(cls.certs[ORG_B])) as channel:
                 b_directory = dpb_grpc.DirectoryStub(channel)
                 cls.b_client_id = b_directory.RegisterApiClient(dpb.RegisterApiClientRequest(
                     organization_id=ORG_B, display_name="Kunta B benefits desk"),
@@ -186,14 +169,8 @@ class ExamplesTest(unittest.TestCase):
 
     @classmethod
     def node(cls, org, args):
-        folder = cls.certs[org]
-        return AuroraNode(
-            os.path.join(cls.tmp.name, f"node-{org[0]}"),
-            extra_args=["--tls-cert", os.path.join(folder, "node.crt"),
-                        "--tls-key", os.path.join(folder, "node.key"),
-                        "--tls-ca", os.path.join(cls.ca, "ca.crt"),
-                        "--tls-crl-dir", os.path.join(cls.ca, "crl"), *args],
-            channel_credentials=credentials_of(folder))
+        return member_node(os.path.join(cls.tmp.name, f"node-{org[0]}"), cls.ca, cls.certs[org],
+                           args)
 
     # -- running the examples ---------------------------------------------------------------------
 
@@ -350,7 +327,7 @@ class ExamplesTest(unittest.TestCase):
         registered = self.check_published(done.stdout, {
             "GetDecision": "open to members", "ListDecisions": "open to members",
             "Apply": f"allowed: {ORG_B}, {ORG_A}"}, replaced=self.revision)
-        self.assertEqual(registered.descriptor_set, read(self.descriptor_set))
+        self.assertEqual(registered.descriptor_set, read_bytes(self.descriptor_set))
         self.check_recommendations(done.stdout)
         # Run again, the Python example replaces it at the Node example's revision: idempotent.
         again = self.run_python(ORG_C, self.c, "--backend", self.backend_target,

@@ -19,14 +19,14 @@ down, deciding from its copy on disk; the directory back, and a change of rights
 import base64
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
 import unittest
 
 import aurora_node
-from aurora_node import AuroraNode, curl, run_aurora
+from aurora_node import (curl, free_port, issue_network, member_credentials, member_node,
+                         run_aurora)
 
 import grpc  # noqa: E402  (after aurora_node, which puts the generated modules on sys.path)
 from aurora.directory.v1 import directory_pb2 as dpb  # noqa: E402
@@ -49,21 +49,7 @@ BENEFITS = "fi.example.benefits.v1.Benefits"
 TIMEOUT = aurora_node.RPC_TIMEOUT_S
 
 
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
-
-def credentials_of(folder):
-    return grpc.ssl_channel_credentials(root_certificates=read(os.path.join(folder, "ca.crt")),
-                                        private_key=read(os.path.join(folder, "node.key")),
-                                        certificate_chain=read(os.path.join(folder, "node.crt")))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def eventually(check, timeout=10, what="the condition"):
@@ -85,19 +71,13 @@ class NetworkTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="aurora-e2e-network-")
-        cls.ca = os.path.join(cls.tmp.name, "ca")
-        cls.certs = {org: os.path.join(cls.tmp.name, f"cert-{org[0]}")
-                     for org in (ORG_A, ORG_B, ORG_C, ORG_D)}
-        commands = [["ca", "init", "--dir", cls.ca, "--name", "E2E network"]]
-        for org, folder in cls.certs.items():
-            commands.append(["ca", "issue", "--dir", cls.ca, "--org", org, "--out", folder]
-                            + (["--role", "registry"] if org == ORG_A else []))
+        cls.ca, cls.certs = issue_network(cls.tmp.name, (ORG_A, ORG_B, ORG_C, ORG_D),
+                                          registry=ORG_A)
         cls.foreign_ca = os.path.join(cls.tmp.name, "foreign-ca")
         cls.foreign = os.path.join(cls.tmp.name, "cert-foreign-b")
-        commands += [["ca", "init", "--dir", cls.foreign_ca],
+        for args in (["ca", "init", "--dir", cls.foreign_ca],
                      ["ca", "issue", "--dir", cls.foreign_ca, "--org", ORG_B, "--out",
-                      cls.foreign]]
-        for args in commands:
+                      cls.foreign]):
             done = run_aurora(args)
             assert done.returncode == 0, f"aurora {' '.join(args)}: {done.stderr}"
 
@@ -146,21 +126,13 @@ class NetworkTest(unittest.TestCase):
 
     @classmethod
     def node(cls, org, args):
-        folder = cls.certs[org]
-        return AuroraNode(
-            os.path.join(cls.tmp.name, f"node-{org[0]}"),
-            extra_args=["--grpc-listen", f"127.0.0.1:{cls.ports[org]}",
-                        "--tls-cert", os.path.join(folder, "node.crt"),
-                        "--tls-key", os.path.join(folder, "node.key"),
-                        "--tls-ca", os.path.join(cls.ca, "ca.crt"),
-                        "--tls-crl-dir", os.path.join(cls.ca, "crl"),
-                        "--tls-refresh-seconds", "1", *args],
-            channel_credentials=credentials_of(folder))
+        return member_node(os.path.join(cls.tmp.name, f"node-{org[0]}"), cls.ca, cls.certs[org],
+                           ["--tls-refresh-seconds", "1", *args], grpc_port=cls.ports[org])
 
     @classmethod
     def channel(cls, org, node):
         """A channel to `node` presenting organisation `org`'s certificate."""
-        return grpc.secure_channel(node.target, credentials_of(cls.certs[org]))
+        return grpc.secure_channel(node.target, member_credentials(cls.certs[org]))
 
     @classmethod
     def registry_as(cls, org):
@@ -289,7 +261,7 @@ class NetworkTest(unittest.TestCase):
 
     def test_3_foreign_and_revoked_certificates_are_refused_at_the_handshake(self):
         foreign = benefits_pb2_grpc.BenefitsStub(
-            grpc.secure_channel(self.c.target, credentials_of(self.foreign)))
+            grpc.secure_channel(self.c.target, member_credentials(self.foreign)))
         with self.assertRaises(grpc.RpcError) as refused:
             foreign.GetDecision(benefits_pb2.GetDecisionRequest(decision_id="d"), timeout=5)
         self.assertEqual(refused.exception.code(), grpc.StatusCode.UNAVAILABLE)

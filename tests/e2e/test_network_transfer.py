@@ -29,13 +29,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import unittest
 
 import aurora_node
-from aurora_node import AuroraNode, curl, run_aurora
+from aurora_node import (curl, free_port, issue_network, member_credentials, member_node,
+                         read_bytes)
 
 import grpc  # noqa: E402  (after aurora_node, which puts the generated modules on sys.path)
 from aurora.directory.v1 import directory_pb2 as dpb  # noqa: E402
@@ -61,21 +61,7 @@ IDENTIFIER = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 LDB = shutil.which("ldb")
 
 
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
-
-def credentials_of(folder):
-    return grpc.ssl_channel_credentials(root_certificates=read(os.path.join(folder, "ca.crt")),
-                                        private_key=read(os.path.join(folder, "node.key")),
-                                        certificate_chain=read(os.path.join(folder, "node.crt")))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def dump(data_dir, family):
@@ -108,17 +94,8 @@ class NetworkTransferTest(unittest.TestCase):
         if LDB is None:
             raise AssertionError("ldb (Debian's rocksdb-tools) is missing: run scripts/setup")
         cls.tmp = tempfile.TemporaryDirectory(prefix="aurora-e2e-transfer-")
-        cls.ca = os.path.join(cls.tmp.name, "ca")
-        cls.certs = {org: os.path.join(cls.tmp.name, f"cert-{org[0]}")
-                     for org in (ORG_A, ORG_B, ORG_C)}
-        commands = [["ca", "init", "--dir", cls.ca, "--name", "E2E transfer"]]
-        for org, folder in cls.certs.items():
-            commands.append(["ca", "issue", "--dir", cls.ca, "--org", org, "--out", folder]
-                            + (["--role", "registry"] if org == ORG_A else []))
-        for args in commands:
-            done = run_aurora(args)
-            assert done.returncode == 0, f"aurora {' '.join(args)}: {done.stderr}"
-
+        cls.ca, cls.certs = issue_network(cls.tmp.name, (ORG_A, ORG_B, ORG_C), registry=ORG_A,
+                                          name="E2E transfer")
         cls.ports = {ORG_A: free_port(), ORG_B: free_port()}
         cls.a = cls.node(ORG_A, ["--components", "directory,profile,gateway", "--dev-issuer"])
         cls.b = None
@@ -137,7 +114,7 @@ class NetworkTransferTest(unittest.TestCase):
 
             # B, with its own certificate at the directory: its API client and its service,
             # whose channel takes session transfers for that client.
-            with grpc.secure_channel(cls.a.target, credentials_of(cls.certs[ORG_B])) as channel:
+            with grpc.secure_channel(cls.a.target, member_credentials(cls.certs[ORG_B])) as channel:
                 b_directory = dpb_grpc.DirectoryStub(channel)
                 b_client = b_directory.RegisterApiClient(dpb.RegisterApiClientRequest(
                     organization_id=ORG_B, display_name="Kela B benefits desk"), timeout=TIMEOUT)
@@ -175,20 +152,13 @@ class NetworkTransferTest(unittest.TestCase):
 
     @classmethod
     def node(cls, org, args):
-        folder = cls.certs[org]
-        return AuroraNode(
-            os.path.join(cls.tmp.name, f"node-{org[0]}"),
-            extra_args=["--grpc-listen", f"127.0.0.1:{cls.ports[org]}",
-                        "--tls-cert", os.path.join(folder, "node.crt"),
-                        "--tls-key", os.path.join(folder, "node.key"),
-                        "--tls-ca", os.path.join(cls.ca, "ca.crt"),
-                        "--tls-crl-dir", os.path.join(cls.ca, "crl"), *args],
-            channel_credentials=credentials_of(folder))
+        return member_node(os.path.join(cls.tmp.name, f"node-{org[0]}"), cls.ca, cls.certs[org],
+                           args, grpc_port=cls.ports[org])
 
     @classmethod
     def registry_as(cls, org):
         return npb_grpc.NetworkRegistryStub(
-            grpc.secure_channel(cls.a.target, credentials_of(cls.certs[org])))
+            grpc.secure_channel(cls.a.target, member_credentials(cls.certs[org])))
 
     def call(self, node, method, path, body=None, token=None, basic=None, expect=200):
         args = ["-X", method, node.http_url(path)]
@@ -279,7 +249,7 @@ class NetworkTransferTest(unittest.TestCase):
         access_token = transfer["access_token"]
 
         # Another member's node asking A for B's transfer, naming B's client: refused by A.
-        with grpc.secure_channel(self.a.target, credentials_of(self.certs[ORG_C])) as channel:
+        with grpc.secure_channel(self.a.target, member_credentials(self.certs[ORG_C])) as channel:
             with self.assertRaises(grpc.RpcError) as caught:
                 ppb_grpc.ProfileAccessStub(channel).RedeemTransfer(ppb.RedeemTransferRequest(
                     access_token=access_token, client_id=self.b_client_id), timeout=TIMEOUT)
@@ -287,7 +257,7 @@ class NetworkTransferTest(unittest.TestCase):
         self.assertIn(ORG_C, caught.exception.details())
         self.assertIn(ORG_B, caught.exception.details())
         # B's node may not redeem it for A's client either.
-        with grpc.secure_channel(self.a.target, credentials_of(self.certs[ORG_B])) as channel:
+        with grpc.secure_channel(self.a.target, member_credentials(self.certs[ORG_B])) as channel:
             with self.assertRaises(grpc.RpcError) as caught:
                 ppb_grpc.ProfileAccessStub(channel).RedeemTransfer(ppb.RedeemTransferRequest(
                     access_token=access_token, client_id=self.a_client_id), timeout=TIMEOUT)
@@ -358,7 +328,7 @@ class NetworkTransferTest(unittest.TestCase):
         for node in (self.a, self.b):
             for folder, _, files in os.walk(node.data_dir):
                 for name in files:
-                    self.assertNotIn(SUBJECT.encode(), read(os.path.join(folder, name)),
+                    self.assertNotIn(SUBJECT.encode(), read_bytes(os.path.join(folder, name)),
                                      os.path.join(folder, name))
 
 
