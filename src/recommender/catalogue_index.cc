@@ -291,6 +291,9 @@ void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
   for (const auto& c : prepared.target_groups) data.by_target_group[c].Set(doc_number);
   for (const auto& c : prepared.life_events) data.by_life_event[c].Set(doc_number);
   data.by_funding[service.funding_type()].Set(doc_number);
+  if (!service.organization_id().empty()) {
+    data.by_organization[service.organization_id()].Set(doc_number);
+  }
   if (!service.general_description_id().empty()) {
     data.template_instances[data.TemplateNumber(service.general_description_id())].push_back(
         doc_number);

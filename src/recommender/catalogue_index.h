@@ -176,6 +176,7 @@ struct IndexData {
   absl::flat_hash_map<std::string, DocSet> by_target_group;  // with ancestors
   absl::flat_hash_map<std::string, DocSet> by_life_event;    // with ancestors
   absl::flat_hash_map<int, DocSet> by_funding;
+  absl::flat_hash_map<std::string, DocSet> by_organization;
   // General descriptions ("templates"), numbered densely by id as they or services based on
   // them arrive: per document the number of the template it is (kNoTemplate if it is not one),
   // and per template the documents based on it. Append-only like the postings (a replaced or

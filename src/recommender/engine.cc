@@ -64,12 +64,21 @@ absl::StatusOr<Outcome> RecommenderEngine::RankAndSave(const RankRequest& reques
                                                        const std::string& session) {
   Outcome outcome;
   outcome.result = ranker_->Rank(request);
+  auto id = Save(outcome.result.services, path, caller, session);
+  if (!id.ok()) return id.status();
+  outcome.recommendation_id = *id;
+  return outcome;
+}
+
+absl::StatusOr<int64_t> RecommenderEngine::Save(const std::vector<RankedService>& services,
+                                                const std::string& path, const Caller& caller,
+                                                const std::string& session) {
   StoredRecommendation stored;
   stored.path = path;
   stored.client = caller.client;
   stored.organization = caller.organization;
   stored.session = session;
-  for (const auto& ranked : outcome.result.services) {
+  for (const auto& ranked : services) {
     StoredService service{ranked.service->id(), {}};
     for (const auto& channel : ranked.service->channels()) {
       service.channels.push_back(
@@ -77,10 +86,7 @@ absl::StatusOr<Outcome> RecommenderEngine::RankAndSave(const RankRequest& reques
     }
     stored.services.push_back(std::move(service));
   }
-  auto id = store_->SaveRecommendation(std::move(stored));
-  if (!id.ok()) return id.status();
-  outcome.recommendation_id = *id;
-  return outcome;
+  return store_->SaveRecommendation(std::move(stored));
 }
 
 }  // namespace aurora::recommender

@@ -69,6 +69,9 @@ class RecommenderEngine {
   // Ranks and stores the recommendation (with its services' channel links).
   absl::StatusOr<Outcome> RankAndSave(const RankRequest& request, const std::string& path,
                                       const Caller& caller, const std::string& session);
+  // Stores `services` as a recommendation (e.g. a package's steps) and returns its id.
+  absl::StatusOr<int64_t> Save(const std::vector<RankedService>& services, const std::string& path,
+                               const Caller& caller, const std::string& session);
 
   void Shutdown() { executor_.Shutdown(); }
   size_t queued() const { return executor_.queued(); }

@@ -188,6 +188,32 @@ int LifeAreaIndex(cv1::LifeArea area) { return static_cast<int>(area) - 1; }
 cv1::LifeArea LifeAreaAt(int index) { return static_cast<cv1::LifeArea>(index + 1); }
 std::string_view LifeAreaKey(int index) { return kKeys[index]; }
 
+const cv1::LocalizedText& LifeAreaName(int index) {
+  static const auto* names = [] {
+    // Finnish: the meters' names in the 3X10D code list; Swedish and English: ours.
+    constexpr std::array<std::array<const char*, 3>, kLifeAreaCount> kNames = {{
+        {"terveys", "hälsa", "health"},
+        {"vaikeuksien voittaminen", "att klara av svårigheter", "overcoming difficulties"},
+        {"asuminen", "boende", "housing"},
+        {"opiskelu tai työ", "studier eller arbete", "studies or work"},
+        {"perhe", "familj", "family"},
+        {"ystävät", "vänner", "friends"},
+        {"raha-asiat", "ekonomi", "finances"},
+        {"itsensä kehittäminen", "att utveckla sig själv", "self-development"},
+        {"itsetunto", "självkänsla", "self-esteem"},
+        {"tyytyväisyys elämään", "nöjdhet med livet", "satisfaction with life"},
+    }};
+    auto* out = new std::array<cv1::LocalizedText, kLifeAreaCount>();
+    for (int i = 0; i < kLifeAreaCount; ++i) {
+      (*out)[i].set_fi(kNames[i][0]);
+      (*out)[i].set_sv(kNames[i][1]);
+      (*out)[i].set_en(kNames[i][2]);
+    }
+    return out;
+  }();
+  return (*names)[index];
+}
+
 float LifeAreaProfile::Norm() const {
   float sum = 0;
   for (float r : relevance) sum += r * r;

@@ -25,6 +25,8 @@ int LifeAreaIndex(aurora::common::v1::LifeArea area);
 aurora::common::v1::LifeArea LifeAreaAt(int index);
 // The AuroraAI attribute key ("working_studying").
 std::string_view LifeAreaKey(int index);
+// The area's name in Finnish (the 3X10D meter's own), Swedish and English.
+const aurora::common::v1::LocalizedText& LifeAreaName(int index);
 
 // A mapped relevance is multiplied by this (a hand label is 1.0).
 inline constexpr float kMappedConfidence = 0.8f;

@@ -511,6 +511,9 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     }
     admitted.IntersectWith(funding);
   }
+  if (!filters.organization_ids().empty()) {
+    admitted.IntersectWith(UnionOf(data.by_organization, filters.organization_ids()));
+  }
   // General descriptions (national templates, no provider): by default a template stands in
   // for its service only where the filters admit no service based on it. Checked for the
   // candidates only (a catalogue can have thousands of templates).
@@ -1065,6 +1068,12 @@ RankResult Ranker::Rank(const RankRequest& request) const {
     explain_codes(CodeKind::kLifeEvent, "life event", filters.life_events(), service.life_events());
     if (!filters.funding_types().empty()) {
       e.add_filters(absl::StrCat("funding ", dv1::FundingType_Name(service.funding_type())));
+    }
+    if (!filters.organization_ids().empty()) {
+      auto name = data.organization_names.find(service.organization_id());
+      e.add_filters(absl::StrCat("organisation ", service.organization_id(),
+                                 name != data.organization_names.end() ? " " : "",
+                                 name != data.organization_names.end() ? name->second : ""));
     }
     for (const auto& event : request.life_events) {
       auto it = data.by_life_event.find(event);

@@ -1,5 +1,7 @@
 #include "recommender/recommender_service.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "common/text.h"
@@ -101,6 +103,70 @@ grpc::ServerUnaryReactor* RecommenderService::Search(grpc::CallbackServerContext
                                                      const v1::SearchRequest* request,
                                                      v1::SearchResponse* response) {
   return Rank(context, request, response, "search");
+}
+
+grpc::ServerUnaryReactor* RecommenderService::RecommendPackage(
+    grpc::CallbackServerContext* context, const v1::RecommendPackageRequest* request,
+    v1::ServicePackage* response) {
+  // The situation is validated as Recommend's (the same fields, names and rules).
+  v1::RecommendRequest situation;
+  *situation.mutable_life_situation_meters() = request->life_situation_meters();
+  if (request->has_age()) situation.set_age(request->age());
+  situation.set_municipality_code(request->municipality_code());
+  *situation.mutable_life_events() = request->life_events();
+  situation.set_text(request->text());
+  situation.set_language(request->language());
+  *situation.mutable_filters() = request->filters();
+  situation.set_session_id(request->session_id());
+  absl::StatusOr<RankRequest> rank = ToRankRequest(situation, *codes_);
+  if (rank.ok() && (request->max_steps() < 0 ||
+                    request->max_steps() > static_cast<int>(packages_.parameters().max_steps))) {
+    rank = absl::InvalidArgumentError(
+        absl::StrCat("max_steps: must be 1..", packages_.parameters().max_steps, " (0 means ",
+                     packages_.parameters().default_steps, "), got ", request->max_steps()));
+  }
+  auto* reactor = context->DefaultReactor();
+  if (!rank.ok()) {
+    reactor->Finish(ToGrpcStatus(rank.status()));
+    return reactor;
+  }
+  PackageRequest package_request{*std::move(rank), static_cast<size_t>(request->max_steps())};
+  const bool submitted = engine_->RunOrSubmit([this, reactor, request, response,
+                                               package_request = std::move(package_request),
+                                               caller = Caller::Of(context)]() {
+    Package package = packages_.Build(package_request);
+    std::vector<RankedService> services;
+    for (const auto& step : package.steps) services.push_back(step.ranked);
+    auto id = engine_->Save(services, "package", caller, request->session_id());
+    if (!id.ok()) {
+      reactor->Finish(ToGrpcStatus(id.status()));
+      return;
+    }
+    response->set_recommendation_id(*id);
+    response->set_revision(package.revision);
+    response->set_crisis(package.crisis);
+    std::set<std::string> organizations;
+    for (auto& step : package.steps) {
+      auto* out = response->add_steps();
+      out->set_step(step.ranked.rank);
+      auto* service = out->mutable_service();
+      *service->mutable_service() = *step.ranked.service;
+      service->set_score(step.ranked.score);
+      service->set_rank(step.ranked.rank);
+      service->set_provider_node_address(step.ranked.provider_node_address);
+      *service->mutable_explanation() = std::move(step.ranked.explanation);
+      for (auto& need : step.need_ids) out->add_needs(std::move(need));
+      for (auto& reason : step.reasons) out->add_reasons(std::move(reason));
+      if (!step.ranked.service->organization_id().empty()) {
+        organizations.insert(step.ranked.service->organization_id());
+      }
+    }
+    response->set_organizations(static_cast<int>(organizations.size()));
+    for (auto& need : package.needs) *response->add_needs() = std::move(need);
+    reactor->Finish(grpc::Status::OK);
+  });
+  if (!submitted) reactor->Finish(engine_->Overloaded(context));
+  return reactor;
 }
 
 namespace {

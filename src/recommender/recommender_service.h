@@ -8,13 +8,14 @@
 #include "aurora/recommender/v1/recommender.grpc.pb.h"
 #include "common/codelists.h"
 #include "recommender/engine.h"
+#include "recommender/package.h"
 
 namespace aurora::recommender {
 
 class RecommenderService final : public aurora::recommender::v1::Recommender::CallbackService {
  public:
   RecommenderService(RecommenderEngine* engine, const CodeLists* codes)
-      : engine_(engine), codes_(codes) {}
+      : engine_(engine), codes_(codes), packages_(&engine->ranker(), codes) {}
 
   grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context,
                                       const v1::RecommendRequest* request,
@@ -22,6 +23,9 @@ class RecommenderService final : public aurora::recommender::v1::Recommender::Ca
   grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* context,
                                    const v1::SearchRequest* request,
                                    v1::SearchResponse* response) override;
+  grpc::ServerUnaryReactor* RecommendPackage(grpc::CallbackServerContext* context,
+                                             const v1::RecommendPackageRequest* request,
+                                             v1::ServicePackage* response) override;
   grpc::ServerUnaryReactor* RecordFeedback(grpc::CallbackServerContext* context,
                                            const v1::RecordFeedbackRequest* request,
                                            v1::RecordFeedbackResponse* response) override;
@@ -42,6 +46,7 @@ class RecommenderService final : public aurora::recommender::v1::Recommender::Ca
 
   RecommenderEngine* engine_;
   const CodeLists* codes_;
+  PackageBuilder packages_;
 };
 
 // Fills a native response from an outcome (services, ids, page token). The response borrows the

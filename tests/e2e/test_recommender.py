@@ -674,6 +674,46 @@ class RecommenderTest(unittest.TestCase):
                 self.assertIn(term["language"], ("fi", "sv", "en"))
                 self.assertTrue(term["fields"], term)
 
+    def test_service_package(self):
+        # A parent in Oulu who lost their job, through the gateway without credentials.
+        situation = {"life_situation_meters": {"finance": [1], "working_studying": [2],
+                                               "family": [4]},
+                     "life_events": ["KE8"], "age": 38, "municipality_code": "564",
+                     "text": "menetin työpaikkani ja lapset tarvitsevat päivähoitoa"}
+        status, headers, raw = self.post("/v1/packages", situation, auth=False)
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(headers.get("content-type"), "application/json")
+        package = json.loads(raw)
+        self.assertRegex(package["recommendation_id"], r"^[1-9][0-9]*$")
+        self.assertEqual([n["id"] for n in package["needs"]],
+                         ["life_event:KE8", "life_area:finance", "life_area:working_studying",
+                          "life_area:family", "text"])
+        self.assertEqual(package["needs"][0]["kind"], "KIND_LIFE_EVENT")
+        self.assertEqual(package["needs"][0]["title"]["en"], "Losing a job")
+        steps = package["steps"]
+        self.assertEqual([s["step"] for s in steps], list(range(1, len(steps) + 1)))
+        for need in package["needs"]:
+            self.assertTrue(need.get("covered_by") or need.get("uncovered_reason"), need)
+            for number in need.get("covered_by", []):
+                self.assertIn(need["id"], steps[number - 1]["needs"])
+        for step in steps:
+            self.assertTrue(step["reasons"], step)
+            service = step["service"]["service"]
+            self.assertEqual(self.directory_service(service["id"])["id"], service["id"])
+        # Feedback on a step's service goes to the package's recommendation.
+        first = steps[0]["service"]["service"]["id"]
+        status, _, raw = self.post(f"/v1/recommendations/{package['recommendation_id']}:feedback",
+                                   {"services": [{"service_id": first, "score": 1}]}, auth=False)
+        self.assertEqual(status, 200, raw)
+        # Bad input names the field.
+        status, _, raw = self.post("/v1/packages", {**situation, "max_steps": 20}, auth=False)
+        self.assertEqual(status, 400, raw)
+        self.assertIn("max_steps", json.loads(raw)["message"])
+        status, _, raw = self.post("/v1/packages", {**situation, "life_events": ["KE99"]},
+                                   auth=False)
+        self.assertEqual(status, 400, raw)
+        self.assertIn("KE99", json.loads(raw)["message"])
+
     # -- 9. crisis ------------------------------------------------------------------------------
 
     def test_crisis(self):

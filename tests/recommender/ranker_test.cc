@@ -427,7 +427,8 @@ TEST_CASE("explanations are true: every matched term occurs in the fields named"
   CHECK(checked > 20);
 }
 
-TEST_CASE("filters: area, service class, target group and funding admit only what they say",
+TEST_CASE("filters: area, service class, target group, funding and organisation admit only what they "
+          "say",
           "[ranker]") {
   const auto& demo = Demo();
   RankRequest r = Meters({{"health", 1}, {"finance", 2}});
@@ -474,6 +475,31 @@ TEST_CASE("filters: area, service class, target group and funding admit only wha
     CHECK(std::find(s.service->municipality_codes().begin(), s.service->municipality_codes().end(),
                     "091") != s.service->municipality_codes().end());
   }
+
+  // Organisations: only the services of the two named, each explained.
+  RankRequest o = Meters({{"health", 1}, {"family", 2}});
+  o.limit = 500;
+  std::set<std::string> some;
+  for (const auto& s : demo.ranker->Rank(o).services) {
+    if (!s.service->organization_id().empty() && some.size() < 2) {
+      some.insert(s.service->organization_id());
+    }
+  }
+  REQUIRE(some.size() == 2);
+  for (const auto& id : some) o.filters.add_organization_ids(id);
+  RankResult theirs = demo.ranker->Rank(o);
+  REQUIRE_FALSE(theirs.services.empty());
+  for (const auto& s : theirs.services) {
+    CHECK(some.contains(s.service->organization_id()));
+    bool explained = false;
+    for (const auto& f : s.explanation.filters()) {
+      explained |= f.rfind("organisation " + s.service->organization_id(), 0) == 0;
+    }
+    CHECK(explained);
+  }
+  o.filters.clear_organization_ids();
+  o.filters.add_organization_ids("0f000000-0000-4000-8000-00000000000f");
+  CHECK(demo.ranker->Rank(o).services.empty());
 }
 
 TEST_CASE("deterministic: the same request gives the same list, scores and order", "[ranker]") {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -1096,6 +1097,86 @@ TEST_CASE("feedback on a real recommendation is recorded, and on anything else i
                                                    {recommended.services(0).service().id(), 1}});
   CHECK_FALSE(stored[unknown].exists);
   CHECK(stored[unknown].feedback.empty());
+}
+
+TEST_CASE(
+    "a service package over gRPC: needs, ordered steps, feedback on its services, and "
+    "bad input refused naming the field",
+    "[recommender][service][package]") {
+  TempDir dir;
+  TestNode node(dir.path());
+  const std::string a = RegisterOrganization(node, "Pakettikunta A");
+  const std::string b = RegisterOrganization(node, "Pakettikunta B");
+  dv1::Service housing = MakeService(a, "Zorblaksi asumisneuvonta");
+  housing.add_life_areas(aurora::common::v1::LIFE_AREA_HOUSING);
+  dv1::Service money = MakeService(b, "Kvantrupi talousneuvonta");
+  money.add_life_areas(aurora::common::v1::LIFE_AREA_FINANCE);
+  dv1::Service permit = MakeService(b, "Frobnitsi tuen hakeminen");
+  permit.set_type(dv1::SERVICE_TYPE_PERMIT_OR_OBLIGATION);
+  permit.add_life_areas(aurora::common::v1::LIFE_AREA_FINANCE);
+  permit.add_life_areas(aurora::common::v1::LIFE_AREA_HOUSING);
+  housing = CreateService(node, housing);
+  money = CreateService(node, money);
+  permit = CreateService(node, permit);
+  WaitForSearch(node, "zorblaksi", {housing.id()});
+  WaitForSearch(node, "kvantrupi", {money.id()});
+  WaitForSearch(node, "frobnitsi", {permit.id()});
+
+  rv1::RecommendPackageRequest request;
+  request.mutable_life_situation_meters()->add_housing(1);
+  request.mutable_life_situation_meters()->add_finance(2);
+  request.set_session_id("paketti-1");
+  rv1::ServicePackage package;
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    grpc::Status status = node.recommender().RecommendPackage(&context, request, &package);
+    INFO(Describe(status));
+    REQUIRE(status.ok());
+  }
+  REQUIRE(package.needs_size() == 2);
+  CHECK(package.needs(0).id() == "life_area:housing");
+  CHECK(package.needs(1).id() == "life_area:finance");
+  REQUIRE(package.steps_size() >= 1);
+  // The permit serves both needs best (the whole situation), and permits come first.
+  CHECK(package.steps(0).step() == 1);
+  CHECK(package.steps(0).service().service().id() == permit.id());
+  CHECK(
+      std::vector<std::string>(package.steps(0).needs().begin(), package.steps(0).needs().end()) ==
+      std::vector<std::string>{"life_area:housing", "life_area:finance"});
+  CHECK_FALSE(package.steps(0).reasons().empty());
+  CHECK(package.needs(0).covered_by(0) == 1);
+  CHECK(package.organizations() >= 1);
+  CHECK(package.revision() > 0);
+  // The package is a recommendation: its steps' services take feedback, others do not.
+  rv1::RecordFeedbackRequest feedback;
+  feedback.set_recommendation_id(package.recommendation_id());
+  auto* entry = feedback.add_services();
+  entry->set_service_id(permit.id());
+  entry->set_score(1);
+  CHECK(CallStatus(node, feedback).ok());
+  entry->set_service_id("5e000000-0000-4000-8000-0000000000ff");
+  CHECK(CallStatus(node, feedback).error_code() == grpc::StatusCode::NOT_FOUND);
+
+  const auto refused = [&](const rv1::RecommendPackageRequest& bad, const std::string& field) {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    rv1::ServicePackage ignored;
+    grpc::Status status = node.recommender().RecommendPackage(&context, bad, &ignored);
+    INFO(Describe(status));
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(absl::StartsWith(status.error_message(), field));
+  };
+  rv1::RecommendPackageRequest bad = request;
+  bad.set_max_steps(13);
+  refused(bad, "max_steps: must be 1..12 (0 means 6), got 13");
+  bad = request;
+  bad.set_municipality_code("999");
+  refused(bad, "municipality_code");
+  refused(rv1::RecommendPackageRequest(), "life_situation_meters");
+  bad = request;
+  bad.mutable_life_situation_meters()->add_health(11);
+  refused(bad, "life_situation_meters.health");
 }
 
 TEST_CASE("a redirect returns the recommended channel link and records the click",
