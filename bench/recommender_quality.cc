@@ -44,6 +44,7 @@
 #include "common/codelists.h"
 #include "directory/catalogue_format.h"
 #include "nlohmann/json.hpp"
+#include "recommender/area_labeller.h"
 #include "recommender/catalogue_index.h"
 #include "recommender/crisis.h"
 #include "recommender/life_areas.h"
@@ -76,7 +77,7 @@ constexpr size_t kDeepLimit = 500;        // ranks looked at when explaining a m
 constexpr char kUsage[] =
     "Usage: recommender_quality [--verbose] [--worst N] [--queries FILE] [--source-dir DIR]\n"
     "         [--general-descriptions] [--national-without-municipality] [--experiments]\n"
-    "         [--pool]\n"
+    "         [--pool] [--area-classifier]\n"
     "  --verbose          also one line per query and system\n"
     "  --worst N          failure analysis of the N queries with the lowest recall@10 of\n"
     "                     \"aurora\" (default 10; 0: none)\n"
@@ -95,7 +96,9 @@ constexpr char kUsage[] =
     "                     for tuning ranker.cc\n"
     "  --dictionary-dir DIR  the FreeDict dictd files (default /usr/share/dictd; \"\": none)\n"
     "  --pool             also list, per query, the unjudged services in the top 10 of\n"
-    "                     aurora and plain BM25 (a worksheet for extending the judgments)\n";
+    "                     aurora and plain BM25 (a worksheet for extending the judgments)\n"
+    "  --area-classifier  train the life-area classifier on the catalogue's hand labels first\n"
+    "                     (as the node does) and rank with its inferred areas\n";
 
 struct Options {
   bool verbose = false;
@@ -107,6 +110,7 @@ struct Options {
   bool national_without_municipality = false;
   bool experiments = false;
   bool pool = false;
+  bool area_classifier = false;
 };
 
 bool ParseArgs(int argc, char** argv, Options* options) {
@@ -134,6 +138,10 @@ bool ParseArgs(int argc, char** argv, Options* options) {
     }
     if (arg == "--pool") {
       options->pool = true;
+      continue;
+    }
+    if (arg == "--area-classifier") {
+      options->area_classifier = true;
       continue;
     }
     std::string value;
@@ -863,6 +871,13 @@ int Run(const Options& options) {
     c.by_id[record.service.id()] = &record.service;
   }
   c.index->SetRevision(1);
+  if (options.area_classifier) {
+    recommender::AreaLabeller labeller(c.index.get(), {});
+    if (auto status = labeller.TrainNow(); !status.ok()) {
+      std::fprintf(stderr, "area classifier: %s\n", std::string(status.message()).c_str());
+      return 1;
+    }
+  }
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
   auto queries = ReadQueries(options.queries, c.records);

@@ -38,6 +38,17 @@ add_library(Aurora::stemmer INTERFACE IMPORTED)
 target_include_directories(Aurora::stemmer INTERFACE "${AURORA_STEMMER_INCLUDE_DIR}")
 target_link_libraries(Aurora::stemmer INTERFACE "${AURORA_STEMMER_LIBRARY}")
 
+# The recommender's life-area classifier: fastText (libfasttext-dev), headers under fasttext/.
+find_path(AURORA_FASTTEXT_INCLUDE_DIR fasttext/fasttext.h)
+find_library(AURORA_FASTTEXT_LIBRARY fasttext)
+if(NOT AURORA_FASTTEXT_INCLUDE_DIR OR NOT AURORA_FASTTEXT_LIBRARY)
+  message(FATAL_ERROR "fastText (fasttext/fasttext.h, libfasttext.so) not found: install the "
+                      "Debian package libfasttext-dev (scripts/setup)")
+endif()
+add_library(Aurora::fasttext INTERFACE IMPORTED)
+target_include_directories(Aurora::fasttext INTERFACE "${AURORA_FASTTEXT_INCLUDE_DIR}")
+target_link_libraries(Aurora::fasttext INTERFACE "${AURORA_FASTTEXT_LIBRARY}")
+
 find_program(UNZIP_EXECUTABLE unzip REQUIRED)
 set(AURORA_GOOGLE_PROTOS_JAR "/usr/share/java/proto-google-common-protos.jar" CACHE FILEPATH
     "Jar from Debian's libgoogle-common-protos-java holding google/api and google/rpc protos")

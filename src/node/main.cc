@@ -205,6 +205,9 @@ int Serve(const std::vector<std::string>& args) {
            "FreeDict Swedish->Finnish and English->Finnish dictionaries (Debian packages "
            "dict-freedict-swe-fin, dict-freedict-eng-fin) for cross-lingual search; \"off\": "
            "none"},
+          {"area-classifier", "on|off", "off",
+           "infer the life areas of services without hand labels from their texts (fastText, "
+           "trained on the hand labels in the background, retrained when they change)"},
           {"profile-keys", "FILE", "",
            "the profile node's secret keys (master key, pseudonym keys; JSON, see README); "
            "default: <data-dir>/profile-keys.json, made on first start"},
@@ -291,6 +294,12 @@ int Serve(const std::vector<std::string>& args) {
   if (!queue.ok()) return Fail(queue.status());
   config.recommender.max_queued_calls = static_cast<size_t>(*queue);
   config.dictionary_dir = o.Get("dictionary-dir") == "off" ? "" : o.Get("dictionary-dir");
+  if (const std::string v = o.Get("area-classifier"); v == "on" || v == "off") {
+    config.area_classifier = v == "on";
+  } else {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--area-classifier: expected on or off, got \"", v, "\"")));
+  }
   config.profile_keys_file = o.Get("profile-keys");
   config.token_issuer = o.Get("token-issuer");
   config.jwks_file = o.Get("jwks-file");

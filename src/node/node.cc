@@ -480,6 +480,13 @@ absl::Status Node::StartRecommender() {
   LogInfo("recommender", "index loaded",
           {{"services", absl::StrCat(index_->size())},
            {"revision", absl::StrCat(index_->revision())}});
+  if (config_.area_classifier) {
+    recommender::AreaLabellerOptions options = config_.area_labeller;
+    options.metrics = &metrics_.registry();
+    options.classifier.scratch_dir = config_.data_dir;  // writable wherever the node runs
+    labeller_ = std::make_unique<recommender::AreaLabeller>(index_.get(), options);
+    labeller_->Start();
+  }
   return absl::OkStatus();
 }
 
@@ -570,6 +577,7 @@ void Node::Stop() {
   // Watch streams end first (UNAVAILABLE, resume later), then the gateway, whose requests under
   // way finish through the still running gRPC server.
   if (follower_) follower_->Stop();
+  if (labeller_) labeller_->Stop();
   if (registry_copy_) registry_copy_->Stop();
   if (registry_service_) registry_service_->Shutdown();
   if (directory_service_) directory_service_->Shutdown();
@@ -584,6 +592,7 @@ void Node::Stop() {
   directory_store_.reset();
   if (engine_) engine_->Shutdown();
   follower_.reset();
+  labeller_.reset();
   compat_service_.reset();
   recommender_service_.reset();
   engine_.reset();

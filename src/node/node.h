@@ -33,6 +33,7 @@
 #include "profile/pseudonym.h"
 #include "profile/store.h"
 #include "profile/vault.h"
+#include "recommender/area_labeller.h"
 #include "recommender/catalogue_index.h"
 #include "recommender/compat_service.h"
 #include "recommender/directory_follower.h"
@@ -78,6 +79,9 @@ struct NodeConfig {
   // The recommender's FreeDict dictionaries (recommender::BilingualDictionary); empty: none.
   std::string dictionary_dir = "/usr/share/dictd";
   absl::Duration recommender_sync_timeout = absl::Seconds(120);
+  // Infer the life areas of services without hand labels (recommender::AreaLabeller).
+  bool area_classifier = false;
+  recommender::AreaLabellerOptions area_labeller;
   // Set (by a stop signal) while Start is still waiting for the recommender's snapshot: Start
   // gives up with CANCELLED instead of waiting out recommender_sync_timeout. May be null.
   const std::atomic<bool>* stop_requested = nullptr;
@@ -171,6 +175,7 @@ class Node {
   std::unique_ptr<profile::CompatSessionService> compat_session_service_;
   std::shared_ptr<grpc::Channel> directory_channel_;
   std::unique_ptr<recommender::DirectoryFollower> follower_;
+  std::unique_ptr<recommender::AreaLabeller> labeller_;
   GrpcServer server_;
   std::unique_ptr<gateway::Gateway> gateway_;  // after server_: stopped and destroyed first
   bool stopped_ = false;

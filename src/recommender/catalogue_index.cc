@@ -168,7 +168,15 @@ std::unique_ptr<PreparedService> CatalogueIndex::Prepare(const v1::Service& serv
   IndexedService& doc = out->doc;
   doc.local = service.area_type() == v1::AREA_TYPE_LIMITED;
   doc.general_description = service.kind() == v1::SERVICE_KIND_GENERAL_DESCRIPTION;
-  doc.profile = ProfileOf(service);
+  {
+    std::shared_ptr<const LifeAreaClassifier> classifier;
+    {
+      std::lock_guard<std::mutex> lock(classifier_mu_);
+      classifier = classifier_;
+      doc.classifier_generation = classifier_generation_;
+    }
+    doc.profile = ProfileOf(service, InferAreas(service, classifier.get()));
+  }
   doc.profile_norm = doc.profile.Norm();
   doc.eligibility = EligibilityOf(service);
 
@@ -319,6 +327,67 @@ void CatalogueIndex::InsertLocked(IndexData& data, PreparedService& prepared) {
     }
   }
   data.docs.push_back(std::move(doc));
+}
+
+void CatalogueIndex::RebuildAreaPostings(IndexData& data) {
+  for (auto& postings : data.area_postings) postings.clear();
+  for (uint32_t d = 0; d < data.docs.size(); ++d) {
+    const IndexedService& doc = data.docs[d];
+    if (!doc.live) continue;
+    const float inverse_norm = 1.0f / std::max(1.0f, doc.profile_norm);
+    for (int k = 0; k < kLifeAreaCount; ++k) {
+      if (doc.profile.relevance[k] > 0) {
+        data.area_postings[k].push_back({d, doc.profile.relevance[k] * inverse_norm});
+      }
+    }
+  }
+}
+
+std::vector<InferredArea> CatalogueIndex::InferAreas(const v1::Service& service,
+                                                     const LifeAreaClassifier* classifier) const {
+  if (classifier == nullptr || !service.life_areas().empty() || service.life_situation_excluded()) {
+    return {};
+  }
+  return classifier->Infer(ClassifierText(service, *analyzer_, *codes_));
+}
+
+std::shared_ptr<const LifeAreaClassifier> CatalogueIndex::area_classifier() const {
+  std::lock_guard<std::mutex> lock(classifier_mu_);
+  return classifier_;
+}
+
+void CatalogueIndex::SetAreaClassifier(std::shared_ptr<const LifeAreaClassifier> classifier) {
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(classifier_mu_);
+    classifier_ = classifier;
+    generation = ++classifier_generation_;
+  }
+  // Profiles of the live services as they are now, outside the lock (the analysis is the cost).
+  std::vector<std::shared_ptr<const v1::Service>> services;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& doc : data_->docs) {
+      if (doc.live && !doc.profile.hand_labelled) services.push_back(doc.service);
+    }
+  }
+  absl::flat_hash_map<const v1::Service*, LifeAreaProfile> profiles;
+  for (const auto& service : services) {
+    profiles.emplace(service.get(), ProfileOf(*service, InferAreas(*service, classifier.get())));
+  }
+  std::unique_lock lock(mu_);
+  for (IndexedService& doc : data_->docs) {
+    if (!doc.live || doc.profile.hand_labelled || doc.classifier_generation == generation) continue;
+    if (auto it = profiles.find(doc.service.get()); it != profiles.end()) {
+      doc.profile = std::move(it->second);
+    } else {
+      // Inserted meanwhile, perhaps with the classifier before this one.
+      doc.profile = ProfileOf(*doc.service, InferAreas(*doc.service, classifier.get()));
+    }
+    doc.profile_norm = doc.profile.Norm();
+    doc.classifier_generation = generation;
+  }
+  RebuildAreaPostings(*data_);
 }
 
 uint32_t IndexData::TemplateNumber(const std::string& id) {

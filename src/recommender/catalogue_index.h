@@ -21,6 +21,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -30,6 +31,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "aurora/directory/v1/directory.pb.h"
 #include "common/codelists.h"
+#include "recommender/area_classifier.h"
 #include "recommender/crisis.h"
 #include "recommender/life_areas.h"
 #include "recommender/text_analyzer.h"
@@ -111,6 +113,9 @@ struct IndexedService {
   bool general_description = false;
   LifeAreaProfile profile;
   float profile_norm = 0;
+  // The area classifier generation `profile` was inferred with (CatalogueIndex::
+  // SetAreaClassifier); 0: none.
+  uint64_t classifier_generation = 0;
   Eligibility eligibility;
   uint8_t crisis_kinds = 0;  // CrisisKind bits
   std::array<std::array<uint16_t, kFieldCount>, kLanguageCount> field_length{};
@@ -227,6 +232,16 @@ class CatalogueIndex {
   // Rebuilds without tombstones if they outnumber the live documents (and there are > 1000).
   void CompactIfWorthIt();
 
+  // The life-area classifier for the services without hand labels (null: none; the mapping from
+  // classes alone). Every live service is profiled again with it: the analysis outside the lock,
+  // then the profiles and the life-area postings swapped in under it. Any thread.
+  void SetAreaClassifier(std::shared_ptr<const LifeAreaClassifier> classifier);
+  std::shared_ptr<const LifeAreaClassifier> area_classifier() const;
+  // The classifier's inference for one service (empty: hand-labelled, marked not for the
+  // life-situation recommender, or no classifier).
+  std::vector<InferredArea> InferAreas(const aurora::directory::v1::Service& service,
+                                       const LifeAreaClassifier* classifier) const;
+
   // Shared access for queries.
   class ReadLock {
    public:
@@ -250,12 +265,16 @@ class CatalogueIndex {
   void InsertLocked(IndexData& data, PreparedService& prepared);
   void RemoveLocked(IndexData& data, uint32_t doc);
   static void AddToLexicon(IndexData& data, const IndexedService& doc, int delta);
+  static void RebuildAreaPostings(IndexData& data);
 
   const CodeLists* codes_;
   const TextAnalyzer* analyzer_;
   const CrisisLexicon* crisis_;
   mutable std::shared_mutex mu_;
   std::unique_ptr<IndexData> data_;
+  mutable std::mutex classifier_mu_;  // guards the two below
+  std::shared_ptr<const LifeAreaClassifier> classifier_;
+  uint64_t classifier_generation_ = 0;
 };
 
 }  // namespace aurora::recommender

@@ -220,13 +220,17 @@ float LifeAreaProfile::Norm() const {
   return std::sqrt(sum);
 }
 
-LifeAreaProfile ProfileOf(const aurora::directory::v1::Service& service) {
+LifeAreaProfile ProfileOf(const aurora::directory::v1::Service& service,
+                          const std::vector<InferredArea>& inferred) {
   LifeAreaProfile profile;
   if (!service.life_areas().empty()) {
     profile.hand_labelled = true;
     for (int area : service.life_areas()) {
       const int i = LifeAreaIndex(static_cast<cv1::LifeArea>(area));
-      if (i >= 0 && i < kLifeAreaCount) profile.relevance[i] = 1.0f;
+      if (i >= 0 && i < kLifeAreaCount) {
+        profile.relevance[i] = 1.0f;
+        profile.source[i] = AreaSource::kHand;
+      }
     }
     return profile;
   }
@@ -236,6 +240,7 @@ LifeAreaProfile ProfileOf(const aurora::directory::v1::Service& service) {
     for (const auto& [area, weight] : *weights) {
       const float r = weight * kMappedConfidence;
       if (r > profile.relevance[area]) profile.relevance[area] = r;
+      profile.source[area] = AreaSource::kMapped;
       auto& from = profile.mapped_from[area];
       if (std::find(from.begin(), from.end(), code) == from.end()) from.push_back(code);
     }
@@ -243,6 +248,16 @@ LifeAreaProfile ProfileOf(const aurora::directory::v1::Service& service) {
   for (const auto& code : service.service_classes()) add(code);
   for (const auto& code : service.life_events()) add(code);
   for (const auto& code : service.target_groups()) add(code);
+  for (const auto& i : inferred) {
+    if (i.area < 0 || i.area >= kLifeAreaCount) continue;
+    const float r = kMappedConfidence * i.precision;
+    if (r > profile.relevance[i.area]) {
+      profile.relevance[i.area] = r;
+      profile.source[i.area] = AreaSource::kInferred;
+      profile.confidence[i.area] = i.probability;
+      profile.mapped_from[i.area].clear();
+    }
+  }
   return profile;
 }
 

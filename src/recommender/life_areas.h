@@ -31,15 +31,33 @@ const aurora::common::v1::LocalizedText& LifeAreaName(int index);
 // A mapped relevance is multiplied by this (a hand label is 1.0).
 inline constexpr float kMappedConfidence = 0.8f;
 
+// Where an area's relevance comes from.
+enum class AreaSource : uint8_t { kNone = 0, kHand, kMapped, kInferred };
+
+// An area the life-area classifier infers for a service (area_classifier.h): the model's
+// probability and the area's cross-validated precision at its threshold.
+struct InferredArea {
+  int area = 0;
+  float probability = 0;
+  float precision = 0;
+};
+
 struct LifeAreaProfile {
   std::array<float, kLifeAreaCount> relevance{};  // 0..1
+  std::array<AreaSource, kLifeAreaCount> source{};
+  // For inferred relevance: the classifier's probability.
+  std::array<float, kLifeAreaCount> confidence{};
   bool hand_labelled = false;
   // For mapped relevance: per area, the codes it came from.
   std::array<std::vector<std::string>, kLifeAreaCount> mapped_from;
   float Norm() const;  // Euclidean norm of `relevance`
 };
 
-LifeAreaProfile ProfileOf(const aurora::directory::v1::Service& service);
+// Hand labels, if the service has them, and nothing else. Otherwise per area the greater of the
+// mapped relevance and, for an inferred area, kMappedConfidence × the area's cross-validated
+// precision (the share of such inferences that were right).
+LifeAreaProfile ProfileOf(const aurora::directory::v1::Service& service,
+                          const std::vector<InferredArea>& inferred = {});
 
 // The areas a life event implies (weights 0..1), for a request naming the event; empty if none.
 std::vector<std::pair<int, float>> AreasOfLifeEvent(std::string_view code);

@@ -975,8 +975,18 @@ RankResult Ranker::Rank(const RankRequest& request) const {
       area->set_area(LifeAreaAt(k));
       area->set_need(need[k]);
       area->set_relevance(doc.profile.relevance[k]);
-      area->set_source(doc.profile.hand_labelled ? v1::Explanation::LABEL_SOURCE_HAND
-                                                 : v1::Explanation::LABEL_SOURCE_MAPPED);
+      switch (doc.profile.source[k]) {
+        case AreaSource::kHand:
+          area->set_source(v1::Explanation::LABEL_SOURCE_HAND);
+          break;
+        case AreaSource::kInferred:
+          area->set_source(v1::Explanation::LABEL_SOURCE_INFERRED);
+          area->set_confidence(doc.profile.confidence[k]);
+          break;
+        default:
+          area->set_source(v1::Explanation::LABEL_SOURCE_MAPPED);
+          break;
+      }
       for (const auto& code : doc.profile.mapped_from[k]) area->add_mapped_from(code);
       area->set_contribution(ls_total > 0 ? need_weight[k] * doc.profile.relevance[k] / ls_total
                                           : 0);

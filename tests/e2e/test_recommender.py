@@ -731,6 +731,55 @@ class RecommenderTest(unittest.TestCase):
 
 
 
+class AreaClassifierTest(unittest.TestCase):
+    """`--area-classifier on`: the node trains the life-area classifier on the demo catalogue's
+    hand labels in the background, reports it in the log and the metrics, and explains the areas
+    it inferred; a bad value stops the start naming the flag."""
+
+    def test_trained_reported_and_explained(self):
+        with tempfile.TemporaryDirectory(prefix="aurora-e2e-areas-") as tmp:
+            node = AuroraNode(os.path.join(tmp, "node"), extra_args=[
+                "--demo", aurora_node.DATA_DIR, "--area-classifier", "on",
+                "--dictionary-dir", "off"]).start()
+            try:
+                deadline = time.monotonic() + 120
+                trained = None
+                while trained is None and time.monotonic() < deadline:
+                    trained = node.find_log("life-area classifier trained")
+                    time.sleep(0.2)
+                self.assertIsNotNone(trained, "no training within 120 s:\n" + node.log_tail())
+                self.assertGreater(int(trained["examples"]), 1000)
+                self.assertGreater(int(trained["inferred_services"]), 0)
+                status, _, raw = curl(node.metrics_url)
+                self.assertEqual(status, 200)
+                metrics = raw.decode()
+                self.assertIn('aurora_recommender_area_classifier_precision{area="health"}',
+                              metrics)
+                self.assertIn('aurora_recommender_area_classifier_trainings_total{result="ok"} 1',
+                              metrics)
+                # Some recommendation for a need now rests on an inferred area, with its
+                # confidence.
+                status, _, raw = curl("-X", "POST", "-H", "Content-Type: application/json",
+                                      "--data-binary", json.dumps({
+                                          "life_situation_meters": {"family": [1]},
+                                          "limit": 50}),
+                                      node.http_url("/v1/recommendations"))
+                self.assertEqual(status, 200, raw)
+                inferred = [a for s in json.loads(raw)["services"]
+                            for a in s["explanation"]["life_areas"]
+                            if a["source"] == "LABEL_SOURCE_INFERRED"]
+                self.assertTrue(inferred, "no inferred area among 50 family services")
+                for area in inferred:
+                    self.assertGreater(area["confidence"], 0)
+            finally:
+                node.stop()
+            done = subprocess.run([aurora_node.AURORA_BIN, "serve", "--area-classifier", "yes"],
+                                  env=aurora_node.child_env(), capture_output=True, text=True,
+                                  timeout=60, check=False)
+            self.assertNotEqual(done.returncode, 0)
+            self.assertIn('--area-classifier: expected on or off, got "yes"', done.stderr)
+
+
 class RemoteDirectoryTest(unittest.TestCase):
     """A recommender and gateway node following another node's directory (as the production
     topology runs them): its gateway answers the compat API with credentials the remote
