@@ -195,10 +195,14 @@ absl::Status Node::StartImpl() {
     auto store = recommender::FeedbackStore::Open(database_.get());
     if (!store.ok()) return store.status();
     feedback_store_ = std::move(*store);
+    auto subscriptions =
+        recommender::Subscriptions::Open(database_.get(), ranker_.get(), codes_.get());
+    if (!subscriptions.ok()) return subscriptions.status();
+    subscriptions_ = std::move(*subscriptions);
     engine_ = std::make_unique<recommender::RecommenderEngine>(
         index_.get(), ranker_.get(), feedback_store_.get(), config_.recommender);
-    recommender_service_ =
-        std::make_unique<recommender::RecommenderService>(engine_.get(), codes_.get());
+    recommender_service_ = std::make_unique<recommender::RecommenderService>(
+        engine_.get(), codes_.get(), subscriptions_.get());
     recommender::CompatOptions compat;
     // Without --public-url the links point at the gateway's bound port (set below, once bound).
     if (!config_.public_url.empty()) compat.public_url = config_.public_url;
@@ -450,6 +454,12 @@ absl::Status Node::StartRecommender() {
   std::shared_ptr<grpc::Channel> channel =
       config_.directory_target.empty() ? server_.InProcessChannel() : DirectoryChannel();
   follower_ = std::make_unique<recommender::DirectoryFollower>(channel, index_.get());
+  // New and changed services are matched against the saved situations (subscriptions).
+  subscriptions_->Start();
+  follower_->SetChangeListener(
+      [subscriptions = subscriptions_.get()](int64_t revision, std::vector<std::string> ids) {
+        subscriptions->OnChanges(revision, std::move(ids));
+      });
   follower_->Start();
   if (directory_store_ != nullptr) {
     auto* store = directory_store_.get();
@@ -578,9 +588,11 @@ void Node::Stop() {
   // way finish through the still running gRPC server.
   if (follower_) follower_->Stop();
   if (labeller_) labeller_->Stop();
+  if (subscriptions_) subscriptions_->Stop();
   if (registry_copy_) registry_copy_->Stop();
   if (registry_service_) registry_service_->Shutdown();
   if (directory_service_) directory_service_->Shutdown();
+  if (recommender_service_) recommender_service_->Shutdown();
   if (gateway_) gateway_->Shutdown(config_.grace);
   server_.Shutdown(config_.grace);
   gateway_.reset();
@@ -595,6 +607,7 @@ void Node::Stop() {
   labeller_.reset();
   compat_service_.reset();
   recommender_service_.reset();
+  subscriptions_.reset();
   engine_.reset();
   feedback_store_.reset();
   // The pool finishes what it accepted (synced writes) before the store closes.

@@ -176,6 +176,7 @@ class Node {
   std::shared_ptr<grpc::Channel> directory_channel_;
   std::unique_ptr<recommender::DirectoryFollower> follower_;
   std::unique_ptr<recommender::AreaLabeller> labeller_;
+  std::unique_ptr<recommender::Subscriptions> subscriptions_;
   GrpcServer server_;
   std::unique_ptr<gateway::Gateway> gateway_;  // after server_: stopped and destroyed first
   bool stopped_ = false;

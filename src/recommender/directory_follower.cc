@@ -50,6 +50,7 @@ void DirectoryFollower::Apply(const dv1::WatchResponse& response) {
   for (const auto& event : response.events()) {
     if (event.type() == dv1::ChangeEvent::TYPE_SERVICE_PUT) puts.push_back(&event);
   }
+  const bool live_change = !in_snapshot_;
   std::vector<std::unique_ptr<PreparedService>> prepared(puts.size());
   const size_t threads =
       puts.size() < 64 ? 1 : std::max<size_t>(1, std::thread::hardware_concurrency());
@@ -106,6 +107,12 @@ void DirectoryFollower::Apply(const dv1::WatchResponse& response) {
     if (response.snapshot_complete()) synced_.store(true);
   }
   cv_.notify_all();
+  if (live_change && listener_ && !puts.empty()) {
+    std::vector<std::string> ids;
+    ids.reserve(puts.size());
+    for (const auto* event : puts) ids.push_back(event->service().id());
+    listener_(revision, std::move(ids));
+  }
 }
 
 void DirectoryFollower::Run() {

@@ -14,9 +14,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
@@ -29,6 +32,11 @@ class DirectoryFollower {
  public:
   DirectoryFollower(std::shared_ptr<grpc::Channel> directory, CatalogueIndex* index);
   ~DirectoryFollower();
+
+  // Called on the follower's thread after each live change is applied (never for a snapshot)
+  // with its revision and the ids of the services it put. Set before Start.
+  using ChangeListener = std::function<void(int64_t revision, std::vector<std::string> put_ids)>;
+  void SetChangeListener(ChangeListener listener) { listener_ = std::move(listener); }
 
   void Start();
   // Ends the stream and joins the thread; idempotent.
@@ -62,6 +70,7 @@ class DirectoryFollower {
   bool resnapshot_ = false;
   bool in_snapshot_ = false;
   absl::flat_hash_set<std::string> snapshot_ids_;
+  ChangeListener listener_;
 };
 
 }  // namespace aurora::recommender

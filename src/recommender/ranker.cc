@@ -481,6 +481,14 @@ RankResult Ranker::Rank(const RankRequest& request) const {
        ++i) {
     area_only.mutable_words()[i] &= ~data.general_descriptions.words()[i];
   }
+  if (!request.only_services.empty()) {
+    DocSet only;
+    for (const auto& id : request.only_services) {
+      if (auto it = data.by_id.find(id); it != data.by_id.end()) only.Set(it->second);
+    }
+    admitted.IntersectWith(only);
+    area_only.IntersectWith(only);
+  }
   if (filters.has_area()) {
     DocSet area = AreaSet(data, codes, filters.area());
     admitted.IntersectWith(area);

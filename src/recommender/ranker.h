@@ -33,6 +33,9 @@ struct RankRequest {
   bool search = false;
   size_t offset = 0;
   size_t limit = 5;
+  // Not from the API: when non-empty, only these services are ranked (a subscription's
+  // matching of the services a change put).
+  std::vector<std::string> only_services;
 };
 
 struct RankedService {

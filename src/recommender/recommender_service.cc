@@ -105,6 +105,340 @@ grpc::ServerUnaryReactor* RecommenderService::Search(grpc::CallbackServerContext
   return Rank(context, request, response, "search");
 }
 
+RecommenderService::RecommenderService(RecommenderEngine* engine, const CodeLists* codes,
+                                       Subscriptions* subscriptions)
+    : engine_(engine),
+      codes_(codes),
+      packages_(&engine->ranker(), codes),
+      subscriptions_(subscriptions) {
+  if (subscriptions_ != nullptr) {
+    subscriptions_->SetListener([this](const std::string& id) { OnSubscriptionChange(id); });
+  }
+}
+
+RecommenderService::~RecommenderService() {
+  if (subscriptions_ != nullptr) subscriptions_->SetListener(nullptr);
+  Shutdown();
+}
+
+namespace {
+
+constexpr int kDefaultMatchLimit = 20;
+constexpr int kMaxMatchLimit = 100;
+
+grpc::Status NoSubscriptions() {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      "subscriptions are not kept by this node (no recommender store)");
+}
+
+// The subscription token from `authorization: Bearer <token>`; an error naming what is missing.
+absl::StatusOr<std::string> SubscriptionToken(const grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return absl::UnauthenticatedError(
+        "authorization: the subscription's token is required (authorization: Bearer <token>)");
+  }
+  const std::string_view value(it->second.data(), it->second.size());
+  constexpr std::string_view kBearer = "Bearer ";
+  if (value.substr(0, kBearer.size()) != kBearer || value.size() == kBearer.size()) {
+    return absl::UnauthenticatedError(
+        "authorization: expected \"Bearer <token>\" with the subscription's token");
+  }
+  return std::string(value.substr(kBearer.size()));
+}
+
+absl::Status CheckSubscriptionId(const std::string& id) {
+  if (IsCanonicalUuid(id)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("subscription_id: expected a UUID, got ", QuoteForMessage(id)));
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* RecommenderService::Subscribe(grpc::CallbackServerContext* context,
+                                                        const v1::SubscribeRequest* request,
+                                                        v1::Subscription* response) {
+  if (subscriptions_ == nullptr) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(NoSubscriptions());
+    return reactor;
+  }
+  v1::RecommendRequest situation;
+  *situation.mutable_life_situation_meters() = request->life_situation_meters();
+  if (request->has_age()) situation.set_age(request->age());
+  situation.set_municipality_code(request->municipality_code());
+  *situation.mutable_life_events() = request->life_events();
+  situation.set_text(request->text());
+  situation.set_language(request->language());
+  *situation.mutable_filters() = request->filters();
+  absl::Status valid = ToRankRequest(situation, *codes_).status();
+  if (valid.ok() && !request->consent()) {
+    valid = absl::InvalidArgumentError(
+        "consent: must be true: the node keeps the situation, to tell of the services that match "
+        "it, only with the person's consent");
+  }
+  if (valid.ok() && (request->days() < 0 || request->days() > 365)) {
+    valid = absl::InvalidArgumentError(
+        absl::StrCat("days: must be 1..365 (0 means 90), got ", request->days()));
+  }
+  if (!valid.ok()) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(valid));
+    return reactor;
+  }
+  return Run(context, [this, request, response]() -> absl::Status {
+    auto created = subscriptions_->Create(*request, engine_->index().revision());
+    if (!created.ok()) return created.status();
+    *response = *std::move(created);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RecommenderService::ListMatches(grpc::CallbackServerContext* context,
+                                                          const v1::ListMatchesRequest* request,
+                                                          v1::ListMatchesResponse* response) {
+  if (subscriptions_ == nullptr) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(NoSubscriptions());
+    return reactor;
+  }
+  absl::Status valid = CheckSubscriptionId(request->subscription_id());
+  if (valid.ok() && (request->limit() < 0 || request->limit() > kMaxMatchLimit)) {
+    valid =
+        absl::InvalidArgumentError(absl::StrCat("limit: must be 1..", kMaxMatchLimit, " (0 means ",
+                                                kDefaultMatchLimit, "), got ", request->limit()));
+  }
+  if (valid.ok() && request->after_sequence() < 0) {
+    valid = absl::InvalidArgumentError(
+        absl::StrCat("after_sequence: must be 0 or more, got ", request->after_sequence()));
+  }
+  auto token = SubscriptionToken(context);
+  if (valid.ok() && !token.ok()) valid = token.status();
+  if (!valid.ok()) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(valid));
+    return reactor;
+  }
+  return Run(context, [this, request, response, token = *token]() -> absl::Status {
+    if (auto s = subscriptions_->Authorize(request->subscription_id(), token); !s.ok()) return s;
+    auto listed = subscriptions_->List(
+        request->subscription_id(), request->after_sequence(),
+        static_cast<size_t>(request->limit() == 0 ? kDefaultMatchLimit : request->limit()));
+    if (!listed.ok()) return listed.status();
+    *response = *std::move(listed);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RecommenderService::Unsubscribe(grpc::CallbackServerContext* context,
+                                                          const v1::UnsubscribeRequest* request,
+                                                          v1::UnsubscribeResponse* response) {
+  if (subscriptions_ == nullptr) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(NoSubscriptions());
+    return reactor;
+  }
+  absl::Status valid = CheckSubscriptionId(request->subscription_id());
+  auto token = SubscriptionToken(context);
+  if (valid.ok() && !token.ok()) valid = token.status();
+  if (!valid.ok()) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(valid));
+    return reactor;
+  }
+  return Run(context, [this, request, response, token = *token]() -> absl::Status {
+    if (auto s = subscriptions_->Authorize(request->subscription_id(), token); !s.ok()) return s;
+    auto deleted = subscriptions_->Delete(request->subscription_id());
+    if (!deleted.ok()) return deleted.status();
+    response->set_deleted_matches(*deleted);
+    return absl::OkStatus();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// WatchMatches
+
+class MatchWatchReactor final : public grpc::ServerWriteReactor<v1::ServiceMatch> {
+ public:
+  enum class State { kBusy, kWaiting, kFinished };
+
+  MatchWatchReactor(RecommenderService* service, std::string id, int64_t cursor)
+      : service_(service), id_(std::move(id)), cursor_(cursor) {}
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
+      return;
+    }
+    service_->ScheduleFill(this);
+  }
+
+  void OnCancel() override {
+    bool finish = false;
+    {
+      std::lock_guard lock(service_->watch_mu_);
+      cancelled_ = true;
+      if (state_ == State::kWaiting) {
+        EraseWaitingLocked();
+        state_ = State::kFinished;
+        finish = true;
+      }
+    }
+    if (finish) Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
+  }
+
+  void OnDone() override {
+    service_->WatchDone(this);
+    delete this;
+  }
+
+  // Marks finished (under the lock) and finishes the call; touches nothing afterwards.
+  void FinishOnce(grpc::Status status) {
+    {
+      std::lock_guard lock(service_->watch_mu_);
+      if (state_ == State::kFinished) return;
+      state_ = State::kFinished;
+    }
+    Finish(std::move(status));
+  }
+
+  // Under watch_mu_.
+  void EraseWaitingLocked() {
+    auto [from, to] = service_->waiting_.equal_range(id_);
+    for (auto it = from; it != to; ++it) {
+      if (it->second == this) {
+        service_->waiting_.erase(it);
+        return;
+      }
+    }
+  }
+
+  RecommenderService* service_;
+  const std::string id_;
+  int64_t cursor_;  // the last sequence sent
+  v1::ServiceMatch match_;
+  // Guarded by service_->watch_mu_.
+  State state_ = State::kBusy;
+  bool cancelled_ = false;
+  uint64_t seen_changes_ = 0;  // change_count_ when the last fill looked
+};
+
+grpc::ServerWriteReactor<v1::ServiceMatch>* RecommenderService::WatchMatches(
+    grpc::CallbackServerContext* context, const v1::WatchMatchesRequest* request) {
+  absl::Status valid = subscriptions_ == nullptr
+                           ? absl::UnimplementedError(NoSubscriptions().error_message())
+                           : CheckSubscriptionId(request->subscription_id());
+  if (valid.ok() && request->after_sequence() < 0) {
+    valid = absl::InvalidArgumentError(
+        absl::StrCat("after_sequence: must be 0 or more, got ", request->after_sequence()));
+  }
+  auto token = SubscriptionToken(context);
+  if (valid.ok() && !token.ok()) valid = token.status();
+  if (valid.ok()) valid = subscriptions_->Authorize(request->subscription_id(), *token);
+  auto* reactor =
+      new MatchWatchReactor(this, request->subscription_id(), request->after_sequence());
+  {
+    std::lock_guard lock(watch_mu_);
+    if (valid.ok() && shutting_down_) {
+      valid = absl::UnavailableError("the recommender is shutting down");
+    }
+    watchers_.insert(reactor);
+  }
+  if (!valid.ok()) {
+    reactor->FinishOnce(ToGrpcStatus(valid));
+    return reactor;
+  }
+  ScheduleFill(reactor);
+  return reactor;
+}
+
+void RecommenderService::ScheduleFill(MatchWatchReactor* reactor) {
+  if (!engine_->Submit([this, reactor] { Fill(reactor); })) {
+    reactor->FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                     "the recommender is shutting down or overloaded; resume "
+                                     "with after_sequence"));
+  }
+}
+
+void RecommenderService::Fill(MatchWatchReactor* reactor) {
+  bool finish = false, cancelled = false;
+  {
+    std::lock_guard lock(watch_mu_);
+    if (reactor->cancelled_ || shutting_down_) {
+      reactor->state_ = MatchWatchReactor::State::kFinished;
+      finish = true;
+      cancelled = reactor->cancelled_;
+    }
+    reactor->seen_changes_ = change_count_;
+  }
+  if (finish) {  // outside the lock: OnDone may delete the reactor at once
+    reactor->Finish(cancelled ? grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled")
+                              : grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                             "the recommender is shutting down; resume with "
+                                             "after_sequence"));
+    return;
+  }
+  auto next = subscriptions_->List(reactor->id_, reactor->cursor_, 1);
+  if (!next.ok()) {
+    reactor->FinishOnce(ToGrpcStatus(next.status()));
+    return;
+  }
+  if (!next->matches().empty()) {
+    reactor->match_ = std::move(*next->mutable_matches(0));
+    reactor->cursor_ = reactor->match_.sequence();
+    reactor->StartWrite(&reactor->match_);
+    return;
+  }
+  {
+    std::lock_guard lock(watch_mu_);
+    if (!reactor->cancelled_ && !shutting_down_ && change_count_ == reactor->seen_changes_) {
+      reactor->state_ = MatchWatchReactor::State::kWaiting;
+      waiting_.emplace(reactor->id_, reactor);
+      return;
+    }
+  }
+  ScheduleFill(reactor);  // something changed meanwhile, or the stream must end
+}
+
+void RecommenderService::OnSubscriptionChange(const std::string& id) {
+  std::vector<MatchWatchReactor*> ready;
+  {
+    std::lock_guard lock(watch_mu_);
+    ++change_count_;
+    auto [from, to] = waiting_.equal_range(id);
+    for (auto it = from; it != to; ++it) {
+      it->second->state_ = MatchWatchReactor::State::kBusy;
+      ready.push_back(it->second);
+    }
+    waiting_.erase(from, to);
+  }
+  for (MatchWatchReactor* reactor : ready) ScheduleFill(reactor);
+}
+
+void RecommenderService::WatchDone(MatchWatchReactor* reactor) {
+  std::lock_guard lock(watch_mu_);
+  reactor->EraseWaitingLocked();
+  watchers_.erase(reactor);
+  watch_cv_.notify_all();
+}
+
+void RecommenderService::Shutdown() {
+  std::vector<MatchWatchReactor*> ready;
+  {
+    std::lock_guard lock(watch_mu_);
+    shutting_down_ = true;
+    for (auto& [id, reactor] : waiting_) {
+      reactor->state_ = MatchWatchReactor::State::kBusy;
+      ready.push_back(reactor);
+    }
+    waiting_.clear();
+  }
+  for (MatchWatchReactor* reactor : ready) ScheduleFill(reactor);
+  std::unique_lock lock(watch_mu_);
+  watch_cv_.wait(lock, [this] { return watchers_.empty(); });
+}
+
 grpc::ServerUnaryReactor* RecommenderService::RecommendPackage(
     grpc::CallbackServerContext* context, const v1::RecommendPackageRequest* request,
     v1::ServicePackage* response) {

@@ -5,17 +5,28 @@
 //
 // Thread-safe.
 
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
 #include "aurora/recommender/v1/recommender.grpc.pb.h"
 #include "common/codelists.h"
 #include "recommender/engine.h"
 #include "recommender/package.h"
+#include "recommender/subscriptions.h"
 
 namespace aurora::recommender {
 
+class MatchWatchReactor;
+
 class RecommenderService final : public aurora::recommender::v1::Recommender::CallbackService {
  public:
-  RecommenderService(RecommenderEngine* engine, const CodeLists* codes)
-      : engine_(engine), codes_(codes), packages_(&engine->ranker(), codes) {}
+  // `subscriptions` may be null (Subscribe and the rest answer UNIMPLEMENTED).
+  RecommenderService(RecommenderEngine* engine, const CodeLists* codes,
+                     Subscriptions* subscriptions = nullptr);
+  ~RecommenderService() override;
 
   grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context,
                                       const v1::RecommendRequest* request,
@@ -26,6 +37,20 @@ class RecommenderService final : public aurora::recommender::v1::Recommender::Ca
   grpc::ServerUnaryReactor* RecommendPackage(grpc::CallbackServerContext* context,
                                              const v1::RecommendPackageRequest* request,
                                              v1::ServicePackage* response) override;
+  grpc::ServerUnaryReactor* Subscribe(grpc::CallbackServerContext* context,
+                                      const v1::SubscribeRequest* request,
+                                      v1::Subscription* response) override;
+  grpc::ServerUnaryReactor* ListMatches(grpc::CallbackServerContext* context,
+                                        const v1::ListMatchesRequest* request,
+                                        v1::ListMatchesResponse* response) override;
+  grpc::ServerWriteReactor<v1::ServiceMatch>* WatchMatches(
+      grpc::CallbackServerContext* context, const v1::WatchMatchesRequest* request) override;
+  grpc::ServerUnaryReactor* Unsubscribe(grpc::CallbackServerContext* context,
+                                        const v1::UnsubscribeRequest* request,
+                                        v1::UnsubscribeResponse* response) override;
+  // Ends the open WatchMatches streams with UNAVAILABLE (resume with after_sequence) and waits
+  // for them; new ones are refused. Call before the server shuts down.
+  void Shutdown();
   grpc::ServerUnaryReactor* RecordFeedback(grpc::CallbackServerContext* context,
                                            const v1::RecordFeedbackRequest* request,
                                            v1::RecordFeedbackResponse* response) override;
@@ -44,9 +69,23 @@ class RecommenderService final : public aurora::recommender::v1::Recommender::Ca
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context,
                                 std::function<absl::Status()> work);
 
+  friend class MatchWatchReactor;
+  // WatchMatches: sends what is there, then waits to be woken by the subscription's listener.
+  void ScheduleFill(MatchWatchReactor* reactor);
+  void Fill(MatchWatchReactor* reactor);
+  void OnSubscriptionChange(const std::string& id);
+  void WatchDone(MatchWatchReactor* reactor);
+
   RecommenderEngine* engine_;
   const CodeLists* codes_;
   PackageBuilder packages_;
+  Subscriptions* subscriptions_;
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  std::set<MatchWatchReactor*> watchers_;
+  std::multimap<std::string, MatchWatchReactor*> waiting_;  // by subscription id
+  uint64_t change_count_ = 0;  // subscription changes seen: a fill that missed one looks again
+  bool shutting_down_ = false;
 };
 
 // Fills a native response from an outcome (services, ids, page token). The response borrows the

@@ -89,6 +89,7 @@ class RecommenderTest(unittest.TestCase):
         with open(os.path.join(cls.node.data_dir, "demo-credentials.json")) as f:
             credentials = json.load(f)
         cls.client_id = credentials["client_id"]
+        cls.organization_id = credentials["organization_id"]
         cls.user = f"{credentials['client_id']}:{credentials['client_secret']}"
         cls._directory_cache = {}
 
@@ -713,6 +714,76 @@ class RecommenderTest(unittest.TestCase):
                                    auth=False)
         self.assertEqual(status, 400, raw)
         self.assertIn("KE99", json.loads(raw)["message"])
+
+    def test_services_come_to_the_person(self):
+        import threading
+        import grpc
+        from aurora.recommender.v1 import recommender_pb2 as rpb
+        from aurora.recommender.v1 import recommender_pb2_grpc as rpb_grpc
+
+        status, _, raw = self.post("/v1/subscriptions", {
+            "life_situation_meters": {"housing": [1]}, "municipality_code": "564",
+            "consent": True, "days": 30}, auth=False)
+        self.assertEqual(status, 200, raw)
+        subscription = json.loads(raw)
+        sid, token = subscription["subscription_id"], subscription["token"]
+        self.assertRegex(token, r"^[0-9a-f]{64}$")
+        bearer = ("authorization", f"Bearer {token}")
+
+        # The person's app watches over gRPC; the first match is noted as it arrives.
+        received = {}
+        stream = rpb_grpc.RecommenderStub(self.node.channel).WatchMatches(
+            rpb.WatchMatchesRequest(subscription_id=sid), metadata=(bearer,), timeout=60)
+
+        def watch():
+            for match in stream:
+                received["match"] = match
+                received["at"] = time.monotonic()
+                break
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        time.sleep(0.2)  # the stream is open (only the measurement below depends on it)
+
+        # An organisation publishes a new housing service in the directory.
+        created_at = time.monotonic()
+        status, _, raw = self.post("/v1/services", {
+            "organization_id": self.organization_id, "kind": "SERVICE_KIND_SERVICE",
+            "name": {"fi": "Uusi vuokra-asuntojen haku"}, "area_type": "AREA_TYPE_NATIONWIDE",
+            "languages": ["fi"], "life_areas": ["LIFE_AREA_HOUSING"]})
+        self.assertEqual(status, 200, raw)
+        service_id = json.loads(raw)["id"]
+        watcher.join(timeout=10)
+        stream.cancel()
+        self.assertIn("match", received, "no match within 10 s")
+        self.assertEqual(received["match"].service.service.id, service_id)
+        self.assertLess(received["at"] - created_at, 1.0,
+                        "the new service reached the subscriber after more than a second")
+
+        # Polling over HTTP, with the token.
+        status, _, raw = curl("-H", f"Authorization: Bearer {token}",
+                              self.url(f"/v1/subscriptions/{sid}/matches"))
+        self.assertEqual(status, 200, raw)
+        matches = json.loads(raw)["matches"]
+        self.assertEqual([m["service"]["service"]["id"] for m in matches], [service_id])
+        self.assertEqual(matches[0]["sequence"], "1")
+        status, _, raw = curl(self.url(f"/v1/subscriptions/{sid}/matches"))
+        self.assertEqual(status, 401, raw)
+        status, _, raw = curl("-H", "Authorization: Bearer " + "0" * 64,
+                              self.url(f"/v1/subscriptions/{sid}/matches"))
+        self.assertEqual(status, 404, raw)
+        status, _, raw = self.post("/v1/subscriptions", {
+            "life_situation_meters": {"housing": [1]}}, auth=False)
+        self.assertEqual(status, 400, raw)
+        self.assertIn("consent", json.loads(raw)["message"])
+
+        # Unsubscribing deletes the situation and the matches.
+        status, _, raw = curl("-X", "DELETE", "-H", f"Authorization: Bearer {token}",
+                              self.url(f"/v1/subscriptions/{sid}"))
+        self.assertEqual(status, 200, raw)
+        self.assertEqual(json.loads(raw), {"deleted_matches": 1})
+        status, _, raw = curl("-H", f"Authorization: Bearer {token}",
+                              self.url(f"/v1/subscriptions/{sid}/matches"))
+        self.assertEqual(status, 404, raw)
 
     # -- 9. crisis ------------------------------------------------------------------------------
 

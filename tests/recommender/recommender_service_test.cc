@@ -1179,6 +1179,141 @@ TEST_CASE(
   refused(bad, "life_situation_meters.health");
 }
 
+TEST_CASE("services that come to the person: a subscription's stream gets a new matching "
+          "service within a second; polling, unsubscribing and bad input",
+          "[recommender][service][subscriptions]") {
+  TempDir dir;
+  TestNode node(dir.path());
+  const std::string organization = RegisterOrganization(node, "Tilaajien kunta");
+  rv1::SubscribeRequest subscribe;
+  subscribe.mutable_life_situation_meters()->add_housing(1);
+  subscribe.set_consent(true);
+  rv1::Subscription subscription;
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    grpc::Status status = node.recommender().Subscribe(&context, subscribe, &subscription);
+    INFO(Describe(status));
+    REQUIRE(status.ok());
+  }
+  REQUIRE(IsCanonicalUuid(subscription.subscription_id()));
+  REQUIRE(subscription.token().size() == 64);
+  const auto authorize = [&](grpc::ClientContext& context) {
+    context.AddMetadata("authorization", "Bearer " + subscription.token());
+  };
+
+  rv1::WatchMatchesRequest watch_request;
+  watch_request.set_subscription_id(subscription.subscription_id());
+  grpc::ClientContext watch_context;
+  authorize(watch_context);
+  SetDeadline(watch_context, 60s);
+  auto stream = node.recommender().WatchMatches(&watch_context, watch_request);
+
+  dv1::Service housing = MakeService(organization, "Kvasaari asumisneuvonta");
+  housing.add_life_areas(aurora::common::v1::LIFE_AREA_HOUSING);
+  dv1::Service other = MakeService(organization, "Kvasaari kirjasto");
+  other.add_life_areas(aurora::common::v1::LIFE_AREA_FRIENDS);
+  const auto created_at = Clock::now();
+  CreateService(node, other);
+  housing = CreateService(node, housing);
+  rv1::ServiceMatch match;
+  REQUIRE(stream->Read(&match));
+  const auto took = Clock::now() - created_at;
+  INFO("matched after " << Millis(took) << " ms");
+  CHECK(took < 1s);
+  CHECK(match.sequence() == 1);
+  CHECK(match.service().service().id() == housing.id());
+  CHECK(match.service().explanation().life_areas(0).area() ==
+        aurora::common::v1::LIFE_AREA_HOUSING);
+
+  // Polling says the same.
+  rv1::ListMatchesRequest list;
+  list.set_subscription_id(subscription.subscription_id());
+  rv1::ListMatchesResponse listed;
+  {
+    grpc::ClientContext context;
+    authorize(context);
+    SetDeadline(context);
+    REQUIRE(node.recommender().ListMatches(&context, list, &listed).ok());
+  }
+  REQUIRE(listed.matches_size() == 1);
+  CHECK(listed.matches(0).service().service().id() == housing.id());
+
+  // Unsubscribing deletes it: the stream ends with NOT_FOUND, and so do further calls.
+  rv1::UnsubscribeRequest unsubscribe;
+  unsubscribe.set_subscription_id(subscription.subscription_id());
+  rv1::UnsubscribeResponse unsubscribed;
+  {
+    grpc::ClientContext context;
+    authorize(context);
+    SetDeadline(context);
+    REQUIRE(node.recommender().Unsubscribe(&context, unsubscribe, &unsubscribed).ok());
+  }
+  CHECK(unsubscribed.deleted_matches() == 1);
+  CHECK_FALSE(stream->Read(&match));
+  CHECK(stream->Finish().error_code() == grpc::StatusCode::NOT_FOUND);
+  {
+    grpc::ClientContext context;
+    authorize(context);
+    SetDeadline(context);
+    CHECK(node.recommender().ListMatches(&context, list, &listed).error_code() ==
+          grpc::StatusCode::NOT_FOUND);
+  }
+
+  // Bad input, each naming the field.
+  const auto refused = [&](const rv1::SubscribeRequest& bad, const std::string& start) {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    rv1::Subscription ignored;
+    grpc::Status status = node.recommender().Subscribe(&context, bad, &ignored);
+    INFO(Describe(status));
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(absl::StartsWith(status.error_message(), start));
+  };
+  rv1::SubscribeRequest bad = subscribe;
+  bad.set_consent(false);
+  refused(bad, "consent: must be true");
+  bad = subscribe;
+  bad.set_days(400);
+  refused(bad, "days: must be 1..365");
+  bad = subscribe;
+  bad.mutable_life_situation_meters()->Clear();
+  refused(bad, "life_situation_meters");
+  {
+    grpc::ClientContext context;  // no token
+    SetDeadline(context);
+    CHECK(node.recommender().ListMatches(&context, list, &listed).error_code() ==
+          grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext context;
+    authorize(context);
+    SetDeadline(context);
+    rv1::ListMatchesRequest not_an_id;
+    not_an_id.set_subscription_id("abc");
+    grpc::Status status = node.recommender().ListMatches(&context, not_an_id, &listed);
+    CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(absl::StartsWith(status.error_message(), "subscription_id"));
+  }
+
+  // A node that shuts down ends open streams with UNAVAILABLE (the subscriber resumes later).
+  rv1::Subscription second;
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    REQUIRE(node.recommender().Subscribe(&context, subscribe, &second).ok());
+  }
+  grpc::ClientContext second_context;
+  second_context.AddMetadata("authorization", "Bearer " + second.token());
+  SetDeadline(second_context, 60s);
+  watch_request.set_subscription_id(second.subscription_id());
+  auto open = node.recommender().WatchMatches(&second_context, watch_request);
+  std::thread stopper([&] { node.Stop(); });
+  CHECK_FALSE(open->Read(&match));
+  CHECK(open->Finish().error_code() == grpc::StatusCode::UNAVAILABLE);
+  stopper.join();
+}
+
 TEST_CASE("a redirect returns the recommended channel link and records the click",
           "[recommender][service][redirect]") {
   TempDir dir;
