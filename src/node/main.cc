@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -208,6 +209,14 @@ int Serve(const std::vector<std::string>& args) {
           {"area-classifier", "on|off", "off",
            "infer the life areas of services without hand labels from their texts (fastText, "
            "trained on the hand labels in the background, retrained when they change)"},
+          {"learning", "on|off", "on",
+           "re-rank recommendations with a model learnt from feedback and clicks (trained in "
+           "the background; operators manage its versions with RankingModels)"},
+          {"learning-interval-seconds", "N", "600",
+           "how often the re-ranking model is trained again when something new was logged"},
+          {"learning-exploration", "E", "0.1",
+           "share of first pages on which a rarely shown service is put (0..0.5), while a "
+           "model is active"},
           {"profile-keys", "FILE", "",
            "the profile node's secret keys (master key, pseudonym keys; JSON, see README); "
            "default: <data-dir>/profile-keys.json, made on first start"},
@@ -294,6 +303,24 @@ int Serve(const std::vector<std::string>& args) {
   if (!queue.ok()) return Fail(queue.status());
   config.recommender.max_queued_calls = static_cast<size_t>(*queue);
   config.dictionary_dir = o.Get("dictionary-dir") == "off" ? "" : o.Get("dictionary-dir");
+  if (const std::string v = o.Get("learning"); v == "on" || v == "off") {
+    config.learning = v == "on";
+  } else {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--learning: expected on or off, got \"", v, "\"")));
+  }
+  auto learning_interval = o.GetInt("learning-interval-seconds", 10, 86400);
+  if (!learning_interval.ok()) return Fail(learning_interval.status());
+  config.learning_options.interval = absl::Seconds(*learning_interval);
+  {
+    double e = 0;
+    const std::string v = o.Get("learning-exploration");
+    if (!absl::SimpleAtod(v, &e) || !(e >= 0 && e <= 0.5)) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--learning-exploration: expected a number in 0..0.5, got \"", v, "\"")));
+    }
+    config.learning_options.rerank.epsilon = e;
+  }
   if (const std::string v = o.Get("area-classifier"); v == "on" || v == "off") {
     config.area_classifier = v == "on";
   } else {

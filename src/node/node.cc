@@ -203,6 +203,20 @@ absl::Status Node::StartImpl() {
         index_.get(), ranker_.get(), feedback_store_.get(), config_.recommender);
     recommender_service_ = std::make_unique<recommender::RecommenderService>(
         engine_.get(), codes_.get(), subscriptions_.get());
+    if (config_.learning) {
+      recommender::LearningOptions learning = config_.learning_options;
+      learning.metrics = &metrics_.registry();
+      auto loop =
+          recommender::LearningLoop::Open(database_.get(), feedback_store_.get(), learning);
+      if (!loop.ok()) return loop.status();
+      learning_ = std::move(*loop);
+      engine_->SetLearning(learning_.get());
+      models_service_ =
+          std::make_unique<recommender::RankingModelsService>(engine_.get(), learning_.get());
+      server_.AddService(models_service_.get(),
+                         aurora::recommender::v1::RankingModels::service_full_name());
+      learning_->Start();
+    }
     recommender::CompatOptions compat;
     // Without --public-url the links point at the gateway's bound port (set below, once bound).
     if (!config_.public_url.empty()) compat.public_url = config_.public_url;
@@ -589,6 +603,7 @@ void Node::Stop() {
   if (follower_) follower_->Stop();
   if (labeller_) labeller_->Stop();
   if (subscriptions_) subscriptions_->Stop();
+  if (learning_) learning_->Stop();
   if (registry_copy_) registry_copy_->Stop();
   if (registry_service_) registry_service_->Shutdown();
   if (directory_service_) directory_service_->Shutdown();
@@ -607,8 +622,10 @@ void Node::Stop() {
   labeller_.reset();
   compat_service_.reset();
   recommender_service_.reset();
+  models_service_.reset();
   subscriptions_.reset();
   engine_.reset();
+  learning_.reset();
   feedback_store_.reset();
   // The pool finishes what it accepted (synced writes) before the store closes.
   if (profile_calls_) profile_calls_->Shutdown();

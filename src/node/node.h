@@ -39,6 +39,8 @@
 #include "recommender/directory_follower.h"
 #include "recommender/engine.h"
 #include "recommender/feedback_store.h"
+#include "recommender/learning_loop.h"
+#include "recommender/models_service.h"
 #include "recommender/ranker.h"
 #include "recommender/recommender_service.h"
 
@@ -82,6 +84,9 @@ struct NodeConfig {
   // Infer the life areas of services without hand labels (recommender::AreaLabeller).
   bool area_classifier = false;
   recommender::AreaLabellerOptions area_labeller;
+  // The learnt re-ranking (recommender::LearningLoop, RankingModels).
+  bool learning = true;
+  recommender::LearningOptions learning_options;
   // Set (by a stop signal) while Start is still waiting for the recommender's snapshot: Start
   // gives up with CANCELLED instead of waiting out recommender_sync_timeout. May be null.
   const std::atomic<bool>* stop_requested = nullptr;
@@ -177,6 +182,8 @@ class Node {
   std::unique_ptr<recommender::DirectoryFollower> follower_;
   std::unique_ptr<recommender::AreaLabeller> labeller_;
   std::unique_ptr<recommender::Subscriptions> subscriptions_;
+  std::unique_ptr<recommender::LearningLoop> learning_;
+  std::unique_ptr<recommender::RankingModelsService> models_service_;
   GrpcServer server_;
   std::unique_ptr<gateway::Gateway> gateway_;  // after server_: stopped and destroyed first
   bool stopped_ = false;

@@ -1,6 +1,8 @@
 #include "recommender/engine.h"
 
 #include <algorithm>
+#include <iterator>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -63,8 +65,44 @@ absl::StatusOr<Outcome> RecommenderEngine::RankAndSave(const RankRequest& reques
                                                        const Caller& caller,
                                                        const std::string& session) {
   Outcome outcome;
-  outcome.result = ranker_->Rank(request);
-  auto id = Save(outcome.result.services, path, caller, session);
+  const std::shared_ptr<const LearnedState> learned =
+      learning_ != nullptr ? learning_->Current() : nullptr;
+  double top_score = 0;
+  if (learned != nullptr && learned->model.version > 0) {
+    // The model re-orders the ranker's best `depth`; the page is cut from its order.
+    const size_t page_end = request.offset + request.limit;
+    RankRequest full = request;
+    full.offset = 0;
+    full.limit = std::max(learned->rerank.depth, page_end);
+    outcome.result = ranker_->Rank(full);
+    auto& list = outcome.result.services;
+    top_score = list.empty() ? 0 : list.front().score;
+    thread_local std::mt19937_64 rng(std::random_device{}());
+    if (Rerank(&list, learned->model, learned->stats, learned->rerank, page_end,
+               request.offset == 0 ? &rng : nullptr)) {
+      learning_->CountExploration();
+    }
+    const bool more = outcome.result.more || list.size() > page_end;
+    const size_t from = std::min(request.offset, list.size());
+    const size_t to = std::min(page_end, list.size());
+    std::vector<RankedService> page(std::make_move_iterator(list.begin() + from),
+                                    std::make_move_iterator(list.begin() + to));
+    list = std::move(page);
+    outcome.result.more = more;
+  } else {
+    outcome.result = ranker_->Rank(request);
+    if (!outcome.result.services.empty()) top_score = outcome.result.services.front().score;
+  }
+  // The first page's features: what the next model learns from.
+  std::vector<FeatureVector> features;
+  if (learned != nullptr && request.offset == 0) {
+    for (const auto& ranked : outcome.result.services) {
+      features.push_back(Features(ranked, top_score, learned->stats.Of(ranked.service->id()),
+                                  learned->stats, ranked.rank));
+    }
+  }
+  auto id =
+      Save(outcome.result.services, path, caller, session, features.empty() ? nullptr : &features);
   if (!id.ok()) return id.status();
   outcome.recommendation_id = *id;
   return outcome;
@@ -72,17 +110,23 @@ absl::StatusOr<Outcome> RecommenderEngine::RankAndSave(const RankRequest& reques
 
 absl::StatusOr<int64_t> RecommenderEngine::Save(const std::vector<RankedService>& services,
                                                 const std::string& path, const Caller& caller,
-                                                const std::string& session) {
+                                                const std::string& session,
+                                                const std::vector<FeatureVector>* features) {
   StoredRecommendation stored;
   stored.path = path;
   stored.client = caller.client;
   stored.organization = caller.organization;
   stored.session = session;
-  for (const auto& ranked : services) {
+  for (size_t i = 0; i < services.size(); ++i) {
+    const RankedService& ranked = services[i];
     StoredService service{ranked.service->id(), {}};
     for (const auto& channel : ranked.service->channels()) {
       service.channels.push_back(
           {channel.id(), std::vector<std::string>(channel.urls().begin(), channel.urls().end())});
+    }
+    if (features != nullptr && i < features->size()) {
+      service.position = ranked.rank;
+      service.features.assign((*features)[i].begin(), (*features)[i].end());
     }
     stored.services.push_back(std::move(service));
   }

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "common/executor.h"
 #include "recommender/feedback_store.h"
+#include "recommender/learning_loop.h"
 #include "recommender/ranker.h"
 
 namespace aurora::recommender {
@@ -66,12 +67,19 @@ class RecommenderEngine {
   // The status for a refused call; also sets the `retry-after` trailing metadata.
   grpc::Status Overloaded(grpc::CallbackServerContext* context) const;
 
-  // Ranks and stores the recommendation (with its services' channel links).
+  // The learnt re-ranking (null: none). Set before serving.
+  void SetLearning(LearningLoop* learning) { learning_ = learning; }
+
+  // Ranks (re-ranked by the active learnt model, exploring on first pages; learning_loop.h) and
+  // stores the recommendation with its services' channel links — and, with learning, each first
+  // page service's position and features, which the next model learns from.
   absl::StatusOr<Outcome> RankAndSave(const RankRequest& request, const std::string& path,
                                       const Caller& caller, const std::string& session);
-  // Stores `services` as a recommendation (e.g. a package's steps) and returns its id.
+  // Stores `services` as a recommendation (e.g. a package's steps) and returns its id;
+  // `features` (if given) per service.
   absl::StatusOr<int64_t> Save(const std::vector<RankedService>& services, const std::string& path,
-                               const Caller& caller, const std::string& session);
+                               const Caller& caller, const std::string& session,
+                               const std::vector<FeatureVector>* features = nullptr);
 
   void Shutdown() { executor_.Shutdown(); }
   size_t queued() const { return executor_.queued(); }
@@ -84,6 +92,7 @@ class RecommenderEngine {
   const CatalogueIndex* index_;
   const Ranker* ranker_;
   FeedbackStore* store_;
+  LearningLoop* learning_ = nullptr;
   EngineOptions options_;
   Executor executor_;
 };

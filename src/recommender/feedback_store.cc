@@ -5,6 +5,7 @@
 #include <array>
 #include <chrono>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/log.h"
@@ -95,8 +96,16 @@ absl::StatusOr<int64_t> FeedbackStore::SaveRecommendation(StoredRecommendation r
       ",\"session\":", JsonQuote(recommendation.session), ",\"services\":[");
   for (size_t i = 0; i < recommendation.services.size(); ++i) {
     const StoredService& service = recommendation.services[i];
-    absl::StrAppend(&value, i == 0 ? "" : ",", "{\"id\":", JsonQuote(service.id),
-                    ",\"channels\":[");
+    absl::StrAppend(&value, i == 0 ? "" : ",", "{\"id\":", JsonQuote(service.id));
+    if (service.position > 0) absl::StrAppend(&value, ",\"p\":", service.position);
+    if (!service.features.empty()) {
+      value += ",\"f\":[";
+      for (size_t f = 0; f < service.features.size(); ++f) {
+        absl::StrAppend(&value, f == 0 ? "" : ",", absl::StrFormat("%.6g", service.features[f]));
+      }
+      value += "]";
+    }
+    value += ",\"channels\":[";
     for (size_t j = 0; j < service.channels.size(); ++j) {
       const auto& channel = service.channels[j];
       absl::StrAppend(&value, j == 0 ? "" : ",", "{\"id\":", JsonQuote(channel.id),
@@ -138,6 +147,10 @@ absl::StatusOr<StoredRecommendation> FeedbackStore::GetRecommendation(int64_t id
   if (auto it = doc.find("services"); it != doc.end() && it->is_array()) {
     for (const auto& service : *it) {
       StoredService stored{service.value("id", ""), {}};
+      stored.position = service.value("p", 0);
+      if (auto f = service.find("f"); f != service.end() && f->is_array()) {
+        for (const auto& v : *f) stored.features.push_back(v.is_number() ? v.get<float>() : 0.0f);
+      }
       if (auto ch = service.find("channels"); ch != service.end() && ch->is_array()) {
         for (const auto& channel : *ch) {
           stored.channels.push_back(
@@ -213,6 +226,51 @@ absl::StatusOr<std::string> FeedbackStore::RecordClick(int64_t id, const std::st
       database_->db()->Put(options, family_, Prefix('c', id) + NewRandomUuid(), doc.dump());
   if (!s.ok()) return FromRocksStatus(s, "storing a click");
   return url;
+}
+
+absl::Status FeedbackStore::ForEachLogged(const std::function<void(const Logged&)>& visit) const {
+  // Clicks and feedback first (their keys sort before the recommendations'), by recommendation.
+  absl::flat_hash_map<int64_t, std::vector<std::string>> clicked;
+  absl::flat_hash_map<int64_t, absl::flat_hash_map<std::string, std::pair<int64_t, int>>> feedback;
+  std::unique_ptr<rocksdb::Iterator> it(
+      database_->db()->NewIterator(rocksdb::ReadOptions(), family_));
+  const auto id_of = [](const rocksdb::Slice& key) -> int64_t {
+    // "<kind>/<16 hex>/..."
+    if (key.size() < 18) return 0;
+    uint64_t id = 0;
+    for (size_t i = 2; i < 18; ++i) {
+      const char c = key[i];
+      id = id * 16 + static_cast<uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    return static_cast<int64_t>(id);
+  };
+  for (it->Seek("c/"); it->Valid() && it->key().starts_with("c/"); it->Next()) {
+    const json doc = json::parse(it->value().ToString(), nullptr, false);
+    if (doc.is_object()) clicked[id_of(it->key())].push_back(doc.value("service_id", ""));
+  }
+  for (it->Seek("f/"); it->Valid() && it->key().starts_with("f/"); it->Next()) {
+    const json doc = json::parse(it->value().ToString(), nullptr, false);
+    if (!doc.is_object() || doc.value("service_id", "").empty()) continue;
+    auto& latest = feedback[id_of(it->key())][doc.value("service_id", "")];
+    const int64_t time = doc.value("time_ms", int64_t{0});
+    if (time >= latest.first) latest = {time, doc.value("score", 0)};
+  }
+  for (it->Seek("r/"); it->Valid() && it->key().starts_with("r/"); it->Next()) {
+    const int64_t id = static_cast<int64_t>(std::stoull(it->key().ToString().substr(2), nullptr, 16));
+    auto recommendation = GetRecommendation(id);
+    if (!recommendation.ok()) continue;
+    Logged logged;
+    logged.recommendation = *std::move(recommendation);
+    if (auto c = clicked.find(id); c != clicked.end()) logged.clicked = c->second;
+    if (auto f = feedback.find(id); f != feedback.end()) {
+      for (const auto& [service, latest] : f->second) {
+        logged.feedback.emplace_back(service, latest.second);
+      }
+    }
+    visit(logged);
+  }
+  if (!it->status().ok()) return FromRocksStatus(it->status(), "reading the recommendation log");
+  return absl::OkStatus();
 }
 
 std::vector<FeedbackEntry> FeedbackStore::FeedbackOf(int64_t id) const {

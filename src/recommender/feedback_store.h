@@ -10,6 +10,8 @@
 //                                    "session", "services": [{"id", "channels": [{"id", "urls"}]}]}
 //   "f/" <id> "/" <uuid>          -> feedback {"time_ms", "service_id" ("" = overall), "score"}
 //   "c/" <id> "/" <uuid>          -> click {"time_ms", "service_id", "channel_id", "link", "url"}
+//   (each service of a recommendation may also carry "p", its position, and "f", its learning
+//   features)
 //
 // Recommendations are written through the WAL without waiting for fsync (losing the newest ones
 // in a power cut only makes their feedback impossible); feedback and clicks are acknowledged only
@@ -18,6 +20,7 @@
 // Thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,6 +38,10 @@ struct StoredChannel {
 struct StoredService {
   std::string id;
   std::vector<StoredChannel> channels;
+  // Where it was shown (1-based, across pages) and its learning features then (learning.h);
+  // 0 and empty in records from before learning.
+  int position = 0;
+  std::vector<float> features{};
 };
 struct StoredRecommendation {
   int64_t id = 0;
@@ -65,7 +72,16 @@ class FeedbackStore {
   absl::StatusOr<std::string> RecordClick(int64_t id, const std::string& service_id,
                                           const std::string& channel_id, int link);
 
-  // For tests and the learning issue: every feedback / click of a recommendation.
+  // Every recommendation with what happened to it: the services clicked, and the last feedback
+  // per service (+1/-1). In no particular order; for training (learning_loop.h).
+  struct Logged {
+    StoredRecommendation recommendation;
+    std::vector<std::string> clicked;
+    std::vector<std::pair<std::string, int>> feedback;
+  };
+  absl::Status ForEachLogged(const std::function<void(const Logged&)>& visit) const;
+
+  // For tests: every feedback / click of a recommendation.
   std::vector<FeedbackEntry> FeedbackOf(int64_t id) const;
   std::vector<std::string> ClicksOf(int64_t id) const;  // the URLs, in key order
 

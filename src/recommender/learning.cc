@@ -95,6 +95,16 @@ double StatsTable::Examination(int position) const {
   return 1.0 / std::pow(std::max(position, 1), options_.eta);
 }
 
+void SetHistoryFeatures(FeatureVector* features, const ServiceStats& stats,
+                        const StatsTable& table) {
+  FeatureVector& f = *features;
+  // Relative to the prior, so that a service without history contributes nothing either way.
+  f[kCtr] = static_cast<float>(10.0 * (table.SmoothedCtr(stats) - table.SmoothedCtr({})));
+  f[kFeedbackBalance] =
+      static_cast<float>((stats.positive - stats.negative) / (stats.positive + stats.negative + 2));
+  f[kPopularity] = static_cast<float>(std::log1p(stats.impressions) / 5.0);
+}
+
 FeatureVector Features(const RankedService& ranked, double top_score, const ServiceStats& stats,
                        const StatsTable& table, int position) {
   FeatureVector f{};
@@ -106,11 +116,7 @@ FeatureVector Features(const RankedService& ranked, double top_score, const Serv
   f[kLifeEvent] = static_cast<float>(e.life_event_score());
   f[kLocality] = static_cast<float>(e.locality_bonus());
   f[kAgeGroup] = static_cast<float>(e.age_group_bonus());
-  // Relative to the prior, so that a service without history contributes nothing either way.
-  f[kCtr] = static_cast<float>(10.0 * (table.SmoothedCtr(stats) - table.SmoothedCtr({})));
-  f[kFeedbackBalance] =
-      static_cast<float>((stats.positive - stats.negative) / (stats.positive + stats.negative + 2));
-  f[kPopularity] = static_cast<float>(std::log1p(stats.impressions) / 5.0);
+  SetHistoryFeatures(&f, stats, table);
   for (const auto& area : e.life_areas()) {
     const int k = LifeAreaIndex(area.area());
     if (k >= 0 && k < kLifeAreaCount)

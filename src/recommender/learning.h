@@ -80,6 +80,11 @@ using FeatureVector = std::array<float, kFeatureCount>;
 FeatureVector Features(const RankedService& ranked, double top_score, const ServiceStats& stats,
                        const StatsTable& table, int position);
 
+// Sets the history part of `features` (click-through rate, feedback balance, popularity) from
+// `stats`: for training, the statistics as they were when the service was shown.
+void SetHistoryFeatures(FeatureVector* features, const ServiceStats& stats,
+                        const StatsTable& table);
+
 // One shown service and what the person did with it.
 struct Impression {
   std::string service_id;

@@ -81,6 +81,7 @@ struct NodeSetup {
   std::string directory_target;           // the recommender's directory; empty: this node
   std::string grpc_listen = "127.0.0.1:0";
   std::string dictionary_dir = "/usr/share/dictd";
+  LearningOptions learning;
 };
 
 node::NodeConfig TestConfig(const std::string& data_dir, const NodeSetup& setup) {
@@ -100,6 +101,7 @@ node::NodeConfig TestConfig(const std::string& data_dir, const NodeSetup& setup)
   config.secret_hash_iterations = 1000;  // fast for tests; production uses 600000
   config.block_cache_bytes = 16u << 20;
   config.dictionary_dir = setup.dictionary_dir;
+  config.learning_options = setup.learning;
   return config;
 }
 
@@ -1312,6 +1314,117 @@ TEST_CASE("services that come to the person: a subscription's stream gets a new 
   CHECK_FALSE(open->Read(&match));
   CHECK(open->Finish().error_code() == grpc::StatusCode::UNAVAILABLE);
   stopper.join();
+}
+
+TEST_CASE("learning from feedback: a model trained on it re-ranks, is reported in explanations, "
+          "is kept across a restart and can be rolled back by the operators only",
+          "[recommender][service][learning]") {
+  TempDir dir;
+  NodeSetup setup;
+  setup.learning.training.min_impressions = 50;
+  setup.learning.training.min_positives = 5;
+  setup.learning.rerank.epsilon = 0;  // deterministic answers for the test
+  auto node = std::make_unique<TestNode>(dir.path(), setup);
+  const std::string organization = RegisterOrganization(*node, "Oppivan kunta");
+  std::set<std::string> ids;
+  for (int i = 0; i < 12; ++i) {
+    ids.insert(CreateService(*node, MakeService(organization, "Pelikaani neuvonta")).id());
+    // Others, so that the word is not in every service (where it would weigh nothing).
+    CreateService(*node, MakeService(organization, absl::StrCat("Kirjasto ", i)));
+  }
+  WaitForSearch(*node, "pelikaani", ids);
+  const auto models = [&] { return rv1::RankingModels::NewStub(grpc::CreateChannel(
+                                absl::StrCat("127.0.0.1:", node->grpc_port()),
+                                grpc::InsecureChannelCredentials())); };
+
+  // The plain order: equal scores, by id. People keep liking the fifth.
+  const std::vector<std::string> plain = SearchIds(*node, "pelikaani");
+  REQUIRE(plain.size() >= 5);
+  const std::string liked = plain[4];
+  for (int i = 0; i < 20; ++i) {
+    rv1::SearchResponse searched = SearchOk(*node, SearchFor("pelikaani", 10));
+    rv1::RecordFeedbackRequest feedback;
+    feedback.set_recommendation_id(searched.recommendation_id());
+    auto* entry = feedback.add_services();
+    entry->set_service_id(liked);
+    entry->set_score(1);
+    REQUIRE(CallStatus(*node, feedback).ok());
+  }
+  // Too little is refused; here there is enough.
+  rv1::RankingModelInfo trained;
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    grpc::Status status = models()->TrainModel(&context, rv1::TrainModelRequest(), &trained);
+    INFO(Describe(status));
+    REQUIRE(status.ok());
+  }
+  CHECK(trained.version() == 1);
+  CHECK(trained.active());
+  CHECK(trained.impressions() >= 200);
+  CHECK(trained.positives() == 20);
+
+  rv1::SearchResponse learnt = SearchOk(*node, SearchFor("pelikaani", 10));
+  REQUIRE(learnt.services_size() > 0);
+  CHECK(learnt.services(0).service().id() == liked);
+  CHECK(learnt.services(0).explanation().model_version() == 1);
+  CHECK(learnt.services(0).explanation().learned_score() >
+        learnt.services(1).explanation().learned_score());
+
+  // Operators only.
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    context.AddMetadata("x-aurora-organization-id", organization);
+    rv1::ListModelsResponse listed;
+    CHECK(models()->ListModels(&context, rv1::ListModelsRequest(), &listed).error_code() ==
+          grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // Kept across a restart.
+  node->Stop();
+  node = std::make_unique<TestNode>(dir.path(), setup);
+  WaitForSearch(*node, "pelikaani", ids);
+  CHECK(SearchIds(*node, "pelikaani").front() == liked);
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    rv1::ListModelsResponse listed;
+    REQUIRE(models()->ListModels(&context, rv1::ListModelsRequest(), &listed).ok());
+    CHECK(listed.active_version() == 1);
+    REQUIRE(listed.models_size() == 1);
+    CHECK(listed.models(0).active());
+  }
+  // Rolled back to none: the ranker's order again; a version not kept is NOT_FOUND.
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    rv1::ActivateModelRequest none;
+    rv1::RankingModelInfo info;
+    REQUIRE(models()->ActivateModel(&context, none, &info).ok());
+    CHECK(info.version() == 0);
+  }
+  rv1::SearchResponse rolled = SearchOk(*node, SearchFor("pelikaani", 50));
+  CHECK(Ids(rolled) == plain);
+  CHECK(rolled.services(0).explanation().model_version() == 0);
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    rv1::ActivateModelRequest missing;
+    missing.set_version(9);
+    rv1::RankingModelInfo info;
+    grpc::Status status = models()->ActivateModel(&context, missing, &info);
+    CHECK(status.error_code() == grpc::StatusCode::NOT_FOUND);
+    CHECK_THAT(status.error_message(), Catch::Contains("9"));
+  }
+  {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    rv1::ActivateModelRequest back;
+    back.set_version(1);
+    rv1::RankingModelInfo info;
+    REQUIRE(models()->ActivateModel(&context, back, &info).ok());
+  }
+  CHECK(SearchIds(*node, "pelikaani").front() == liked);
 }
 
 TEST_CASE("a redirect returns the recommended channel link and records the click",
