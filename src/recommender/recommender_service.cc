@@ -154,6 +154,19 @@ absl::Status CheckSubscriptionId(const std::string& id) {
       absl::StrCat("subscription_id: expected a UUID, got ", QuoteForMessage(id)));
 }
 
+absl::Status CheckAfterSequence(int64_t after) {
+  if (after >= 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("after_sequence: must be 0 or more, got ", after));
+}
+
+// What every call about one subscription checks first: the id, then `more`, then the token.
+absl::StatusOr<std::string> SubscriptionCall(const grpc::CallbackServerContext* context,
+                                             const std::string& id, absl::Status more) {
+  if (auto s = CheckSubscriptionId(id); !s.ok()) return s;
+  if (!more.ok()) return more;
+  return SubscriptionToken(context);
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* RecommenderService::Subscribe(grpc::CallbackServerContext* context,
@@ -164,15 +177,7 @@ grpc::ServerUnaryReactor* RecommenderService::Subscribe(grpc::CallbackServerCont
     reactor->Finish(NoSubscriptions());
     return reactor;
   }
-  v1::RecommendRequest situation;
-  *situation.mutable_life_situation_meters() = request->life_situation_meters();
-  if (request->has_age()) situation.set_age(request->age());
-  situation.set_municipality_code(request->municipality_code());
-  *situation.mutable_life_events() = request->life_events();
-  situation.set_text(request->text());
-  situation.set_language(request->language());
-  *situation.mutable_filters() = request->filters();
-  absl::Status valid = ToRankRequest(situation, *codes_).status();
+  absl::Status valid = ToRankRequest(AsRecommendRequest(*request), *codes_).status();
   if (valid.ok() && !request->consent()) {
     valid = absl::InvalidArgumentError(
         "consent: must be true: the node keeps the situation, to tell of the services that match "
@@ -203,21 +208,16 @@ grpc::ServerUnaryReactor* RecommenderService::ListMatches(grpc::CallbackServerCo
     reactor->Finish(NoSubscriptions());
     return reactor;
   }
-  absl::Status valid = CheckSubscriptionId(request->subscription_id());
-  if (valid.ok() && (request->limit() < 0 || request->limit() > kMaxMatchLimit)) {
-    valid =
+  absl::Status paging = CheckAfterSequence(request->after_sequence());
+  if (paging.ok() && (request->limit() < 0 || request->limit() > kMaxMatchLimit)) {
+    paging =
         absl::InvalidArgumentError(absl::StrCat("limit: must be 1..", kMaxMatchLimit, " (0 means ",
                                                 kDefaultMatchLimit, "), got ", request->limit()));
   }
-  if (valid.ok() && request->after_sequence() < 0) {
-    valid = absl::InvalidArgumentError(
-        absl::StrCat("after_sequence: must be 0 or more, got ", request->after_sequence()));
-  }
-  auto token = SubscriptionToken(context);
-  if (valid.ok() && !token.ok()) valid = token.status();
-  if (!valid.ok()) {
+  auto token = SubscriptionCall(context, request->subscription_id(), paging);
+  if (!token.ok()) {
     auto* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(valid));
+    reactor->Finish(ToGrpcStatus(token.status()));
     return reactor;
   }
   return Run(context, [this, request, response, token = *token]() -> absl::Status {
@@ -239,12 +239,10 @@ grpc::ServerUnaryReactor* RecommenderService::Unsubscribe(grpc::CallbackServerCo
     reactor->Finish(NoSubscriptions());
     return reactor;
   }
-  absl::Status valid = CheckSubscriptionId(request->subscription_id());
-  auto token = SubscriptionToken(context);
-  if (valid.ok() && !token.ok()) valid = token.status();
-  if (!valid.ok()) {
+  auto token = SubscriptionCall(context, request->subscription_id(), absl::OkStatus());
+  if (!token.ok()) {
     auto* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(valid));
+    reactor->Finish(ToGrpcStatus(token.status()));
     return reactor;
   }
   return Run(context, [this, request, response, token = *token]() -> absl::Status {
@@ -326,16 +324,15 @@ class MatchWatchReactor final : public grpc::ServerWriteReactor<v1::ServiceMatch
 
 grpc::ServerWriteReactor<v1::ServiceMatch>* RecommenderService::WatchMatches(
     grpc::CallbackServerContext* context, const v1::WatchMatchesRequest* request) {
-  absl::Status valid = subscriptions_ == nullptr
-                           ? absl::UnimplementedError(NoSubscriptions().error_message())
-                           : CheckSubscriptionId(request->subscription_id());
-  if (valid.ok() && request->after_sequence() < 0) {
-    valid = absl::InvalidArgumentError(
-        absl::StrCat("after_sequence: must be 0 or more, got ", request->after_sequence()));
+  absl::Status valid = absl::OkStatus();
+  if (subscriptions_ == nullptr) {
+    valid = absl::UnimplementedError(NoSubscriptions().error_message());
+  } else {
+    auto token = SubscriptionCall(context, request->subscription_id(),
+                                  CheckAfterSequence(request->after_sequence()));
+    valid =
+        token.ok() ? subscriptions_->Authorize(request->subscription_id(), *token) : token.status();
   }
-  auto token = SubscriptionToken(context);
-  if (valid.ok() && !token.ok()) valid = token.status();
-  if (valid.ok()) valid = subscriptions_->Authorize(request->subscription_id(), *token);
   auto* reactor =
       new MatchWatchReactor(this, request->subscription_id(), request->after_sequence());
   {
@@ -443,14 +440,7 @@ grpc::ServerUnaryReactor* RecommenderService::RecommendPackage(
     grpc::CallbackServerContext* context, const v1::RecommendPackageRequest* request,
     v1::ServicePackage* response) {
   // The situation is validated as Recommend's (the same fields, names and rules).
-  v1::RecommendRequest situation;
-  *situation.mutable_life_situation_meters() = request->life_situation_meters();
-  if (request->has_age()) situation.set_age(request->age());
-  situation.set_municipality_code(request->municipality_code());
-  *situation.mutable_life_events() = request->life_events();
-  situation.set_text(request->text());
-  situation.set_language(request->language());
-  *situation.mutable_filters() = request->filters();
+  v1::RecommendRequest situation = AsRecommendRequest(*request);
   situation.set_session_id(request->session_id());
   absl::StatusOr<RankRequest> rank = ToRankRequest(situation, *codes_);
   if (rank.ok() && (request->max_steps() < 0 ||

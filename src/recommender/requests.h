@@ -34,6 +34,22 @@ absl::StatusOr<std::optional<Language>> ValidateLanguage(const std::string& code
 
 absl::StatusOr<RankRequest> ToRankRequest(const aurora::recommender::v1::RecommendRequest& request,
                                           const CodeLists& codes);
+
+// The situation of a request that repeats RecommendRequest's fields 1..7 under the same names
+// (RecommendPackageRequest, SubscribeRequest), as a RecommendRequest: validated by ToRankRequest
+// with the same field names in its errors.
+template <typename Request>
+aurora::recommender::v1::RecommendRequest AsRecommendRequest(const Request& request) {
+  aurora::recommender::v1::RecommendRequest out;
+  *out.mutable_life_situation_meters() = request.life_situation_meters();
+  if (request.has_age()) out.set_age(request.age());
+  out.set_municipality_code(request.municipality_code());
+  *out.mutable_life_events() = request.life_events();
+  out.set_text(request.text());
+  out.set_language(request.language());
+  *out.mutable_filters() = request.filters();
+  return out;
+}
 absl::StatusOr<RankRequest> ToRankRequest(const aurora::recommender::v1::SearchRequest& request,
                                           const CodeLists& codes);
 

@@ -56,15 +56,7 @@ absl::Time FromProto(const google::protobuf::Timestamp& t) {
 
 // The situation of a subscription as Recommend validates it.
 absl::StatusOr<RankRequest> SituationOf(const rv1::SubscribeRequest& s, const CodeLists& codes) {
-  rv1::RecommendRequest request;
-  *request.mutable_life_situation_meters() = s.life_situation_meters();
-  if (s.has_age()) request.set_age(s.age());
-  request.set_municipality_code(s.municipality_code());
-  *request.mutable_life_events() = s.life_events();
-  request.set_text(s.text());
-  request.set_language(s.language());
-  *request.mutable_filters() = s.filters();
-  return ToRankRequest(request, codes);
+  return ToRankRequest(AsRecommendRequest(s), codes);
 }
 
 absl::Status NotFound(const std::string& id) {
