@@ -93,10 +93,12 @@ absl::StatusOr<Outcome> RecommenderEngine::RankAndSave(const RankRequest& reques
     outcome.result = ranker_->Rank(request);
     if (!outcome.result.services.empty()) top_score = outcome.result.services.front().score;
   }
-  // The first page's features: what the next model learns from.
+  // The first page's features (its first ten: later places are rarely looked at): what the
+  // next model learns from.
   std::vector<FeatureVector> features;
   if (learned != nullptr && request.offset == 0) {
     for (const auto& ranked : outcome.result.services) {
+      if (features.size() == kPositionSlots - 1) break;
       features.push_back(Features(ranked, top_score, learned->stats.Of(ranked.service->id()),
                                   learned->stats, ranked.rank));
     }
