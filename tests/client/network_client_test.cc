@@ -94,9 +94,10 @@ class Benefits final : public bv1::Benefits::CallbackService {
   }
 };
 
+// Polls `check` for up to 30 s (moments on an idle machine; a loaded CI machine needs more).
 template <typename Check>
 void Eventually(Check check) {
-  for (int i = 0; i < 100 && !check(); ++i) {
+  for (int i = 0; i < 600 && !check(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   REQUIRE(check());
