@@ -217,6 +217,12 @@ int Serve(const std::vector<std::string>& args) {
           {"learning-exploration", "E", "0.1",
            "share of first pages on which a rarely shown service is put (0..0.5), while a "
            "model is active"},
+          {"situation-k", "K", "10",
+           "the situational picture's k-anonymity: cells of fewer requests are suppressed"},
+          {"situation-epsilon", "E", "0",
+           "the situational picture's differential privacy: Laplace noise of scale 1/E on every "
+           "published count (0: none)"},
+          {"situation-window-hours", "H", "24", "the situational picture's time window"},
           {"profile-keys", "FILE", "",
            "the profile node's secret keys (master key, pseudonym keys; JSON, see README); "
            "default: <data-dir>/profile-keys.json, made on first start"},
@@ -320,6 +326,21 @@ int Serve(const std::vector<std::string>& args) {
           "--learning-exploration: expected a number in 0..0.5, got \"", v, "\"")));
     }
     config.learning_options.rerank.epsilon = e;
+  }
+  auto situation_k = o.GetInt("situation-k", 2, 1000000);
+  if (!situation_k.ok()) return Fail(situation_k.status());
+  config.situation.k = static_cast<int>(*situation_k);
+  auto situation_window = o.GetInt("situation-window-hours", 1, 24 * 31);
+  if (!situation_window.ok()) return Fail(situation_window.status());
+  config.situation.window = absl::Hours(*situation_window);
+  {
+    double e = 0;
+    const std::string v = o.Get("situation-epsilon");
+    if (!absl::SimpleAtod(v, &e) || !(e >= 0 && e <= 100)) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--situation-epsilon: expected a number in 0..100 (0: no noise), got \"", v, "\"")));
+    }
+    config.situation.epsilon = e;
   }
   if (const std::string v = o.Get("area-classifier"); v == "on" || v == "off") {
     config.area_classifier = v == "on";

@@ -203,6 +203,18 @@ absl::Status Node::StartImpl() {
         index_.get(), ranker_.get(), feedback_store_.get(), config_.recommender);
     recommender_service_ = std::make_unique<recommender::RecommenderService>(
         engine_.get(), codes_.get(), subscriptions_.get());
+    recommender::SituationOptions situation = config_.situation;
+    situation.metrics = &metrics_.registry();
+    auto situation_stats =
+        recommender::SituationStats::Open(database_.get(), codes_.get(), situation);
+    if (!situation_stats.ok()) return situation_stats.status();
+    situation_ = std::move(*situation_stats);
+    engine_->SetSituation(situation_.get());
+    situation_service_ =
+        std::make_unique<recommender::SituationReportsService>(situation_.get(), codes_.get());
+    server_.AddService(situation_service_.get(),
+                       aurora::recommender::v1::SituationReports::service_full_name());
+    situation_->Start();
     if (config_.learning) {
       recommender::LearningOptions learning = config_.learning_options;
       learning.metrics = &metrics_.registry();
@@ -604,6 +616,7 @@ void Node::Stop() {
   if (labeller_) labeller_->Stop();
   if (subscriptions_) subscriptions_->Stop();
   if (learning_) learning_->Stop();
+  if (situation_) situation_->Stop();
   if (registry_copy_) registry_copy_->Stop();
   if (registry_service_) registry_service_->Shutdown();
   if (directory_service_) directory_service_->Shutdown();
@@ -626,6 +639,8 @@ void Node::Stop() {
   subscriptions_.reset();
   engine_.reset();
   learning_.reset();
+  situation_service_.reset();
+  situation_.reset();
   feedback_store_.reset();
   // The pool finishes what it accepted (synced writes) before the store closes.
   if (profile_calls_) profile_calls_->Shutdown();

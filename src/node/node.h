@@ -41,6 +41,7 @@
 #include "recommender/feedback_store.h"
 #include "recommender/learning_loop.h"
 #include "recommender/models_service.h"
+#include "recommender/situation_service.h"
 #include "recommender/ranker.h"
 #include "recommender/recommender_service.h"
 
@@ -87,6 +88,8 @@ struct NodeConfig {
   // The learnt re-ranking (recommender::LearningLoop, RankingModels).
   bool learning = true;
   recommender::LearningOptions learning_options;
+  // The situational picture (recommender::SituationStats).
+  recommender::SituationOptions situation;
   // Set (by a stop signal) while Start is still waiting for the recommender's snapshot: Start
   // gives up with CANCELLED instead of waiting out recommender_sync_timeout. May be null.
   const std::atomic<bool>* stop_requested = nullptr;
@@ -184,6 +187,8 @@ class Node {
   std::unique_ptr<recommender::Subscriptions> subscriptions_;
   std::unique_ptr<recommender::LearningLoop> learning_;
   std::unique_ptr<recommender::RankingModelsService> models_service_;
+  std::unique_ptr<recommender::SituationStats> situation_;
+  std::unique_ptr<recommender::SituationReportsService> situation_service_;
   GrpcServer server_;
   std::unique_ptr<gateway::Gateway> gateway_;  // after server_: stopped and destroyed first
   bool stopped_ = false;

@@ -65,6 +65,7 @@ absl::StatusOr<Outcome> RecommenderEngine::RankAndSave(const RankRequest& reques
                                                        const Caller& caller,
                                                        const std::string& session) {
   Outcome outcome;
+  RecordSituation(request);
   const std::shared_ptr<const LearnedState> learned =
       learning_ != nullptr ? learning_->Current() : nullptr;
   double top_score = 0;

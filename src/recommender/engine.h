@@ -17,6 +17,7 @@
 #include "common/executor.h"
 #include "recommender/feedback_store.h"
 #include "recommender/learning_loop.h"
+#include "recommender/situation_stats.h"
 #include "recommender/ranker.h"
 
 namespace aurora::recommender {
@@ -69,6 +70,12 @@ class RecommenderEngine {
 
   // The learnt re-ranking (null: none). Set before serving.
   void SetLearning(LearningLoop* learning) { learning_ = learning; }
+  // The situational picture, which counts every first-page request (null: none). Set before
+  // serving.
+  void SetSituation(SituationStats* situation) { situation_ = situation; }
+  void RecordSituation(const RankRequest& request) {
+    if (situation_ != nullptr && request.offset == 0) situation_->Record(request);
+  }
 
   // Ranks (re-ranked by the active learnt model, exploring on first pages; learning_loop.h) and
   // stores the recommendation with its services' channel links — and, with learning, each first
@@ -93,6 +100,7 @@ class RecommenderEngine {
   const Ranker* ranker_;
   FeedbackStore* store_;
   LearningLoop* learning_ = nullptr;
+  SituationStats* situation_ = nullptr;
   EngineOptions options_;
   Executor executor_;
 };

@@ -454,6 +454,7 @@ grpc::ServerUnaryReactor* RecommenderService::RecommendPackage(
     reactor->Finish(ToGrpcStatus(rank.status()));
     return reactor;
   }
+  engine_->RecordSituation(*rank);
   PackageRequest package_request{*std::move(rank), static_cast<size_t>(request->max_steps())};
   const bool submitted = engine_->RunOrSubmit([this, reactor, request, response,
                                                package_request = std::move(package_request),

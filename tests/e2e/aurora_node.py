@@ -103,6 +103,25 @@ def member_node(data_dir, ca, cert_folder, args=(), grpc_port=None):
         channel_credentials=member_credentials(cert_folder))
 
 
+def wait_for_members(channel, organizations, timeout=30):
+    """Until the node behind `channel` lists every one of `organizations` as a member in its
+    registry copy: another organisation's calls are admitted only from then on (the copy follows
+    the directory within moments)."""
+    from aurora.network.v1 import network_pb2, network_pb2_grpc
+    discovery = network_pb2_grpc.DiscoveryStub(channel)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            members = discovery.ListMembers(network_pb2.ListMembersRequest(), timeout=5).members
+            if set(organizations) <= {m.organization_id for m in members}:
+                return
+        except grpc.RpcError:
+            pass
+        if time.monotonic() > deadline:
+            raise NodeError(f"the registry copy did not list {organizations} within {timeout} s")
+        time.sleep(0.05)
+
+
 def member_credentials(folder):
     """Channel credentials presenting the node certificate in `folder` (ca.crt, node.key,
     node.crt, as `aurora ca issue` writes them)."""

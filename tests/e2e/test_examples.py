@@ -133,6 +133,8 @@ class ExamplesTest(unittest.TestCase):
             # Where A's node answers: B's node redeems transfers held there.
             npb_grpc.NetworkRegistryStub(cls.a.channel).SetNodeAddress(npb.SetNodeAddressRequest(
                 organization_id=ORG_A, node_address=cls.a.target), timeout=TIMEOUT)
+            # Members' calls are admitted once A's registry copy lists them.
+            aurora_node.wait_for_members(cls.a.channel, (ORG_A, ORG_B, ORG_C))
             # B's API client, and its service whose channel takes transfers for that client.
             with grpc.secure_channel(cls.a.target, member_credentials(cls.certs[ORG_B])) as channel:
                 b_directory = dpb_grpc.DirectoryStub(channel)

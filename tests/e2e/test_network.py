@@ -92,6 +92,7 @@ class NetworkTest(unittest.TestCase):
                           (ORG_D, "Yhdistys D")):
             directory.RegisterOrganization(dpb.RegisterOrganizationRequest(
                 organization=dpb.Organization(id=org, name={"fi": name})), timeout=TIMEOUT)
+        aurora_node.wait_for_members(cls.a.channel, (ORG_A, ORG_B, ORG_C, ORG_D))
         cls.b = cls.node(ORG_B, ["--components", "gateway", "--directory-target", cls.a.target])
         cls.c = cls.node(ORG_C, ["--components", "gateway", "--directory-target", cls.a.target,
                                  "--service-backends",

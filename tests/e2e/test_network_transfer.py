@@ -112,6 +112,8 @@ class NetworkTransferTest(unittest.TestCase):
                 organization_id=ORG_A, display_name="Kunta A chatbot"), timeout=TIMEOUT)
             cls.a_client_id = a_client.client.client_id
 
+            # Members' calls are admitted once A's registry copy lists them.
+            aurora_node.wait_for_members(cls.a.channel, (ORG_A, ORG_B, ORG_C))
             # B, with its own certificate at the directory: its API client and its service,
             # whose channel takes session transfers for that client.
             with grpc.secure_channel(cls.a.target, member_credentials(cls.certs[ORG_B])) as channel:

@@ -785,6 +785,22 @@ class RecommenderTest(unittest.TestCase):
                               self.url(f"/v1/subscriptions/{sid}/matches"))
         self.assertEqual(status, 404, raw)
 
+    def test_situational_picture(self):
+        # Only complete windows are published (a day by default): a fresh node shows none yet,
+        # but says how it publishes.
+        status, _, raw = curl(self.url("/v1/situational-picture?days=30"))
+        self.assertEqual(status, 200, raw)
+        picture = json.loads(raw)
+        self.assertEqual(picture["k"], 10)
+        self.assertEqual(picture["window_seconds"], "86400")
+        self.assertEqual(picture.get("cells", []), [])
+        status, _, raw = curl(self.url(
+            "/v1/situational-picture?wellbeing_service_county_codes=99"))
+        self.assertEqual(status, 400, raw)
+        self.assertIn("wellbeing_service_county_codes[0]", json.loads(raw)["message"])
+        status, _, raw = curl(self.url("/v1/situational-picture?days=400"))
+        self.assertEqual(status, 400, raw)
+
     # -- 9. crisis ------------------------------------------------------------------------------
 
     def test_crisis(self):
