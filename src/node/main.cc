@@ -22,6 +22,7 @@
 #include "common/metrics.h"
 #include "directory/catalogue_format.h"
 #include "gateway/gateway.h"
+#include "gateway/route_table.h"
 #include "node/import_client.h"
 #include "node/network_ca.h"
 #include "node/node.h"
@@ -408,6 +409,10 @@ int Gateway(const std::vector<std::string>& args) {
       "accepting, let requests under way finish.",
       WithTlsOptions(WithGatewayOptions({
           {"upstream", "HOST:PORT", "", "the gRPC address of the node (or Service) to call"},
+          {"service-upstreams", "LIST", "",
+           "gRPC services served elsewhere than --upstream, NAME=HOST:PORT,... with full service "
+           "names (e.g. aurora.directory.v1.Directory=directory:50051); API client credentials "
+           "are verified at the directory's"},
           {"http-listen", "HOST:PORT", "127.0.0.1:8080",
            "HTTP/JSON address (port 0: any free port)"},
           {"grace-seconds", "N", "10", "seconds requests under way get to finish on shutdown"},
@@ -441,8 +446,29 @@ int Gateway(const std::vector<std::string>& args) {
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(64 << 20);
   auto channel = grpc::CreateCustomChannel(o.Get("upstream"), *credentials, channel_args);
+  std::map<std::string, std::shared_ptr<grpc::Channel>> elsewhere;
+  if (!o.Get("service-upstreams").empty()) {
+    auto contracts = gateway::ContractSet::BuiltIn();
+    if (!contracts.ok()) return Fail(contracts.status());
+    for (const std::string& item : std::vector<std::string>(
+             absl::StrSplit(o.Get("service-upstreams"), ',', absl::SkipEmpty()))) {
+      const size_t equals = item.find('=');
+      const std::string name = item.substr(0, equals);
+      const std::string target = equals == std::string::npos ? "" : item.substr(equals + 1);
+      bool known = false;
+      for (const auto* service : (*contracts)->services()) known |= service->full_name() == name;
+      if (equals == std::string::npos || target.find(':') == std::string::npos || !known) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat(
+            "--service-upstreams \"", item,
+            "\": expected NAME=HOST:PORT with the full name of a service the gateway serves "
+            "(e.g. aurora.directory.v1.Directory=directory:50051)")));
+      }
+      elsewhere[name] = grpc::CreateCustomChannel(target, *credentials, channel_args);
+    }
+  }
   Metrics metrics;
-  auto gateway = gateway::Gateway::Create(options, channel, metrics.shared_registry());
+  auto gateway = gateway::Gateway::Create(options, channel, metrics.shared_registry(), nullptr,
+                                          std::move(elsewhere));
   if (!gateway.ok()) return Fail(gateway.status());
   if (auto s = (*gateway)->Start(o.Get("http-listen")); !s.ok()) {
     return Fail(absl::Status(s.code(), absl::StrCat("--http-listen: ", s.message())));
@@ -450,6 +476,7 @@ int Gateway(const std::vector<std::string>& args) {
   LogInfo("gateway", "serving",
           {{"http_port", absl::StrCat((*gateway)->port())},
            {"upstream", o.Get("upstream")},
+           {"service_upstreams", o.Get("service-upstreams")},
            {"routes", absl::StrCat((*gateway)->routes().routes().size())}});
   int signal = 0;
   sigwait(&signals, &signal);

@@ -13,7 +13,7 @@ import time
 import unittest
 
 import aurora_node
-from aurora_node import AuroraNode, curl
+from aurora_node import AuroraNode, curl, free_port
 
 DEMO_ORGANIZATION = "2b7d2c4e-8f3a-5d61-9c0e-4a1f6b3d7e25"
 
@@ -161,6 +161,51 @@ class GatewayTest(unittest.TestCase):
             self.assertEqual(process.wait(timeout=30), 0)
         with open(log_path, encoding="utf-8") as f:
             self.assertIn("stopped", [json.loads(line)["message"] for line in f])
+
+    def test_standalone_gateway_routes_services_to_their_upstreams(self):
+        # --upstream points nowhere; the directory's calls (and API client checks) go to the node
+        # through --service-upstreams, as a gateway in front of separate component pods does.
+        log_path = os.path.join(self.tmp.name, "gateway-routes.log")
+        nowhere = f"127.0.0.1:{free_port()}"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [aurora_node.AURORA_BIN, "gateway", "--upstream", nowhere,
+                 "--service-upstreams", f"aurora.directory.v1.Directory={self.node.target}",
+                 "--http-listen", "127.0.0.1:0"],
+                env=aurora_node.child_env(), stdout=log, stderr=log)
+        try:
+            port = None
+            deadline = time.monotonic() + 30
+            while port is None and time.monotonic() < deadline:
+                with open(log_path, encoding="utf-8") as f:
+                    for line in f:
+                        entry = json.loads(line)
+                        if entry.get("message") == "serving":
+                            port = int(entry["http_port"])
+                if process.poll() is not None:
+                    self.fail(f"aurora gateway exited with {process.returncode}")
+                time.sleep(0.05)
+            self.assertIsNotNone(port, "aurora gateway did not log 'serving'")
+            base = f"http://127.0.0.1:{port}"
+            status, _, body = curl(base + "/v1/services?page.page_size=2")
+            self.assertEqual(status, 200, body)
+            self.assertEqual(len(json.loads(body)["services"]), 2)
+            status, _, body = curl("-u", self.user, base + f"/v1/organizations/{DEMO_ORGANIZATION}"
+                                   "/clients")
+            self.assertEqual(status, 200, body)
+            # The recommender is not routed elsewhere: its calls go to --upstream, which is down.
+            status, _, body = curl("-X", "POST", "--data-binary", '{"text": "kirjasto"}',
+                                   base + "/v1/search")
+            self.assertEqual(status, 503, body)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            self.assertEqual(process.wait(timeout=30), 0)
+        done = subprocess.run([aurora_node.AURORA_BIN, "gateway", "--upstream", self.node.target,
+                               "--service-upstreams", "nope=127.0.0.1:1"],
+                              env=aurora_node.child_env(), capture_output=True, text=True,
+                              timeout=30, check=False)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn('--service-upstreams "nope=127.0.0.1:1"', done.stderr)
 
 
 if __name__ == "__main__":
