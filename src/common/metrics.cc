@@ -1,9 +1,12 @@
 #include "common/metrics.h"
 
 #include <google/protobuf/descriptor.h>
+#include <grpcpp/grpcpp.h>
+#include <prometheus/gauge.h>
 #include <prometheus/metric_family.h>
 #include <rocksdb/db.h>
 #include <rocksdb/statistics.h>
+#include <sys/statvfs.h>
 
 #include <chrono>
 
@@ -115,6 +118,18 @@ class CallbackGauges final : public prometheus::Collectable {
   std::vector<Gauge> gauges_;
 };
 
+prometheus::MetricFamily GaugeFamily(const std::string& name, const std::string& help,
+                                     double value) {
+  prometheus::MetricFamily family;
+  family.name = name;
+  family.help = help;
+  family.type = prometheus::MetricType::Gauge;
+  prometheus::ClientMetric metric;
+  metric.gauge.value = value;
+  family.metric.push_back(std::move(metric));
+  return family;
+}
+
 // RocksDB properties (gauges per column family) and statistics tickers (counters).
 class RocksDbCollector final : public prometheus::Collectable {
  public:
@@ -153,6 +168,27 @@ class RocksDbCollector final : public prometheus::Collectable {
       }
       out.push_back(std::move(family));
     }
+    // Whole-database health: writes stopped or slowed by compaction debt, background errors
+    // (a full disk among them), and the filesystem the data directory is on.
+    static const std::pair<const char*, const char*> kDbProperties[] = {
+        {"rocksdb.is-write-stopped", "aurora_rocksdb_write_stopped"},
+        {"rocksdb.actual-delayed-write-rate", "aurora_rocksdb_delayed_write_rate_bytes"},
+        {"rocksdb.background-errors", "aurora_rocksdb_background_errors"},
+    };
+    for (const auto& [property, metric_name] : kDbProperties) {
+      uint64_t value = 0;
+      if (!db->GetIntProperty(property, &value)) continue;
+      out.push_back(GaugeFamily(metric_name, absl::StrCat("RocksDB property ", property), value));
+    }
+    struct statvfs fs {};
+    if (statvfs(database_->path().c_str(), &fs) == 0) {
+      out.push_back(GaugeFamily("aurora_data_dir_available_bytes",
+                                "Bytes available to the node on its data directory's filesystem",
+                                static_cast<double>(fs.f_bavail) * fs.f_frsize));
+      out.push_back(GaugeFamily("aurora_data_dir_capacity_bytes",
+                                "Size of the node's data directory's filesystem",
+                                static_cast<double>(fs.f_blocks) * fs.f_frsize));
+    }
     if (rocksdb::Statistics* stats = database_->statistics()) {
       prometheus::MetricFamily tickers;
       tickers.name = "aurora_rocksdb_ticker_total";
@@ -160,7 +196,13 @@ class RocksDbCollector final : public prometheus::Collectable {
       tickers.type = prometheus::MetricType::Counter;
       for (const auto& [ticker, name] : rocksdb::TickersNameMap) {
         const uint64_t value = stats->getTickerCount(ticker);
-        if (value == 0) continue;  // hundreds of tickers; export the ones in use
+        // Hundreds of tickers: export the ones in use, and always those alerts and dashboards
+        // read (write stalls, compaction and flush traffic, WAL syncs).
+        if (value == 0 && ticker != rocksdb::STALL_MICROS && ticker != rocksdb::COMPACT_READ_BYTES &&
+            ticker != rocksdb::COMPACT_WRITE_BYTES && ticker != rocksdb::FLUSH_WRITE_BYTES &&
+            ticker != rocksdb::WAL_FILE_SYNCED) {
+          continue;
+        }
         prometheus::ClientMetric metric;
         metric.label.push_back({"ticker", name});
         metric.counter.value = static_cast<double>(value);
@@ -283,6 +325,16 @@ void Metrics::RecordCall(const std::string& full_method, const char* type, int c
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 Metrics::NewInterceptorFactory() {
   return std::make_unique<MetricsInterceptorFactory>(this);
+}
+
+void Metrics::SetBuildInfo(const std::string& version) {
+  prometheus::BuildGauge()
+      .Name("aurora_build_info")
+      .Help("The running aurora's version and its gRPC library's (always 1)")
+      .Register(*registry_)
+      .Add({{"version", version.empty() ? "unversioned" : version},
+            {"grpc_version", grpc::Version()}})
+      .Set(1);
 }
 
 }  // namespace aurora

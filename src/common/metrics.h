@@ -42,6 +42,9 @@ class Metrics {
   // Stops serving /metrics (civetweb may take up to ~2 s after a scrape).
   void StopExposer();
 
+  // aurora_build_info{version, grpc_version} 1: what runs, for dashboards and alerts.
+  void SetBuildInfo(const std::string& version);
+
   // A gauge whose value is read by `read` at every scrape.
   void AddGaugeCallback(const std::string& name, const std::string& help,
                         std::function<double()> read);

@@ -177,14 +177,32 @@ absl::Status GrpcServer::Start(const std::string& address, Metrics* metrics) {
     return absl::UnavailableError(
         absl::StrCat("--grpc-listen: cannot listen on ", address, " (in use or not local?)"));
   }
+  if (!options_.probe_address.empty()) {
+    grpc::ServerBuilder probe;
+    probe.AddListeningPort(options_.probe_address, grpc::InsecureServerCredentials(),
+                           &probe_port_);
+    probe.RegisterService(&probe_health_);
+    probe_server_ = probe.BuildAndStart();
+    if (!probe_server_ || probe_port_ == 0) {
+      probe_server_.reset();
+      server_->Shutdown();
+      server_->Wait();
+      server_.reset();
+      return absl::UnavailableError(absl::StrCat("--probe-listen: cannot listen on ",
+                                                 options_.probe_address,
+                                                 " (in use or not local?)"));
+    }
+  }
   SetServing(false);
   return absl::OkStatus();
 }
 
 void GrpcServer::SetServing(bool serving) {
   if (!server_ || shut_down_) return;
-  health_.SetStatus("", serving);
-  for (auto& [service, name] : services_) health_.SetStatus(name, serving);
+  for (HealthService* health : {&health_, &probe_health_}) {
+    health->SetStatus("", serving);
+    for (auto& [service, name] : services_) health->SetStatus(name, serving);
+  }
 }
 
 std::shared_ptr<grpc::Channel> GrpcServer::InProcessChannel() {
@@ -197,8 +215,13 @@ void GrpcServer::Shutdown(absl::Duration grace) {
   if (!server_ || shut_down_) return;
   shut_down_ = true;
   health_.Shutdown();
+  probe_health_.Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(grace));
   server_->Wait();
+  if (probe_server_) {
+    probe_server_->Shutdown(std::chrono::system_clock::now());
+    probe_server_->Wait();
+  }
 }
 
 }  // namespace aurora

@@ -41,6 +41,10 @@ struct GrpcServerOptions {
   // certificate names and x-aurora-client-id is removed, before a service sees them: a member
   // node acts with the rights of its organisation.
   std::string own_organization;
+  // A second, plaintext listener that serves only grpc.health.v1.Health with the same statuses
+  // (empty: none). For probes that cannot present a client certificate, such as the kubelet's
+  // native gRPC probes, when the main port requires mutual TLS.
+  std::string probe_address;
 };
 
 class GrpcServer {
@@ -63,9 +67,14 @@ class GrpcServer {
     options_.own_organization = std::move(own_organization);
   }
 
+  // See GrpcServerOptions::probe_address. Call before Start().
+  void SetProbeAddress(std::string address) { options_.probe_address = std::move(address); }
+
   // Listens on `address` (port 0 picks a free one). `metrics` may be null.
   absl::Status Start(const std::string& address, Metrics* metrics);
   int port() const { return port_; }
+  // The probe listener's port (0: none).
+  int probe_port() const { return probe_port_; }
   grpc::Server* server() const { return server_.get(); }
 
   // Sets every component's health status and the overall "" status.
@@ -79,11 +88,14 @@ class GrpcServer {
 
  private:
   GrpcServerOptions options_;
-  HealthService health_;  // declared before server_: outlives it
+  HealthService health_;        // declared before server_: outlives it
+  HealthService probe_health_;  // the same statuses, on the probe listener
   std::vector<std::pair<grpc::Service*, std::string>> services_;
   grpc::CallbackGenericService* generic_ = nullptr;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> probe_server_;
   int port_ = 0;
+  int probe_port_ = 0;
   bool shut_down_ = false;
 };
 

@@ -791,8 +791,8 @@ void Gateway::Handle(HttpRequest&& request, std::shared_ptr<HttpExchange> exchan
 }
 
 bool Gateway::IsBuiltIn(std::string_view path) const {
-  return path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/openapi.json" ||
-         path == "/docs";
+  return path == "/healthz" || path == "/readyz" || (path == "/metrics" && options_.serve_metrics) ||
+         path == "/openapi.json" || path == "/docs";
 }
 
 void Gateway::HandleBuiltIn(const HttpRequest& request, std::shared_ptr<Reply> reply) {

@@ -57,6 +57,9 @@ struct GatewayOptions {
                                                 "user-agent"};
   absl::Duration auth_cache_ttl = absl::Seconds(60);
   std::string version;  // for the OpenAPI document
+  // GET /metrics on the HTTP port. Off where the HTTP port is public and monitoring scrapes a
+  // port of its own (--metrics-listen): then /metrics is an unknown path there (404).
+  bool serve_metrics = true;
 };
 
 class ApiClientAuthenticator;

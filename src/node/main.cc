@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -124,6 +126,9 @@ std::vector<OptionSpec> GatewayOptionSpecs() {
       {"http-auth-cache-seconds", "N", "60",
        "how long a verified API client secret is trusted (a revoked client keeps working for "
        "at most this long)"},
+      {"http-metrics", "on|off", "on",
+       "serve GET /metrics on the HTTP address too (off where that address is public and "
+       "monitoring scrapes --metrics-listen)"},
   };
 }
 
@@ -152,6 +157,12 @@ absl::Status ApplyGatewayOptions(const ParsedOptions& o, gateway::GatewayOptions
   auto cache = o.GetInt("http-auth-cache-seconds", 0, 3600);
   if (!cache.ok()) return cache.status();
   options->auth_cache_ttl = absl::Seconds(*cache);
+  if (const std::string v = o.Get("http-metrics"); v == "on" || v == "off") {
+    options->serve_metrics = v == "on";
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http-metrics: expected on or off, got \"", v, "\""));
+  }
   return absl::OkStatus();
 }
 
@@ -182,6 +193,9 @@ int Serve(const std::vector<std::string>& args) {
           {"grpc-listen", "HOST:PORT", "127.0.0.1:50051", "gRPC address (port 0: any free port)"},
           {"http-listen", "HOST:PORT", "127.0.0.1:8080",
            "HTTP/JSON gateway address (port 0: any free port)"},
+          {"probe-listen", "HOST:PORT", "off",
+           "a plaintext port with only gRPC health, for probes without a client certificate "
+           "(the kubelet's gRPC probes when --tls-* makes the gRPC port mutual TLS); \"off\": none"},
           {"metrics-listen", "HOST:PORT", "127.0.0.1:9464",
            "Prometheus /metrics address; \"off\" to disable"},
           {"components", "LIST", "all",
@@ -223,7 +237,8 @@ int Serve(const std::vector<std::string>& args) {
           {"situation-epsilon", "E", "0",
            "the situational picture's differential privacy: Laplace noise of scale 1/E on every "
            "published count (0: none)"},
-          {"situation-window-hours", "H", "24", "the situational picture's time window"},
+          {"situation-window-hours", "H", "24",
+           "the situational picture's time window (fractions for trials: 0.01 is 36 s)"},
           {"profile-keys", "FILE", "",
            "the profile node's secret keys (master key, pseudonym keys; JSON, see README); "
            "default: <data-dir>/profile-keys.json, made on first start"},
@@ -275,6 +290,7 @@ int Serve(const std::vector<std::string>& args) {
   NodeConfig config;
   config.data_dir = o.Get("data-dir");
   config.grpc_listen = o.Get("grpc-listen");
+  if (o.Get("probe-listen") != "off") config.probe_listen = o.Get("probe-listen");
   if (auto s = ApplyTlsOptions(o, &config.tls); !s.ok()) return Fail(s);
   config.metrics_listen = o.Get("metrics-listen") == "off" ? "" : o.Get("metrics-listen");
   config.http_listen = o.Get("http-listen");
@@ -331,9 +347,18 @@ int Serve(const std::vector<std::string>& args) {
   auto situation_k = o.GetInt("situation-k", 2, 1000000);
   if (!situation_k.ok()) return Fail(situation_k.status());
   config.situation.k = static_cast<int>(*situation_k);
-  auto situation_window = o.GetInt("situation-window-hours", 1, 24 * 31);
-  if (!situation_window.ok()) return Fail(situation_window.status());
-  config.situation.window = absl::Hours(*situation_window);
+  {
+    // Fractions of an hour are for tests and trials (0.01: 36 s); a whole number of seconds.
+    double hours = 0;
+    const std::string v = o.Get("situation-window-hours");
+    if (!absl::SimpleAtod(v, &hours) || !(hours >= 0.001 && hours <= 24 * 31)) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(
+          "--situation-window-hours: expected a number of hours in 0.001..744, got \"", v, "\"")));
+    }
+    config.situation.window = absl::Seconds(std::llround(hours * 3600));
+    config.situation.flush_interval =
+        std::min(config.situation.flush_interval, config.situation.window / 4);
+  }
   {
     double e = 0;
     const std::string v = o.Get("situation-epsilon");
@@ -409,6 +434,9 @@ int Gateway(const std::vector<std::string>& args) {
       "accepting, let requests under way finish.",
       WithTlsOptions(WithGatewayOptions({
           {"upstream", "HOST:PORT", "", "the gRPC address of the node (or Service) to call"},
+          {"metrics-listen", "HOST:PORT", "off",
+           "a Prometheus /metrics address of its own (\"off\": only GET /metrics on the HTTP "
+           "address, see --http-metrics)"},
           {"service-upstreams", "LIST", "",
            "gRPC services served elsewhere than --upstream, NAME=HOST:PORT,... with full service "
            "names (e.g. aurora.directory.v1.Directory=directory:50051); API client credentials "
@@ -467,6 +495,10 @@ int Gateway(const std::vector<std::string>& args) {
     }
   }
   Metrics metrics;
+  metrics.SetBuildInfo(AURORA_VERSION);
+  if (o.Get("metrics-listen") != "off") {
+    if (auto s = metrics.StartExposer(o.Get("metrics-listen")); !s.ok()) return Fail(s);
+  }
   auto gateway = gateway::Gateway::Create(options, channel, metrics.shared_registry(), nullptr,
                                           std::move(elsewhere));
   if (!gateway.ok()) return Fail(gateway.status());
@@ -475,6 +507,7 @@ int Gateway(const std::vector<std::string>& args) {
   }
   LogInfo("gateway", "serving",
           {{"http_port", absl::StrCat((*gateway)->port())},
+           {"metrics_port", absl::StrCat(metrics.exposer_port())},
            {"upstream", o.Get("upstream")},
            {"service_upstreams", o.Get("service-upstreams")},
            {"routes", absl::StrCat((*gateway)->routes().routes().size())}});
@@ -483,6 +516,7 @@ int Gateway(const std::vector<std::string>& args) {
   LogInfo("gateway", "stop signal received",
           {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*gateway)->Shutdown(absl::Seconds(*grace));
+  metrics.StopExposer();
   LogInfo("gateway", "stopped");
   return 0;
 }

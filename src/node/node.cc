@@ -141,6 +141,7 @@ absl::Status Node::StartImpl() {
   if (!database.ok()) return database.status();
   database_ = std::move(*database);
   metrics_.AddDatabase(database_.get());
+  metrics_.SetBuildInfo(config_.gateway.version);
 
   if (config_.components.contains("directory")) {
     directory::DirectoryStoreOptions store_options;
@@ -203,6 +204,7 @@ absl::Status Node::StartImpl() {
         index_.get(), ranker_.get(), feedback_store_.get(), config_.recommender);
     recommender_service_ = std::make_unique<recommender::RecommenderService>(
         engine_.get(), codes_.get(), subscriptions_.get());
+    engine_->SetMetrics(&metrics_.registry());
     recommender::SituationOptions situation = config_.situation;
     situation.metrics = &metrics_.registry();
     auto situation_stats =
@@ -264,6 +266,7 @@ absl::Status Node::StartImpl() {
   proxy_ = std::make_unique<network::ServiceProxy>(config_.service_backends, nullptr, &metrics_);
   server_.SetGenericService(proxy_.get());
 
+  server_.SetProbeAddress(config_.probe_listen);
   if (auto s = server_.Start(config_.grpc_listen, &metrics_); !s.ok()) return s;
   if (directory_store_ != nullptr || !config_.directory_target.empty()) {
     if (auto s = registry_copy_->Start(directory_store_ != nullptr ? server_.InProcessChannel()
@@ -319,6 +322,7 @@ absl::Status Node::StartImpl() {
   LogInfo(
       "node", "serving",
       {{"grpc_port", absl::StrCat(server_.port())},
+       {"probe_port", absl::StrCat(server_.probe_port())},
        {"http_port", absl::StrCat(http_port())},
        {"metrics_port", absl::StrCat(metrics_.exposer_port())},
        {"components", components},

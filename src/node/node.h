@@ -57,6 +57,9 @@ inline const std::set<std::string>& AvailableComponents() {
 struct NodeConfig {
   std::string data_dir = "./aurora-data";
   std::string grpc_listen = "127.0.0.1:50051";
+  // A plaintext listener with only gRPC health (the same statuses), for the kubelet's native gRPC
+  // probes when the gRPC port requires mutual TLS; empty: none.
+  std::string probe_listen;
   // Mutual TLS on the gRPC port and on the node's calls to other nodes (--directory-target),
   // with a certificate from the network CA (`aurora ca`); not enabled: plaintext. With TLS, the
   // node enforces the network registry's access rights on other organisations' calls; a node
@@ -131,6 +134,7 @@ class Node {
   void Stop();
 
   int grpc_port() const { return server_.port(); }
+  int probe_port() const { return server_.probe_port(); }
   int metrics_port() const { return metrics_.exposer_port(); }
   int http_port() const { return gateway_ != nullptr ? gateway_->port() : 0; }
   directory::DirectoryStore* directory_store() const { return directory_store_.get(); }

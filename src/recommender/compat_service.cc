@@ -424,6 +424,9 @@ grpc::ServerUnaryReactor* CompatService::RecommendationFeedback(
   }
   return Run(context, [this, id, response, entries = std::move(entries)]() -> absl::Status {
     auto recorded = engine_->store().RecordFeedback(id, entries);
+    if (recorded.ok()) {
+      for (const auto& entry : entries) engine_->CountFeedback(entry.score);
+    }
     if (!recorded.ok()) {
       if (recorded.status().code() == absl::StatusCode::kNotFound) {
         // The original's messages.
@@ -476,6 +479,7 @@ grpc::ServerUnaryReactor* CompatService::Redirect(grpc::CallbackServerContext* c
                  ? absl::NotFoundError(absl::StrCat("Invalid redirect link: ", url.status().message()))
                  : url.status();
     }
+    engine_->CountRedirect();
     std::string target = *url;
     for (const auto& [name, value] : {std::pair{"session_id", &request->session_id()},
                                       std::pair{"auroraai_access_token",

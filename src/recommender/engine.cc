@@ -60,6 +60,42 @@ grpc::Status RecommenderEngine::Overloaded(grpc::CallbackServerContext* context)
                       "the recommender is at capacity; retry after the time in retry-after");
 }
 
+void RecommenderEngine::SetMetrics(prometheus::Registry* registry) {
+  answers_ = &prometheus::BuildCounter()
+                  .Name("aurora_recommender_answers_total")
+                  .Help("First pages of recommendations and searches answered, by path")
+                  .Register(*registry);
+  empty_answers_ = &prometheus::BuildCounter()
+                        .Name("aurora_recommender_empty_answers_total")
+                        .Help("First pages answered with no service at all, by path")
+                        .Register(*registry);
+  // Every path from the start, so that rates and ratios have series before the first answer.
+  for (const char* path : {"recommend", "search", "compat/recommend_service", "compat/text_search"}) {
+    answers_->Add({{"path", path}});
+    empty_answers_->Add({{"path", path}});
+  }
+  auto& feedback = prometheus::BuildCounter()
+                       .Name("aurora_recommender_feedback_total")
+                       .Help("Feedback recorded on recommended services and recommendations")
+                       .Register(*registry);
+  positive_feedback_ = &feedback.Add({{"score", "positive"}});
+  negative_feedback_ = &feedback.Add({{"score", "negative"}});
+  redirects_ = &prometheus::BuildCounter()
+                    .Name("aurora_recommender_redirects_total")
+                    .Help("Clicks on recommended services' channel links")
+                    .Register(*registry)
+                    .Add({});
+}
+
+void RecommenderEngine::CountFeedback(int score) {
+  if (score > 0 && positive_feedback_ != nullptr) positive_feedback_->Increment();
+  if (score < 0 && negative_feedback_ != nullptr) negative_feedback_->Increment();
+}
+
+void RecommenderEngine::CountRedirect() {
+  if (redirects_ != nullptr) redirects_->Increment();
+}
+
 absl::StatusOr<Outcome> RecommenderEngine::RankAndSave(const RankRequest& request,
                                                        const std::string& path,
                                                        const Caller& caller,
@@ -103,6 +139,10 @@ absl::StatusOr<Outcome> RecommenderEngine::RankAndSave(const RankRequest& reques
       features.push_back(Features(ranked, top_score, learned->stats.Of(ranked.service->id()),
                                   learned->stats, ranked.rank));
     }
+  }
+  if (answers_ != nullptr && request.offset == 0) {
+    answers_->Add({{"path", path}}).Increment();
+    if (outcome.result.services.empty()) empty_answers_->Add({{"path", path}}).Increment();
   }
   auto id =
       Save(outcome.result.services, path, caller, session, features.empty() ? nullptr : &features);

@@ -9,6 +9,9 @@
 // Thread-safe.
 
 #include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
 
 #include <functional>
 #include <string>
@@ -70,6 +73,14 @@ class RecommenderEngine {
 
   // The learnt re-ranking (null: none). Set before serving.
   void SetLearning(LearningLoop* learning) { learning_ = learning; }
+  // Counters of the recommendations' quality signals, in `registry`:
+  // aurora_recommender_answers_total{path} and aurora_recommender_empty_answers_total{path}
+  // (first pages), aurora_recommender_feedback_total{score="positive|negative"} and
+  // aurora_recommender_redirects_total. Set before serving.
+  void SetMetrics(prometheus::Registry* registry);
+  void CountFeedback(int score);
+  void CountRedirect();
+
   // The situational picture, which counts every first-page request (null: none). Set before
   // serving.
   void SetSituation(SituationStats* situation) { situation_ = situation; }
@@ -101,6 +112,11 @@ class RecommenderEngine {
   FeedbackStore* store_;
   LearningLoop* learning_ = nullptr;
   SituationStats* situation_ = nullptr;
+  prometheus::Family<prometheus::Counter>* answers_ = nullptr;
+  prometheus::Family<prometheus::Counter>* empty_answers_ = nullptr;
+  prometheus::Counter* positive_feedback_ = nullptr;
+  prometheus::Counter* negative_feedback_ = nullptr;
+  prometheus::Counter* redirects_ = nullptr;
   EngineOptions options_;
   Executor executor_;
 };

@@ -540,6 +540,9 @@ grpc::ServerUnaryReactor* RecommenderService::RecordFeedback(
   }
   return Run(context, [this, request, response, entries = std::move(entries)]() -> absl::Status {
     auto recorded = engine_->store().RecordFeedback(request->recommendation_id(), entries);
+    if (recorded.ok()) {
+      for (const auto& entry : entries) engine_->CountFeedback(entry.score);
+    }
     if (!recorded.ok()) return recorded.status();
     response->set_recorded(*recorded);
     return absl::OkStatus();
@@ -571,6 +574,7 @@ grpc::ServerUnaryReactor* RecommenderService::RecordRedirect(
     auto url = engine_->store().RecordClick(request->recommendation_id(), request->service_id(),
                                             request->channel_id(), request->link_index());
     if (!url.ok()) return url.status();
+    engine_->CountRedirect();
     response->set_url(*url);
     return absl::OkStatus();
   });

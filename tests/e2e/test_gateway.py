@@ -131,7 +131,8 @@ class GatewayTest(unittest.TestCase):
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [aurora_node.AURORA_BIN, "gateway", "--upstream", self.node.target,
-                 "--http-listen", "127.0.0.1:0"],
+                 "--http-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+                 "--http-metrics", "off"],
                 env=aurora_node.child_env(), stdout=log, stderr=log)
         try:
             port = None
@@ -142,6 +143,7 @@ class GatewayTest(unittest.TestCase):
                         entry = json.loads(line)
                         if entry.get("message") == "serving":
                             port = int(entry["http_port"])
+                            metrics_port = int(entry["metrics_port"])
                 if process.poll() is not None:
                     self.fail(f"aurora gateway exited with {process.returncode}")
                 time.sleep(0.05)
@@ -156,6 +158,16 @@ class GatewayTest(unittest.TestCase):
                                    "/clients")
             self.assertEqual(status, 200, body)
             self.assertGreaterEqual(len(json.loads(body)["clients"]), 1)
+            # --http-metrics off: the public HTTP port has no /metrics; monitoring scrapes
+            # --metrics-listen, which counts the requests above.
+            status, _, body = curl(base + "/metrics")
+            self.assertEqual(status, 404, body)
+            self.assertNotEqual(metrics_port, 0)
+            status, _, body = curl(f"http://127.0.0.1:{metrics_port}/metrics")
+            self.assertEqual(status, 200)
+            self.assertIn(b'aurora_http_requests_total{code="200",route="GET /v1/services"} 1',
+                          body)
+            self.assertIn(b'aurora_build_info{grpc_version="', body)
         finally:
             process.send_signal(signal.SIGTERM)
             self.assertEqual(process.wait(timeout=30), 0)

@@ -50,6 +50,7 @@ class NetworkTlsTest(unittest.TestCase):
                      ["ca", "issue", "--dir", cls.ca, "--org", ORG_B, "--out", cls.b]):
             done = run_aurora(args)
             assert done.returncode == 0, f"aurora {' '.join(args)}: {done.stderr}"
+        cls.probe_port = aurora_node.free_port()
         cls.node = AuroraNode(
             os.path.join(cls.tmp.name, "node"),
             extra_args=["--components", "directory,gateway",
@@ -57,7 +58,9 @@ class NetworkTlsTest(unittest.TestCase):
                         "--tls-key", os.path.join(cls.a, "node.key"),
                         "--tls-ca", os.path.join(cls.ca, "ca.crt"),
                         "--tls-crl-dir", os.path.join(cls.ca, "crl"),
-                        "--tls-refresh-seconds", "1"],
+                        "--tls-refresh-seconds", "1",
+                        # the kubelet's gRPC probes present no certificate
+                        "--probe-listen", f"127.0.0.1:{cls.probe_port}"],
             channel_credentials=credentials_of(cls.a)).start()
         # B is a member of the network: its node may call A's (the registry lists it).
         pb_grpc.DirectoryStub(cls.node.channel).RegisterOrganization(
@@ -85,6 +88,24 @@ class NetworkTlsTest(unittest.TestCase):
         with grpc.secure_channel(self.node.target, credentials) as channel:
             return health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=aurora_node.RPC_TIMEOUT_S).status
+
+    def test_probe_port_answers_health_only_in_plaintext(self):
+        with grpc.insecure_channel(f"127.0.0.1:{self.probe_port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            for service in ("", "aurora.directory.v1.Directory"):
+                self.assertEqual(
+                    health.Check(health_pb2.HealthCheckRequest(service=service),
+                                 timeout=aurora_node.RPC_TIMEOUT_S).status,
+                    health_pb2.HealthCheckResponse.SERVING, service)
+            with self.assertRaises(grpc.RpcError) as unknown:
+                health.Check(health_pb2.HealthCheckRequest(service="aurora.profile.v1.Profile"),
+                             timeout=aurora_node.RPC_TIMEOUT_S)
+            self.assertEqual(unknown.exception.code(), grpc.StatusCode.NOT_FOUND)
+            # Nothing but health is served there: the directory stays behind mutual TLS.
+            with self.assertRaises(grpc.RpcError) as refused:
+                pb_grpc.DirectoryStub(channel).ListOrganizations(
+                    pb.ListOrganizationsRequest(), timeout=aurora_node.RPC_TIMEOUT_S)
+            self.assertEqual(refused.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
 
     def test_ca_cli_output_and_bad_input(self):
         done = run_aurora(["ca", "issue", "--dir", self.ca, "--org", "Org A", "--out",

@@ -138,6 +138,10 @@ class RecommenderTest(unittest.TestCase):
                          line)
             if m and m.group(1) in methods:
                 snapshot[f"grpc OK {m.group(1)}"] = float(m.group(2))
+            m = re.match(r'(aurora_recommender_(?:answers|empty_answers|feedback|redirects)_total'
+                         r'(?:\{[^}]*\})?) (\S+)', line)
+            if m:
+                snapshot[m.group(1)] = float(m.group(2))
             m = re.match(r'aurora_http_requests_total\{code="([23]\d\d)",route="([^"]+)"\} (\S+)',
                          line)
             if m and ("service-recommender" in m.group(2) or "recommendations" in m.group(2)
@@ -427,6 +431,7 @@ class RecommenderTest(unittest.TestCase):
         self.assertTrue(returned)
         feedback = f"{COMPAT}/recommendation_feedback"
 
+        counted = self.metric_snapshot()
         body = {"auroraai_recommendation_id": rid, "feedback_score": 1,
                 "service_feedbacks": [{"service_id": returned[0], "feedback_score": -1}]}
         for attempt in (1, 2):  # repeated feedback is appended, as in the original
@@ -434,6 +439,12 @@ class RecommenderTest(unittest.TestCase):
             self.assertEqual(status, 200, raw)
             self.assertEqual(raw, b"OK")
             self.assertTrue(headers["content-type"].startswith("text/plain"), headers)
+
+        # The quality signals count each score given: the recommendation's and the service's.
+        after = self.metric_snapshot()
+        for score in ("positive", "negative"):
+            name = f'aurora_recommender_feedback_total{{score="{score}"}}'
+            self.assertEqual(after[name] - counted[name], 2, name)
 
         # Another service of the catalogue, not in this recommendation.
         other = self.compat("text_search", {"search_text": "kalastuslupa", "limit": 5})
@@ -550,7 +561,8 @@ class RecommenderTest(unittest.TestCase):
                             "session_id=a%20b%26c"), headers.get("location"))
         self.assertTrue(all(checked.values()), f"not every kind of link was met: {checked}")
 
-        # The native API gives the same URL for the same click.
+        # The native API gives the same URL for the same click; each click is counted.
+        clicks = self.metric_snapshot()["aurora_recommender_redirects_total"]
         rid = recommendation_id(outputs[0])
         service = next(s for s in outputs[0]["recommended_services"]
                        if any(c["web_pages"] for c in s["service_channels"]))
@@ -562,6 +574,7 @@ class RecommenderTest(unittest.TestCase):
         self.assertEqual(status, 200, raw)
         status, headers, _ = self.follow(channel["web_pages"][0])
         self.assertEqual((status, headers.get("location")), (302, json.loads(raw)["url"]))
+        self.assertEqual(self.metric_snapshot()["aurora_recommender_redirects_total"], clicks + 2)
 
         # Errors.
         link = channel["web_pages"][0]
