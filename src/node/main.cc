@@ -204,6 +204,10 @@ int Serve(const std::vector<std::string>& args) {
           {"directory-target", "HOST:PORT", "",
            "the directory the recommender and the network registry copy follow (default: this "
            "node's own)"},
+          {"recommender-peers", "LIST", "",
+           "the recommender's other replicas, HOST:PORT,... (a host name stands for all its "
+           "addresses, e.g. a headless Service's): feedback and clicks on a recommendation "
+           "another replica answered are forwarded to it"},
           {"service-backends", "LIST", "",
            "the organisation's own gRPC services this node offers to the network: "
            "comma-separated NAME=HOST:PORT (full service name = its backend)"},
@@ -309,6 +313,7 @@ int Serve(const std::vector<std::string>& args) {
     *target = absl::Seconds(*seconds);
   }
   config.directory_target = o.Get("directory-target");
+  config.recommender_peers = o.Get("recommender-peers");
   for (const std::string& item : std::vector<std::string>(
            absl::StrSplit(o.Get("service-backends"), ',', absl::SkipEmpty()))) {
     auto backend = network::ParseServiceBackend(item);

@@ -205,6 +205,14 @@ absl::Status Node::StartImpl() {
     recommender_service_ = std::make_unique<recommender::RecommenderService>(
         engine_.get(), codes_.get(), subscriptions_.get());
     engine_->SetMetrics(&metrics_.registry());
+    if (!config_.recommender_peers.empty()) {
+      auto peers = recommender::RecommenderPeers::Create(
+          config_.recommender_peers, ChannelCredentialsOrInsecure(config_.tls),
+          config_.tls.enabled());
+      if (!peers.ok()) return peers.status();
+      recommender_peers_ = std::move(*peers);
+      engine_->SetPeers(recommender_peers_.get());
+    }
     recommender::SituationOptions situation = config_.situation;
     situation.metrics = &metrics_.registry();
     auto situation_stats =

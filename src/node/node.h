@@ -78,6 +78,8 @@ struct NodeConfig {
   std::string codelists_dir = "../shared/data/codelists";
   // The directory the recommender follows; empty: this node's own (it must run the directory).
   std::string directory_target;
+  // The recommender's other replicas, HOST:PORT,... (recommender/peers.h); empty: none.
+  std::string recommender_peers;
   // The gateway's address as browsers see it (the compat API's channel links); empty: from
   // http_listen.
   std::string public_url;
@@ -168,6 +170,7 @@ class Node {
   std::unique_ptr<recommender::CatalogueIndex> index_;
   std::unique_ptr<recommender::Ranker> ranker_;
   std::unique_ptr<recommender::FeedbackStore> feedback_store_;
+  std::unique_ptr<recommender::RecommenderPeers> recommender_peers_;  // outlives engine_
   std::unique_ptr<recommender::RecommenderEngine> engine_;
   std::unique_ptr<recommender::RecommenderService> recommender_service_;
   std::unique_ptr<recommender::CompatService> compat_service_;

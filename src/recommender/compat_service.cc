@@ -422,7 +422,13 @@ grpc::ServerUnaryReactor* CompatService::RecommendationFeedback(
     reactor->Finish(ToGrpcStatus(valid));
     return reactor;
   }
-  return Run(context, [this, id, response, entries = std::move(entries)]() -> absl::Status {
+  return Run(context, [this, context, request, id, response,
+                       entries = std::move(entries)]() -> absl::Status {
+    if (auto elsewhere = engine_->ForwardIfElsewhere(
+            id, context, "/aurora.compat.v1.ServiceRecommender/RecommendationFeedback", *request,
+            response)) {
+      return FromGrpcStatus(*elsewhere);
+    }
     auto recorded = engine_->store().RecordFeedback(id, entries);
     if (recorded.ok()) {
       for (const auto& entry : entries) engine_->CountFeedback(entry.score);
@@ -472,6 +478,10 @@ grpc::ServerUnaryReactor* CompatService::Redirect(grpc::CallbackServerContext* c
     return reactor;
   }
   return Run(context, [this, context, request, response, id, link]() -> absl::Status {
+    if (auto elsewhere = engine_->ForwardIfElsewhere(
+            id, context, "/aurora.compat.v1.ServiceRecommender/Redirect", *request, response)) {
+      return FromGrpcStatus(*elsewhere);
+    }
     auto url = engine_->store().RecordClick(id, request->service_id(),
                                             request->service_channel_id(), link);
     if (!url.ok()) {

@@ -87,6 +87,13 @@ void RecommenderEngine::SetMetrics(prometheus::Registry* registry) {
                     .Add({});
 }
 
+std::optional<grpc::Status> RecommenderEngine::ForwardIfElsewhere(
+    int64_t id, grpc::CallbackServerContext* context, const std::string& method,
+    const google::protobuf::Message& request, google::protobuf::Message* response) {
+  if (peers_ == nullptr || store_->HasRecommendation(id)) return std::nullopt;
+  return peers_->Forward(context, method, request, response);
+}
+
 void RecommenderEngine::CountFeedback(int score) {
   if (score > 0 && positive_feedback_ != nullptr) positive_feedback_->Increment();
   if (score < 0 && negative_feedback_ != nullptr) negative_feedback_->Increment();

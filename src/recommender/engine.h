@@ -14,12 +14,14 @@
 #include <prometheus/registry.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "common/executor.h"
 #include "recommender/feedback_store.h"
 #include "recommender/learning_loop.h"
+#include "recommender/peers.h"
 #include "recommender/situation_stats.h"
 #include "recommender/ranker.h"
 
@@ -81,6 +83,16 @@ class RecommenderEngine {
   void CountFeedback(int score);
   void CountRedirect();
 
+  // The other replicas (null: none, the recommender runs as one process). Set before serving.
+  void SetPeers(RecommenderPeers* peers) { peers_ = peers; }
+  // For a call about recommendation `id` that this replica does not hold: the answer of the peer
+  // that holds it (see peers.h), or nullopt (no peers, no peer holds it, or the call was
+  // forwarded to this replica): answer from this replica's own log.
+  std::optional<grpc::Status> ForwardIfElsewhere(int64_t id, grpc::CallbackServerContext* context,
+                                                 const std::string& method,
+                                                 const google::protobuf::Message& request,
+                                                 google::protobuf::Message* response);
+
   // The situational picture, which counts every first-page request (null: none). Set before
   // serving.
   void SetSituation(SituationStats* situation) { situation_ = situation; }
@@ -112,6 +124,7 @@ class RecommenderEngine {
   FeedbackStore* store_;
   LearningLoop* learning_ = nullptr;
   SituationStats* situation_ = nullptr;
+  RecommenderPeers* peers_ = nullptr;
   prometheus::Family<prometheus::Counter>* answers_ = nullptr;
   prometheus::Family<prometheus::Counter>* empty_answers_ = nullptr;
   prometheus::Counter* positive_feedback_ = nullptr;

@@ -125,6 +125,13 @@ absl::StatusOr<int64_t> FeedbackStore::SaveRecommendation(StoredRecommendation r
   return recommendation.id;
 }
 
+bool FeedbackStore::HasRecommendation(int64_t id) const {
+  rocksdb::PinnableSlice value;
+  return database_->db()
+      ->Get(rocksdb::ReadOptions(), family_, RecommendationKey(id), &value)
+      .ok();
+}
+
 absl::StatusOr<StoredRecommendation> FeedbackStore::GetRecommendation(int64_t id) const {
   std::string value;
   rocksdb::Status s =

@@ -64,6 +64,8 @@ class FeedbackStore {
   absl::StatusOr<int64_t> SaveRecommendation(StoredRecommendation recommendation);
   // NOT_FOUND naming the id.
   absl::StatusOr<StoredRecommendation> GetRecommendation(int64_t id) const;
+  // Whether recommendation `id` is in this store (a key lookup, nothing parsed).
+  bool HasRecommendation(int64_t id) const;
   // Checks every service against the recommendation (NOT_FOUND naming the first one that was not
   // part of it) and stores all entries in one synced batch; returns how many were stored.
   absl::StatusOr<int> RecordFeedback(int64_t id, const std::vector<FeedbackEntry>& entries);

@@ -538,7 +538,13 @@ grpc::ServerUnaryReactor* RecommenderService::RecordFeedback(
     reactor->Finish(ToGrpcStatus(valid));
     return reactor;
   }
-  return Run(context, [this, request, response, entries = std::move(entries)]() -> absl::Status {
+  return Run(context, [this, context, request, response,
+                       entries = std::move(entries)]() -> absl::Status {
+    if (auto elsewhere = engine_->ForwardIfElsewhere(
+            request->recommendation_id(), context,
+            "/aurora.recommender.v1.Recommender/RecordFeedback", *request, response)) {
+      return FromGrpcStatus(*elsewhere);
+    }
     auto recorded = engine_->store().RecordFeedback(request->recommendation_id(), entries);
     if (recorded.ok()) {
       for (const auto& entry : entries) engine_->CountFeedback(entry.score);
@@ -570,7 +576,12 @@ grpc::ServerUnaryReactor* RecommenderService::RecordRedirect(
     reactor->Finish(ToGrpcStatus(valid));
     return reactor;
   }
-  return Run(context, [this, request, response]() -> absl::Status {
+  return Run(context, [this, context, request, response]() -> absl::Status {
+    if (auto elsewhere = engine_->ForwardIfElsewhere(
+            request->recommendation_id(), context,
+            "/aurora.recommender.v1.Recommender/RecordRedirect", *request, response)) {
+      return FromGrpcStatus(*elsewhere);
+    }
     auto url = engine_->store().RecordClick(request->recommendation_id(), request->service_id(),
                                             request->channel_id(), request->link_index());
     if (!url.ok()) return url.status();

@@ -305,6 +305,8 @@ class ProductionTopologyTest(unittest.TestCase):
             behind = cls.service_targets.get(match.group(1))
             if behind is None:
                 return match.group(0)
+            if name == "--recommender-peers":  # a headless Service: every replica's address
+                return ",".join(f"127.0.0.1:{p.ports['grpc']}" for p in behind)
             # A Service spreads connections over its pods; one address here: the first replica.
             return f"127.0.0.1:{behind[0].ports['grpc']}"
 
@@ -369,6 +371,30 @@ class ProductionTopologyTest(unittest.TestCase):
             for other in answers[1:]:
                 self.assertEqual(other, answers[0], f"{text!r}: the replicas differ ({what})")
 
+    def api_client(self):
+        """HTTP Basic credentials of an API client of the first member organisation."""
+        if not hasattr(type(self), "basic"):
+            client = dpb_grpc.DirectoryStub(self.directory_channel).RegisterApiClient(
+                dpb.RegisterApiClientRequest(organization_id=self.member(), display_name="e2e"),
+                timeout=TIMEOUT)
+            type(self).basic = f"{client.client.client_id}:{client.client_secret}"
+        return self.basic
+
+    def member(self):
+        return next(iter(self.organizations.values()))
+
+    def create_service(self, fields):
+        """Creates a nationwide Finnish service of the first member through the gateway (REST ->
+        the directory); returns its id."""
+        body = {"organization_id": self.member(), "kind": "SERVICE_KIND_SERVICE",
+                "area_type": "AREA_TYPE_NATIONWIDE", "languages": ["fi"], **fields}
+        gateway = f"http://127.0.0.1:{self.first('gateway').ports['http']}"
+        status, _, raw = curl("-u", self.api_client(), "-X", "POST", "-H",
+                              "Content-Type: application/json", "--data-binary",
+                              json.dumps(body), gateway + "/v1/services")
+        self.assertEqual(status, 200, raw)
+        return json.loads(raw)["id"]
+
     def test_1_every_process_ready_and_metrics_only_for_monitoring(self):
         for p in self.processes:
             p.check_alive()
@@ -397,21 +423,10 @@ class ProductionTopologyTest(unittest.TestCase):
 
         # An organisation's API client creates a service through the gateway (REST ->
         # directory); both replicas take it from the change feed.
-        org = next(iter(self.organizations.values()))
-        client = dpb_grpc.DirectoryStub(self.directory_channel).RegisterApiClient(
-            dpb.RegisterApiClientRequest(organization_id=org, display_name="e2e"),
-            timeout=TIMEOUT)
-        basic = f"{client.client.client_id}:{client.client_secret}"
+        created = self.create_service({
+            "name": {"fi": NEW_SERVICE_NAME},
+            "summary": {"fi": "Revontulien valokuvaus aloittelijoille."}})
         gateway = f"http://127.0.0.1:{self.first('gateway').ports['http']}"
-        status, _, raw = curl("-u", basic, "-X", "POST", "-H", "Content-Type: application/json",
-                              "--data-binary", json.dumps({
-                                  "organization_id": org, "kind": "SERVICE_KIND_SERVICE",
-                                  "name": {"fi": NEW_SERVICE_NAME},
-                                  "summary": {"fi": "Revontulien valokuvaus aloittelijoille."},
-                                  "area_type": "AREA_TYPE_NATIONWIDE", "languages": ["fi"]}),
-                              gateway + "/v1/services")
-        self.assertEqual(status, 200, raw)
-        created = json.loads(raw)["id"]
         self.assert_replicas_agree(texts, "after the create")
         for p in self.replicas("recommender"):
             self.assertEqual(self.answers(p, NEW_SERVICE_NAME)[1][0], created, p.name)
@@ -423,14 +438,66 @@ class ProductionTopologyTest(unittest.TestCase):
         self.assertEqual(json.loads(raw)["services"][0]["service"]["id"], created)
 
         # Deleted: gone from both.
-        status, _, raw = curl("-u", basic, "-X", "DELETE", gateway + f"/v1/services/{created}")
+        status, _, raw = curl("-u", self.api_client(), "-X", "DELETE",
+                              gateway + f"/v1/services/{created}")
         self.assertEqual(status, 200, raw)
         self.assert_replicas_agree(texts[:3], "after the delete")
         for p in self.replicas("recommender"):
             self.assertNotIn(created, self.answers(p, NEW_SERVICE_NAME)[1], p.name)
             self.assertEqual(p.metric("aurora_recommender_index_services"), CATALOGUE_SERVICES)
 
-    def test_3_profile_nodes_join_the_network(self):
+    def test_3_feedback_and_clicks_reach_the_replica_that_answered(self):
+        from aurora.compat.v1 import compat_pb2, compat_pb2_grpc
+        first, second = self.replicas("recommender")[:2]
+        name = "Tähtitieteellisen yhdistyksen havaintoillat"
+        created = self.create_service({
+            "name": {"fi": name},
+            "channels": [{"id": str(uuid.uuid4()), "type": "CHANNEL_TYPE_ELECTRONIC",
+                          "name": {"fi": "Ilmoittaudu"},
+                          "urls": ["https://tahtitiede.example.fi/ilmoittaudu"]}]})
+        self.assert_replicas_agree([name], "after the create")
+        with grpc.secure_channel(f"127.0.0.1:{first.ports['grpc']}",
+                                 self.operator_credentials) as channel:
+            answer = rpb_grpc.RecommenderStub(channel).Search(
+                rpb.SearchRequest(text=name, language="fi", limit=5), timeout=TIMEOUT)
+        service = answer.services[0].service
+        self.assertEqual(service.id, created)
+        counted = {p.name: p.metric('aurora_recommender_feedback_total{score="positive"}')
+                   for p in (first, second)}
+        clicks = {p.name: p.metric("aurora_recommender_redirects_total") for p in (first, second)}
+        # The second replica never saw the recommendation: it forwards to its peers.
+        with grpc.secure_channel(f"127.0.0.1:{second.ports['grpc']}",
+                                 self.operator_credentials) as channel:
+            recommender = rpb_grpc.RecommenderStub(channel)
+            recorded = recommender.RecordFeedback(rpb.RecordFeedbackRequest(
+                recommendation_id=answer.recommendation_id,
+                services=[rpb.ServiceFeedback(service_id=service.id, score=1)]), timeout=TIMEOUT)
+            self.assertEqual(recorded.recorded, 1)
+            url = recommender.RecordRedirect(rpb.RecordRedirectRequest(
+                recommendation_id=answer.recommendation_id, service_id=service.id,
+                channel_id=service.channels[0].id, link_index=0), timeout=TIMEOUT).url
+            self.assertEqual(url, service.channels[0].urls[0])
+            # The AuroraAI-compatible API, with its own answer format, likewise.
+            compat = compat_pb2_grpc.ServiceRecommenderStub(channel)
+            body = compat.RecommendationFeedback(compat_pb2.RecommendationFeedbackRequest(
+                auroraai_recommendation_id=answer.recommendation_id, feedback_score=1),
+                timeout=TIMEOUT)
+            self.assertEqual(body.data, b"OK")
+            # A recommendation no replica holds is still NOT_FOUND.
+            with self.assertRaises(grpc.RpcError) as unknown:
+                recommender.RecordFeedback(rpb.RecordFeedbackRequest(
+                    recommendation_id=answer.recommendation_id ^ 1, score=1), timeout=TIMEOUT)
+            self.assertEqual(unknown.exception.code(), grpc.StatusCode.NOT_FOUND)
+        # Recorded once, where the recommendation is.
+        self.assertEqual(first.metric('aurora_recommender_feedback_total{score="positive"}'),
+                         counted[first.name] + 2)
+        self.assertEqual(second.metric('aurora_recommender_feedback_total{score="positive"}'),
+                         counted[second.name])
+        self.assertEqual(first.metric("aurora_recommender_redirects_total"),
+                         clicks[first.name] + 1)
+        self.assertEqual(second.metric("aurora_recommender_redirects_total"), clicks[second.name])
+
+    def test_4_profile_nodes_join_the_network(self):
         from aurora.network.v1 import network_pb2, network_pb2_grpc
         expected = {self.operator, *self.organizations.values()}
         for w in self.by_component["profile-node"]:
