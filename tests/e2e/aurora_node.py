@@ -103,6 +103,28 @@ def member_node(data_dir, ca, cert_folder, args=(), grpc_port=None):
         channel_credentials=member_credentials(cert_folder))
 
 
+def eventually(check, timeout=10, what="the condition", alive=()):
+    """Polls `check` until it returns a truthy value (a gRPC error, a failed assertion or an
+    OSError counts as not yet) and returns that value; fails after `timeout` seconds with the
+    last error. Each callable in `alive` is called every round and raises if what the wait
+    depends on has died (so a crashed process fails the wait at once)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        for check_alive in alive:
+            check_alive()
+        try:
+            result = check()
+            if result:
+                return result
+        except grpc.RpcError as error:
+            last = f"{error.code()}: {error.details()}"
+        except (AssertionError, OSError) as error:
+            last = error
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {timeout} s (last error: {last})")
+
+
 def wait_for_members(channel, organizations, timeout=30):
     """Until the node behind `channel` lists every one of `organizations` as a member in its
     registry copy: another organisation's calls are admitted only from then on (the copy follows
@@ -132,6 +154,19 @@ def member_credentials(folder):
 
 
 CURL = shutil.which("curl")
+
+
+def http(method, url, body=None, token=None, basic=None):
+    """curl `method` `url` with an optional JSON `body`, bearer `token` or HTTP Basic `basic`
+    ("id:secret"); returns (status, headers, raw body) as curl() does."""
+    args = ["-X", method, url]
+    if token is not None:
+        args += ["-H", f"Authorization: Bearer {token}"]
+    if basic is not None:
+        args += ["-u", basic]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+    return curl(*args)
 
 
 def curl(*args, timeout=30):

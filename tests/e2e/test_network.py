@@ -25,8 +25,8 @@ import time
 import unittest
 
 import aurora_node
-from aurora_node import (curl, free_port, issue_network, member_credentials, member_node,
-                         run_aurora)
+from aurora_node import (curl, eventually, free_port, issue_network, member_credentials,
+                         member_node, run_aurora)
 
 import grpc  # noqa: E402  (after aurora_node, which puts the generated modules on sys.path)
 from aurora.directory.v1 import directory_pb2 as dpb  # noqa: E402
@@ -50,21 +50,6 @@ TIMEOUT = aurora_node.RPC_TIMEOUT_S
 
 
 
-
-
-def eventually(check, timeout=10, what="the condition"):
-    """Polls `check` until it returns a truthy value; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except grpc.RpcError as error:
-            last = f"{error.code()}: {error.details()}"
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout} s (last error: {last})")
 
 
 class NetworkTest(unittest.TestCase):

@@ -34,7 +34,7 @@ import tempfile
 import unittest
 
 import aurora_node
-from aurora_node import (curl, free_port, issue_network, member_credentials, member_node,
+from aurora_node import (free_port, http, issue_network, member_credentials, member_node,
                          read_bytes)
 
 import grpc  # noqa: E402  (after aurora_node, which puts the generated modules on sys.path)
@@ -163,14 +163,7 @@ class NetworkTransferTest(unittest.TestCase):
             grpc.secure_channel(cls.a.target, member_credentials(cls.certs[org])))
 
     def call(self, node, method, path, body=None, token=None, basic=None, expect=200):
-        args = ["-X", method, node.http_url(path)]
-        if token is not None:
-            args += ["-H", f"Authorization: Bearer {token}"]
-        if basic is not None:
-            args += ["-u", basic]
-        if body is not None:
-            args += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
-        status, _, raw = curl(*args)
+        status, _, raw = http(method, node.http_url(path), body, token, basic)
         self.assertEqual(status, expect, f"{method} {path}: {raw.decode(errors='replace')}")
         return json.loads(raw) if raw else {}
 

@@ -23,12 +23,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 import unittest
 import uuid
 
 import aurora_node
-from aurora_node import AURORA_BIN, CODELISTS_DIR, DATA_DIR, child_env, curl, free_port, read_bytes
+from aurora_node import (AURORA_BIN, CODELISTS_DIR, DATA_DIR, child_env, curl, eventually,
+                         free_port, read_bytes)
 
 import grpc  # noqa: E402  (after aurora_node, which puts the generated modules on sys.path)
 import yaml  # noqa: E402  (Debian's python3-yaml)
@@ -138,22 +138,6 @@ class Process:
         assert status == 200, f"{self.name} /metrics: {status}"
         match = re.search(rf"^{re.escape(name)} (\S+)$", body.decode(), re.MULTILINE)
         return float(match.group(1)) if match else None
-
-
-def eventually(check, timeout=60, what="the condition", processes=()):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        for p in processes:
-            p.check_alive()
-        try:
-            result = check()
-            if result:
-                return result
-        except (grpc.RpcError, AssertionError, OSError) as error:
-            last = error
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not within {timeout} s (last: {last})")
 
 
 class ProductionTopologyTest(unittest.TestCase):
@@ -339,7 +323,7 @@ class ProductionTopologyTest(unittest.TestCase):
                     status = health_pb2_grpc.HealthStub(channel).Check(
                         health_pb2.HealthCheckRequest(), timeout=5).status
                 return status == health_pb2.HealthCheckResponse.SERVING
-        eventually(ready, timeout, f"{process.name} ready", [process])
+        eventually(ready, timeout, f"{process.name} ready", [process.check_alive])
 
     # -- the checks -----------------------------------------------------------------------------
 
@@ -364,7 +348,8 @@ class ProductionTopologyTest(unittest.TestCase):
         replicas = self.replicas("recommender")
         revision = self.directory_revision()
         eventually(lambda: all(self.search(p, "kirjasto").revision == revision for p in replicas),
-                   30, f"every replica at revision {revision} ({what})", replicas)
+                   30, f"every replica at revision {revision} ({what})",
+                   [p.check_alive for p in replicas])
         for text in texts:
             answers = [self.answers(p, text) for p in replicas]
             self.assertTrue(answers[0][1], f"{text!r}: no answer ({what})")
@@ -511,7 +496,8 @@ class ProductionTopologyTest(unittest.TestCase):
                         listed = discovery.ListMembers(network_pb2.ListMembersRequest(),
                                                        timeout=5).members
                         return expected <= {m.organization_id for m in listed}
-                    eventually(members, 30, f"{p.name}'s registry copy lists the members", [p])
+                    eventually(members, 30, f"{p.name}'s registry copy lists the members",
+                               [p.check_alive])
                 if w.flag("http-listen") is not None:
                     status, _, raw = curl(f"http://127.0.0.1:{p.ports['http']}/readyz")
                     self.assertEqual(status, 200, raw)

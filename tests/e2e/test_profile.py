@@ -13,7 +13,7 @@ import tempfile
 import unittest
 
 import aurora_node
-from aurora_node import AuroraNode, curl
+from aurora_node import AuroraNode, curl, http
 
 import grpc  # noqa: E402  (after aurora_node, which puts the generated modules on sys.path)
 from aurora.directory.v1 import directory_pb2 as pb  # noqa: E402
@@ -66,14 +66,7 @@ class ProfileTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def call(self, method, path, body=None, token=None, basic=None, expect=200):
-        args = ["-X", method, self.node.http_url(path)]
-        if token is not None:
-            args += ["-H", f"Authorization: Bearer {token}"]
-        if basic is not None:
-            args += ["-u", basic]
-        if body is not None:
-            args += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
-        status, headers, raw = curl(*args)
+        status, headers, raw = http(method, self.node.http_url(path), body, token, basic)
         self.assertEqual(status, expect, f"{method} {path}: {raw.decode(errors='replace')}")
         return json.loads(raw) if raw and headers.get("content-type", "").startswith(
             ("application/json", "application/jwk-set+json")) else raw

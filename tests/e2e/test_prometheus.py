@@ -33,7 +33,7 @@ import urllib.parse
 import urllib.request
 
 import aurora_node
-from aurora_node import curl, free_port, issue_network, member_node
+from aurora_node import free_port, http, issue_network, member_node
 
 import grpc  # noqa: E402  (after aurora_node, which puts the generated modules on sys.path)
 from aurora.directory.v1 import directory_pb2 as pb  # noqa: E402
@@ -235,14 +235,7 @@ class PrometheusTest(unittest.TestCase):
 
     @classmethod
     def call(cls, method, path, body=None, token=None, basic=None, expect=200):
-        args = ["-X", method, cls.node.http_url(path)]
-        if token is not None:
-            args += ["-H", f"Authorization: Bearer {token}"]
-        if basic is not None:
-            args += ["-u", basic]
-        if body is not None:
-            args += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
-        status, headers, raw = curl(*args)
+        status, headers, raw = http(method, cls.node.http_url(path), body, token, basic)
         assert status == expect, f"{method} {path}: {status} {raw.decode(errors='replace')}"
         if raw and headers.get("content-type", "").startswith("application/json"):
             return json.loads(raw)
