@@ -209,6 +209,7 @@ struct GatewayMetrics {
                       .Add({})) {
     for (const Route& route : routes.routes()) per_route.push_back(Make(route.label));
     unmatched = Make("unmatched");
+    static_files = Make("GET (web root)");
   }
 
   std::unique_ptr<PerRoute> Make(const std::string& label) {
@@ -243,6 +244,7 @@ struct GatewayMetrics {
   prometheus::Gauge* connections = nullptr;  // set by Start()
   std::vector<std::unique_ptr<PerRoute>> per_route;
   std::unique_ptr<PerRoute> unmatched;
+  std::unique_ptr<PerRoute> static_files;
 };
 
 // One request's answer: sends through the HttpExchange, adds the headers every answer carries
@@ -586,9 +588,17 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Create(
   }
   auto routes = RouteTable::Build(contracts->services());
   if (!routes.ok()) return routes.status();
-  return std::unique_ptr<Gateway>(new Gateway(std::move(options), std::move(upstream),
-                                              std::move(registry), std::move(contracts),
-                                              *std::move(routes), std::move(service_upstreams)));
+  std::unique_ptr<StaticFiles> static_files;
+  if (!options.web_root.empty()) {
+    auto loaded = StaticFiles::Load(options.web_root);
+    if (!loaded.ok()) return loaded.status();
+    static_files = *std::move(loaded);
+  }
+  auto gateway = std::unique_ptr<Gateway>(
+      new Gateway(std::move(options), std::move(upstream), std::move(registry),
+                  std::move(contracts), *std::move(routes), std::move(service_upstreams)));
+  gateway->static_files_ = std::move(static_files);
+  return gateway;
 }
 
 absl::Status Gateway::Start(const std::string& address) {
@@ -738,6 +748,22 @@ void Gateway::Handle(HttpRequest&& request, std::shared_ptr<HttpExchange> exchan
 
   RouteTable::Lookup found = routes_.Find(request.method, path);
   if (found.route == nullptr) {
+    const StaticFile* file = found.allowed_methods.empty() && static_files_ != nullptr
+                                 ? static_files_->Find(path)
+                                 : nullptr;
+    if (file != nullptr) {
+      if (metrics_ != nullptr) reply->SetRoute(metrics_->static_files.get());
+      if (request.method == "GET") {
+        SendStatic(request, *file, *reply);
+      } else {
+        reply->Send(405, kJson,
+                    StatusJson(12, absl::StrCat("method ", QuoteForMessage(request.method),
+                                                " is not allowed on ", QuoteForMessage(path),
+                                                "; allowed: GET")),
+                    {{"Allow", "GET"}});
+      }
+      return;
+    }
     if (!found.allowed_methods.empty()) {
       reply->Send(
           405, kJson,
@@ -788,6 +814,25 @@ void Gateway::Handle(HttpRequest&& request, std::shared_ptr<HttpExchange> exchan
     }
   }
   Dispatch(request, reply, *route, found.bindings, caller);
+}
+
+void Gateway::SendStatic(const HttpRequest& request, const StaticFile& file, Reply& reply) {
+  // The pages load nothing from elsewhere and run no inline code; they call this origin's API.
+  std::vector<HttpHeader> headers = {
+      {"ETag", file.etag},
+      {"Cache-Control", file.cache_control},
+      {"X-Content-Type-Options", "nosniff"},
+      {"Referrer-Policy", "no-referrer"},
+      {"Content-Security-Policy",
+       "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'self'; form-action 'self'"},
+  };
+  const std::string* cached = request.FindHeader("if-none-match");
+  if (cached != nullptr && *cached == file.etag) {
+    reply.Send(304, file.content_type, "", std::move(headers));
+    return;
+  }
+  reply.Send(200, file.content_type, file.body, std::move(headers));
 }
 
 bool Gateway::IsBuiltIn(std::string_view path) const {

@@ -37,6 +37,7 @@
 #include "absl/time/time.h"
 #include "gateway/http_server.h"
 #include "gateway/route_table.h"
+#include "gateway/static_files.h"
 
 namespace aurora::gateway {
 
@@ -60,6 +61,9 @@ struct GatewayOptions {
   // GET /metrics on the HTTP port. Off where the HTTP port is public and monitoring scrapes a
   // port of its own (--metrics-listen): then /metrics is an unknown path there (404).
   bool serve_metrics = true;
+  // Files served at their paths when no API route matches (gateway/static_files.h): the
+  // reference web UIs. Empty: none.
+  std::string web_root;
 };
 
 class ApiClientAuthenticator;
@@ -102,6 +106,8 @@ class Gateway {
   void Handle(HttpRequest&& request, std::shared_ptr<HttpExchange> exchange);
   bool IsBuiltIn(std::string_view path) const;
   void HandleBuiltIn(const HttpRequest& request, std::shared_ptr<Reply> reply);
+  // A GET or HEAD of a file of the web root.
+  void SendStatic(const HttpRequest& request, const StaticFile& file, Reply& reply);
   bool OriginAllowed(std::string_view origin) const;
   // Transcodes the request and calls the upstream; `caller` is empty for public routes.
   void Dispatch(const HttpRequest& request, std::shared_ptr<Reply> reply, const Route& route,
@@ -132,6 +138,7 @@ class Gateway {
   std::unique_ptr<GatewayMetrics> metrics_;
   std::string openapi_json_;
   std::string docs_html_;
+  std::unique_ptr<StaticFiles> static_files_;  // null: no --web-root
   std::unique_ptr<HttpServer> server_;
   std::mutex calls_mu_;
   std::condition_variable calls_idle_;

@@ -126,6 +126,9 @@ std::vector<OptionSpec> GatewayOptionSpecs() {
       {"http-auth-cache-seconds", "N", "60",
        "how long a verified API client secret is trusted (a revoked client keeps working for "
        "at most this long)"},
+      {"web-root", "DIR", "",
+       "serve the files of DIR (the reference web UIs: web/) at their paths, / being "
+       "index.html, where no API route matches; empty: none"},
       {"http-metrics", "on|off", "on",
        "serve GET /metrics on the HTTP address too (off where that address is public and "
        "monitoring scrapes --metrics-listen)"},
@@ -157,6 +160,7 @@ absl::Status ApplyGatewayOptions(const ParsedOptions& o, gateway::GatewayOptions
   auto cache = o.GetInt("http-auth-cache-seconds", 0, 3600);
   if (!cache.ok()) return cache.status();
   options->auth_cache_ttl = absl::Seconds(*cache);
+  options->web_root = o.Get("web-root");
   if (const std::string v = o.Get("http-metrics"); v == "on" || v == "off") {
     options->serve_metrics = v == "on";
   } else {

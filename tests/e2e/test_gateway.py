@@ -126,29 +126,83 @@ class GatewayTest(unittest.TestCase):
         self.assertIn(b'aurora_http_requests_total{code="200",route="GET /v1/services"}', body)
         self.assertIn(b"grpc_server_handled_total", body)  # the same registry as the node's
 
-    def test_standalone_gateway(self):
-        log_path = os.path.join(self.tmp.name, "gateway.log")
+    def start_gateway(self, name, args):
+        """Starts `aurora gateway ARGS --http-listen 127.0.0.1:0` logging to <tmp>/<name>.log;
+        returns (process, its "serving" log entry, the log's path)."""
+        log_path = os.path.join(self.tmp.name, f"{name}.log")
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [aurora_node.AURORA_BIN, "gateway", "--upstream", self.node.target,
-                 "--http-listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-                 "--http-metrics", "off"],
+                [aurora_node.AURORA_BIN, "gateway", *args, "--http-listen", "127.0.0.1:0"],
                 env=aurora_node.child_env(), stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with open(log_path, encoding="utf-8") as f:
+                for line in f:
+                    entry = json.loads(line)
+                    if entry.get("message") == "serving":
+                        return process, entry, log_path
+            if process.poll() is not None:
+                self.fail(f"aurora gateway exited with {process.returncode}")
+            time.sleep(0.05)
+        process.kill()
+        self.fail("aurora gateway did not log 'serving'")
+
+    def stop_gateway(self, process):
+        process.send_signal(signal.SIGTERM)
+        self.assertEqual(process.wait(timeout=30), 0)
+
+    def test_web_root(self):
+        web = os.path.join(self.tmp.name, "web")
+        os.makedirs(os.path.join(web, ".secret"))
+        with open(os.path.join(web, "index.html"), "w", encoding="utf-8") as f:
+            f.write("<!doctype html><title>Miten menee?</title>")
+        with open(os.path.join(web, "app.js"), "w", encoding="utf-8") as f:
+            f.write("console.log('hei');\n")
+        with open(os.path.join(web, ".secret", "key"), "w", encoding="utf-8") as f:
+            f.write("no")
+        process, serving, _ = self.start_gateway("gateway-web", [
+            "--upstream", self.node.target, "--web-root", web])
+        base = f"http://127.0.0.1:{serving['http_port']}"
         try:
-            port = None
-            deadline = time.monotonic() + 30
-            while port is None and time.monotonic() < deadline:
-                with open(log_path, encoding="utf-8") as f:
-                    for line in f:
-                        entry = json.loads(line)
-                        if entry.get("message") == "serving":
-                            port = int(entry["http_port"])
-                            metrics_port = int(entry["metrics_port"])
-                if process.poll() is not None:
-                    self.fail(f"aurora gateway exited with {process.returncode}")
-                time.sleep(0.05)
-            self.assertIsNotNone(port, "aurora gateway did not log 'serving'")
-            base = f"http://127.0.0.1:{port}"
+            status, headers, body = curl(base + "/")
+            self.assertEqual(status, 200, body)
+            self.assertEqual(body, b"<!doctype html><title>Miten menee?</title>")
+            self.assertEqual(headers["content-type"], "text/html; charset=utf-8")
+            self.assertEqual(headers["cache-control"], "no-cache")
+            self.assertIn("default-src 'self'", headers["content-security-policy"])
+            self.assertEqual(headers["x-content-type-options"], "nosniff")
+            # Revalidation: the same ETag answers 304 without a body.
+            status, _, body = curl("-H", f"If-None-Match: {headers['etag']}", base + "/")
+            self.assertEqual((status, body), (304, b""))
+            status, headers, body = curl(base + "/app.js")
+            self.assertEqual((status, headers["content-type"]),
+                             (200, "text/javascript; charset=utf-8"))
+            # The API keeps its routes; the rest is not found, and files take only GET.
+            status, _, body = curl(base + "/v1/services?page.page_size=1")
+            self.assertEqual(status, 200, body)
+            for path in ("/.secret/key", "/nope.html", "/%2e%2e/etc/passwd"):
+                status, _, body = curl("--path-as-is", base + path)
+                self.assertEqual(status, 404, path)
+                self.assertEqual(json.loads(body)["code"], 5, body)
+            status, headers, _ = curl("-X", "POST", base + "/app.js")
+            self.assertEqual((status, headers["allow"]), (405, "GET"))
+        finally:
+            self.stop_gateway(process)
+        # A web root that is not a folder stops the start, naming the flag.
+        done = subprocess.run([aurora_node.AURORA_BIN, "gateway", "--upstream", self.node.target,
+                               "--web-root", os.path.join(web, "index.html")],
+                              env=aurora_node.child_env(), capture_output=True, text=True,
+                              timeout=30, check=False)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("--web-root", done.stderr)
+
+    def test_standalone_gateway(self):
+        process, serving, log_path = self.start_gateway("gateway", [
+            "--upstream", self.node.target, "--metrics-listen", "127.0.0.1:0",
+            "--http-metrics", "off"])
+        metrics_port = int(serving["metrics_port"])
+        try:
+            base = f"http://127.0.0.1:{serving['http_port']}"
             status, _, body = curl(base + "/readyz")
             self.assertEqual(status, 200, body)
             status, _, body = curl(base + "/v1/services?page.page_size=3")
@@ -169,36 +223,19 @@ class GatewayTest(unittest.TestCase):
                           body)
             self.assertIn(b'aurora_build_info{grpc_version="', body)
         finally:
-            process.send_signal(signal.SIGTERM)
-            self.assertEqual(process.wait(timeout=30), 0)
+            self.stop_gateway(process)
         with open(log_path, encoding="utf-8") as f:
             self.assertIn("stopped", [json.loads(line)["message"] for line in f])
 
     def test_standalone_gateway_routes_services_to_their_upstreams(self):
         # --upstream points nowhere; the directory's calls (and API client checks) go to the node
         # through --service-upstreams, as a gateway in front of separate component pods does.
-        log_path = os.path.join(self.tmp.name, "gateway-routes.log")
         nowhere = f"127.0.0.1:{free_port()}"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [aurora_node.AURORA_BIN, "gateway", "--upstream", nowhere,
-                 "--service-upstreams", f"aurora.directory.v1.Directory={self.node.target}",
-                 "--http-listen", "127.0.0.1:0"],
-                env=aurora_node.child_env(), stdout=log, stderr=log)
+        process, serving, _ = self.start_gateway("gateway-routes", [
+            "--upstream", nowhere,
+            "--service-upstreams", f"aurora.directory.v1.Directory={self.node.target}"])
         try:
-            port = None
-            deadline = time.monotonic() + 30
-            while port is None and time.monotonic() < deadline:
-                with open(log_path, encoding="utf-8") as f:
-                    for line in f:
-                        entry = json.loads(line)
-                        if entry.get("message") == "serving":
-                            port = int(entry["http_port"])
-                if process.poll() is not None:
-                    self.fail(f"aurora gateway exited with {process.returncode}")
-                time.sleep(0.05)
-            self.assertIsNotNone(port, "aurora gateway did not log 'serving'")
-            base = f"http://127.0.0.1:{port}"
+            base = f"http://127.0.0.1:{serving['http_port']}"
             status, _, body = curl(base + "/v1/services?page.page_size=2")
             self.assertEqual(status, 200, body)
             self.assertEqual(len(json.loads(body)["services"]), 2)
@@ -210,8 +247,7 @@ class GatewayTest(unittest.TestCase):
                                    base + "/v1/search")
             self.assertEqual(status, 503, body)
         finally:
-            process.send_signal(signal.SIGTERM)
-            self.assertEqual(process.wait(timeout=30), 0)
+            self.stop_gateway(process)
         done = subprocess.run([aurora_node.AURORA_BIN, "gateway", "--upstream", self.node.target,
                                "--service-upstreams", "nope=127.0.0.1:1"],
                               env=aurora_node.child_env(), capture_output=True, text=True,
