@@ -33,6 +33,8 @@ RUN groupadd --system --gid 10001 aurora \
        --shell /usr/sbin/nologin aurora \
     && install -d -o 10001 -g 10001 -m 0750 /var/lib/aurora
 COPY --from=build /out/aurora /usr/local/bin/aurora
+# The reference web UIs (--web-root /usr/share/aurora/web)
+COPY web /usr/share/aurora/web
 COPY --from=shared data/codelists /usr/share/aurora/codelists
 COPY --from=shared data/services.ndjson /usr/share/aurora/demo/services.ndjson
 # `--demo /usr/share/aurora/demo` alone finds its code lists beside the catalogue.

@@ -1,0 +1,467 @@
+// End-to-end test of "How am I doing?" (web/) in a real browser: starts `aurora serve` with the
+// demo catalogue and --web-root, drives Debian's headless chromium through playwright-core,
+// checks the self-assessment, chart, package, services, feedback (through the node's metrics),
+// the language switch, API errors in words, keyboard-only use, axe-core accessibility, the page
+// weight, and writes screenshots to $AURORA_SCREENSHOT_DIR.
+//
+// Environment: AURORA_BIN (the aurora binary; required), AURORA_SHARED_DATA (default:
+// ../shared/data beside the repository), AURORA_SCREENSHOT_DIR (default: the working directory),
+// AURORA_CHROMIUM (default: /usr/bin/chromium). Exit 0: passed; 77: skipped (no node_modules or
+// no chromium); anything else: failed.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const SKIP = 77;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "../..");
+const chromiumPath = process.env.AURORA_CHROMIUM || "/usr/bin/chromium";
+const sharedData = path.resolve(process.env.AURORA_SHARED_DATA || path.join(repo, "../shared/data"));
+const screenshotDir = path.resolve(process.env.AURORA_SCREENSHOT_DIR || process.cwd());
+const PAGE_WEIGHT_LIMIT = 200 * 1024;
+
+function skip(why) {
+  console.log(`SKIP: ${why}`);
+  process.exit(SKIP);
+}
+
+if (!existsSync(path.join(here, "node_modules", "playwright-core")) ||
+    !existsSync(path.join(here, "node_modules", "axe-core"))) {
+  skip(`no ${path.join(here, "node_modules")} (run \`npm ci\` in tests/web; scripts/setup does)`);
+}
+if (!existsSync(chromiumPath)) skip(`no ${chromiumPath} (apt-get install chromium)`);
+if (!process.env.AURORA_BIN) {
+  console.error("FAIL: AURORA_BIN is not set (the path of the aurora binary)");
+  process.exit(1);
+}
+
+const require = createRequire(import.meta.url);
+const { chromium } = await import("playwright-core");
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+let failures = 0;
+let step = "start";
+function log(message) {
+  console.log(`[${step}] ${message}`);
+}
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+  log(`ok: ${message}`);
+}
+function softCheck(condition, message) {
+  if (condition) {
+    log(`ok: ${message}`);
+  } else {
+    failures++;
+    console.error(`[${step}] FAIL: ${message}`);
+  }
+}
+
+// ---- the node ------------------------------------------------------------------------------
+
+async function startNode(dataDir) {
+  const args = [
+    "serve", "--demo", sharedData, "--dev-issuer", "--data-dir", dataDir,
+    "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+    "--metrics-listen", "127.0.0.1:0", "--codelists", path.join(sharedData, "codelists"),
+    "--secret-hash-iterations", "1000", "--web-root", path.join(repo, "web"),
+  ];
+  const child = spawn(process.env.AURORA_BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
+  const tail = [];
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(
+      `aurora serve was not serving after 150 s; last log lines:\n${tail.join("\n")}`)), 150_000);
+    createInterface({ input: child.stderr }).on("line", (line) => {
+      tail.push(line);
+      if (tail.length > 30) tail.shift();
+      let record;
+      try {
+        record = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (record.message === "serving") {
+        clearTimeout(timer);
+        resolve({ httpPort: Number(record.http_port), metricsPort: Number(record.metrics_port) });
+      }
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`aurora serve exited (${code ?? signal}) before serving:\n${tail.join("\n")}`));
+    });
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${process.env.AURORA_BIN}: ${error.message}`));
+    });
+  });
+  return { child, ready };
+}
+
+async function stopNode(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function metric(metricsPort, name, labels) {
+  const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+  const text = await response.text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? undefined : Number(line.split(" ").pop());
+}
+
+// ---- the browser ---------------------------------------------------------------------------
+
+// Watches a page: console errors, page errors, requests to other origins, transferred bytes.
+function watch(page, origin, { allowFailedApi = false } = {}) {
+  const watched = { errors: [], foreign: [], sizes: [], requests: [] };
+  page.on("console", (msg) => {
+    if (msg.type() !== "error") return;
+    const url = msg.location()?.url || "";
+    // A deliberately failing API call is logged by chromium as "Failed to load resource".
+    if (allowFailedApi && /Failed to load resource/.test(msg.text()) && url.includes("/v1/")) return;
+    watched.errors.push(`${msg.text()} (${url})`);
+  });
+  page.on("pageerror", (error) => watched.errors.push(`page error: ${error.message}`));
+  page.on("request", (request) => {
+    const url = request.url();
+    watched.requests.push(`${request.method()} ${url}`);
+    if (!url.startsWith(origin + "/") && url !== origin) watched.foreign.push(url);
+  });
+  page.on("requestfinished", (request) => {
+    watched.sizes.push(request.sizes().then((s) => ({
+      url: request.url(),
+      bytes: s.responseBodySize + s.responseHeadersSize,
+    })).catch(() => ({ url: request.url(), bytes: 0 })));
+  });
+  return watched;
+}
+
+async function axeCheck(page, what) {
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) {
+    await page.evaluate(axeSource);  // evaluated through the DevTools protocol, not subject to CSP
+  }
+  const result = await page.evaluate(() => window.axe.run(document, {
+    resultTypes: ["violations"],
+    runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+  }));
+  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of result.violations) {
+    log(`axe ${what}: ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} nodes: ` +
+        `${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")})`);
+  }
+  softCheck(serious.length === 0,
+            `axe on ${what}: no serious or critical violations (${result.violations.length} in all)`);
+  return result.violations;
+}
+
+async function screenshot(page, name) {
+  const file = path.join(screenshotDir, name);
+  await page.screenshot({ path: file, fullPage: true });
+  log(`screenshot ${file}`);
+}
+
+async function text(page, selector) {
+  return (await page.locator(selector).first().textContent())?.trim();
+}
+
+async function checkChart(page, answers) {
+  const rows = page.locator("#chart svg g[data-area]");
+  check((await rows.count()) === 10, "the chart has one row per life area (10)");
+  check((await page.locator("#chart svg rect.bar").count()) === Object.keys(answers).length,
+        `the chart has one bar per answered area (${Object.keys(answers).length})`);
+  for (let i = 0; i < 10; i++) {
+    const row = rows.nth(i);
+    const area = await row.getAttribute("data-area");
+    if (area in answers) {
+      const value = await row.locator("text.value").textContent();
+      check(value === String(answers[area]) && (await row.locator("rect.bar").count()) === 1,
+            `bar of ${area} shows ${answers[area]}`);
+    } else {
+      check((await row.locator("rect.bar").count()) === 0 &&
+            (await row.getAttribute("class")).includes("unanswered"),
+            `${area} is shown as unanswered`);
+    }
+  }
+  // No total: the only numbers drawn are the axis ticks and each answered area's own value.
+  const numbers = await page.locator("#chart svg text").evaluateAll((nodes) => nodes
+    .filter((n) => /^\s*\d+([.,]\d+)?\s*$/.test(n.textContent))
+    .map((n) => ({ value: n.textContent.trim(), tick: !!n.closest(".axis"), row: !!n.closest("[data-area]") })));
+  check(numbers.every((n) => n.tick || n.row) &&
+        numbers.filter((n) => n.row).length === Object.keys(answers).length,
+        "the chart draws no number but the ticks and each area's value (no total score)");
+  const chartText = (await page.locator("#chart").textContent()).toLowerCase();
+  check(!/yhteensä|keskiarvo|total score:|average|totalpoäng:|summa/.test(chartText),
+        "the chart names no total or average");
+}
+
+// ---- the scenarios -------------------------------------------------------------------------
+
+async function mouseScenario(browser, base, metricsPort) {
+  step = "load";
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  const watched = watch(page, base);
+  const started = Date.now();
+  await page.goto(base + "/", { waitUntil: "networkidle" });
+  log(`loaded in ${Date.now() - started} ms`);
+  check((await page.locator("#areas fieldset").count()) === 10, "ten life-area fieldsets");
+  check((await text(page, "h1")) === "Miten menee?", "the page is in Finnish by default");
+  check((await page.getAttribute("html", "lang")) === "fi", "html lang is fi");
+  for (const legend of await page.locator("#areas legend .area-name").allTextContents()) {
+    check(legend.length > 0, `area legend "${legend}"`);
+  }
+  const loadSizes = await Promise.all(watched.sizes);
+  const weight = loadSizes.reduce((sum, s) => sum + s.bytes, 0);
+  log(`page weight: ${weight} bytes transferred in ${loadSizes.length} responses: ` +
+      loadSizes.map((s) => `${new URL(s.url).pathname} ${s.bytes}`).join(", "));
+  check(loadSizes.length >= 4, "the page, its script, texts and style were loaded");
+  check(weight <= PAGE_WEIGHT_LIMIT, `page weight ${weight} B <= ${PAGE_WEIGHT_LIMIT} B`);
+  await screenshot(page, "how-am-i-doing-form-fi.png");
+  step = "axe form";
+  await axeCheck(page, "the form");
+
+  step = "assess";
+  // Mouse: click the labels (the radios are visually replaced by them).
+  const answers = { health: 7, housing: 2, finance: 1, friends: 5 };
+  await page.click('label[for="health-7"]');
+  await page.click('label[for="finance-1"]');
+  await page.click('label[for="friends-5"]');
+  // Keyboard on the housing group: from "no answer", ArrowRight wraps to 0, then on to 2.
+  await page.focus("#housing-skip");
+  for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowRight");
+  check(await page.isChecked("#housing-2"), "arrow keys choose a value in a radio group");
+  // Change a mind: answer resilience, then take it back with "no answer".
+  await page.click('label[for="resilience-4"]');
+  await page.click('label[for="resilience-skip"]');
+  check(await page.isChecked("#resilience-skip"), "an area can be set back to unanswered");
+  await page.fill("#age", "38");
+  await page.selectOption("#municipality", "091");
+  await page.click("button[type=submit]");
+
+  step = "results";
+  await page.locator("#services .service").first().waitFor({ timeout: 30_000 });
+  await page.locator("#package .step").first().waitFor({ timeout: 30_000 });
+  check(await page.locator("#api-error").isHidden(), "no API error shown");
+  check((await page.evaluate(() => document.activeElement?.id)) === "results-title",
+        "focus moves to the results heading");
+  check((await page.getAttribute("#services", "aria-live")) === "polite" &&
+        (await page.getAttribute("#status", "aria-live")) === "polite", "results are aria-live");
+  await checkChart(page, answers);
+  const steps = page.locator("#package .step");
+  const stepCount = await steps.count();
+  check(stepCount >= 1, `the package has ${stepCount} steps`);
+  for (let i = 0; i < stepCount; i++) {
+    const s = steps.nth(i);
+    const name = (await s.locator(".service-name").textContent()).trim();
+    check(name.length > 0 && (await s.locator(".reasons li").count()) >= 1 &&
+          /Kattaa tarpeet: \S/.test(await s.locator(".covers").textContent()),
+          `step ${i + 1} "${name}" has its needs and reasons`);
+  }
+  const packageText = await page.locator("#package").textContent();
+  check(/Raha-asiat|raha-asiat/.test(packageText) && /asuminen|Asuminen/.test(packageText),
+        "the package covers the finance and housing needs");
+  const services = page.locator("#services .service");
+  const serviceCount = await services.count();
+  check(serviceCount >= 3, `${serviceCount} services listed`);
+  const first = services.first();
+  check((await first.locator(".why dt").count()) >= 2 &&
+        /Elämän osa-alueet/.test(await first.locator(".why").textContent()) &&
+        /available in|nationwide/.test(await first.locator(".why").textContent()),
+        "a service is explained by life areas and availability");
+  check((await page.locator("#services .channels a").count()) >= 1 ||
+        (await page.locator("#package .channels a").count()) >= 1, "channel links are shown");
+  await screenshot(page, "how-am-i-doing-results-fi.png");
+  step = "axe results";
+  await axeCheck(page, "the results");
+
+  step = "feedback";
+  const before = await metric(metricsPort, "aurora_recommender_feedback_total", 'score="positive"');
+  const serviceId = await first.getAttribute("data-service-id");
+  await first.locator('button.thumb[data-score="1"]').click();
+  await first.locator(".feedback-status", { hasText: "Kiitos palautteesta!" }).waitFor();
+  check((await first.locator('button.thumb[data-score="1"]').getAttribute("aria-pressed")) === "true",
+        "the thumbs-up is shown as pressed with a thank-you");
+  await first.locator('button.thumb[data-score="1"]').click({ force: true });  // sends nothing more
+  const after = await metric(metricsPort, "aurora_recommender_feedback_total", 'score="positive"');
+  check(before === 0 && after === 1,
+        `the node recorded the thumbs-up on ${serviceId}: ` +
+        `aurora_recommender_feedback_total{score="positive"} ${before} -> ${after}`);
+  await first.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(screenshotDir, "how-am-i-doing-feedback-fi.png") });
+  log(`screenshot ${path.join(screenshotDir, "how-am-i-doing-feedback-fi.png")}`);
+
+  step = "language";
+  await page.click('button[data-lang="sv"]');
+  check((await text(page, "h1")) === "Hur mår du?", "Svenska: the title is Hur mår du?");
+  check((await page.getAttribute("html", "lang")) === "sv", "html lang is sv");
+  check((await text(page, "#areas fieldset .area-name")) === "Hälsa", "area names in Swedish");
+  check((await text(page, "#chart svg g[data-area] text.label")) === "Hälsa", "chart in Swedish");
+  check((await text(page, "#services h3")) === "Tjänster för dig", "results in Swedish");
+  check(await page.isChecked("#housing-2"), "the answers survive the language switch");
+  check(/Tack för responsen!/.test(await first.locator(".feedback-status").textContent()),
+        "the feedback state survives the language switch");
+  await screenshot(page, "how-am-i-doing-results-sv.png");
+  await page.click('button[data-lang="en"]');
+  check((await text(page, "h1")) === "How am I doing?", "English: the title is How am I doing?");
+  check((await page.getAttribute("html", "lang")) === "en", "html lang is en");
+  check((await text(page, "#package h3")) === "Service package", "package heading in English");
+  check((await page.locator("#chart svg g.unanswered text.value").first().textContent()) ===
+        "no answer", "unanswered areas in English");
+  check((await page.getAttribute('button[data-lang="en"]', "aria-pressed")) === "true",
+        "the chosen language button is pressed");
+  await screenshot(page, "how-am-i-doing-results-en.png");
+  await page.reload({ waitUntil: "networkidle" });
+  check((await text(page, "h1")) === "How am I doing?", "the language is remembered in the tab");
+  const otherTab = await context.newPage();
+  await otherTab.goto(base + "/", { waitUntil: "networkidle" });
+  check((await text(otherTab, "h1")) === "Miten menee?", "a new tab starts in Finnish");
+  await otherTab.close();
+
+  step = "mouse scenario";
+  check(watched.foreign.length === 0, `no request to another origin (${watched.requests.length} requests)`);
+  check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
+  log(`requests: ${[...new Set(watched.requests.map((r) => r.replace(base, "")))].join(", ")}`);
+  await context.close();
+  return weight;
+}
+
+async function errorScenario(browser, base) {
+  step = "errors";
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 },
+                                             locale: "en-GB" });
+  const page = await context.newPage();
+  const watched = watch(page, base, { allowFailedApi: true });
+  await page.goto(base + "/", { waitUntil: "networkidle" });
+  // Nothing answered: said in words, with a link to the first question.
+  await page.click("button[type=submit]");
+  check(/Vastaa ainakin yhteen kohtaan/.test(await page.locator("#form-errors").textContent()),
+        "submitting nothing asks for at least one answer");
+  check((await page.evaluate(() => document.activeElement?.id)) === "form-errors",
+        "focus moves to the error summary");
+  // A malformed code is refused by the page; an unknown one by the API, whose message is shown.
+  await page.click('label[for="health-3"]');
+  await page.fill("#age", "abc");
+  await page.selectOption("#municipality", "other");
+  await page.fill("#municipality-code", "12");
+  await page.click("button[type=submit]");
+  check((await page.locator("#age-error").textContent()).includes("0–120") &&
+        (await page.getAttribute("#municipality-code", "aria-invalid")) === "true",
+        "a bad age and a 2-digit code are refused by the page");
+  await screenshot(page, "how-am-i-doing-form-errors-fi.png");
+  await page.fill("#age", "");
+  await page.fill("#municipality-code", "999");
+  await page.click("button[type=submit]");
+  await page.locator("#api-error").waitFor({ state: "visible", timeout: 30_000 });
+  const message = await page.locator("#api-error").textContent();
+  check(/Palvelu vastasi virheellä \(400\): municipality_code: unknown municipality code "999"/.test(message),
+        `the API's error is shown in words: ${message}`);
+  check(watched.errors.length === 0, `no other console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
+  check(watched.foreign.length === 0, "no request to another origin");
+  await context.close();
+}
+
+async function keyboardScenario(browser, base, metricsPort) {
+  step = "keyboard";
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true,
+                                             hasTouch: false, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  const watched = watch(page, base);
+  await page.goto(base + "/", { waitUntil: "networkidle" });
+  const active = () => page.evaluate(() => {
+    const a = document.activeElement;
+    return a ? (a.id || a.getAttribute("data-lang") || a.className || a.tagName) : "";
+  });
+  await page.keyboard.press("Tab");
+  check((await active()) === "skip", "Tab first reaches the skip link");
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  check(outline !== "none", `the focused element has a visible focus outline (${outline})`);
+  await page.keyboard.press("Tab");
+  check((await active()) === "fi", "then the language switch");
+  await page.keyboard.press("Shift+Tab");
+  await page.keyboard.press("Enter");
+  check((await active()) === "main", "the skip link moves focus to the content");
+  await page.keyboard.press("Tab");
+  check((await active()) === "health-skip", "Tab reaches the first life area");
+  for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowRight");  // skip -> 0 -> 1 -> 2
+  await page.keyboard.press("Tab");
+  check((await active()) === "resilience-skip", "Tab moves to the next area");
+  await page.keyboard.press("Tab");
+  check((await active()) === "housing-skip", "and on");
+  for (let i = 0; i < 4; i++) await page.keyboard.press("ArrowRight");  // -> 3
+  await page.keyboard.press("Tab");  // working_studying
+  await page.keyboard.press("ArrowLeft");  // skip -> 10
+  for (let i = 0; i < 7; i++) await page.keyboard.press("Tab");
+  check((await active()) === "age", "after the ten areas, Tab reaches the age");
+  await page.keyboard.type("34");
+  await page.keyboard.press("Tab");
+  check((await active()) === "municipality", "then the municipality");
+  for (let i = 0; i < 5; i++) await page.keyboard.press("ArrowDown");
+  check((await page.inputValue("#municipality")) === "564", "the municipality is chosen by keys");
+  await page.keyboard.press("Tab");
+  check((await page.evaluate(() => document.activeElement?.type)) === "submit",
+        "then the submit button");
+  await screenshot(page, "how-am-i-doing-keyboard-mobile-fi.png");
+  await page.keyboard.press("Enter");
+  await page.locator("#services .service").first().waitFor({ timeout: 30_000 });
+  await checkChart(page, { health: 2, housing: 3, working_studying: 10 });
+  // Tab on to the first thumbs-down and give it with the space bar.
+  let found = false;
+  for (let i = 0; i < 300 && !found; i++) {
+    await page.keyboard.press("Tab");
+    found = await page.evaluate(() =>
+      document.activeElement?.matches('#services button.thumb[data-score="-1"]') ?? false);
+  }
+  check(found, "Tab reaches a thumbs-down button");
+  const before = await metric(metricsPort, "aurora_recommender_feedback_total", 'score="negative"');
+  await page.keyboard.press("Space");
+  await page.locator("#services .feedback-status", { hasText: "Kiitos palautteesta!" }).first().waitFor();
+  const after = await metric(metricsPort, "aurora_recommender_feedback_total", 'score="negative"');
+  check(before === 0 && after === 1,
+        `the keyboard thumbs-down was recorded: aurora_recommender_feedback_total{score="negative"} ${before} -> ${after}`);
+  check(await page.evaluate(() => document.activeElement?.matches("button.thumb") ?? false),
+        "focus stays on the feedback buttons");
+  await screenshot(page, "how-am-i-doing-results-mobile-fi.png");
+  step = "axe mobile";
+  await axeCheck(page, "the results on a phone-sized screen");
+  check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
+  check(watched.foreign.length === 0, "no request to another origin");
+  await context.close();
+}
+
+// ---- main ----------------------------------------------------------------------------------
+
+let node;
+let browser;
+const dataDir = mkdtempSync(path.join(tmpdir(), "aurora-web-test-"));
+try {
+  mkdirSync(screenshotDir, { recursive: true });
+  step = "node";
+  node = await startNode(dataDir);
+  const ports = await node.ready;
+  const base = `http://127.0.0.1:${ports.httpPort}`;
+  log(`aurora serving at ${base}, metrics on ${ports.metricsPort}`);
+  step = "browser";
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
+  log(`chromium ${browser.version()}`);
+  const weight = await mouseScenario(browser, base, ports.metricsPort);
+  await errorScenario(browser, base);
+  await keyboardScenario(browser, base, ports.metricsPort);
+  step = "end";
+  if (failures) throw new Error(`${failures} check(s) failed (see above)`);
+  console.log(`PASS: how-am-i-doing (page weight ${weight} B)`);
+} catch (error) {
+  console.error(`FAIL [${step}]: ${error.stack || error.message}`);
+  process.exitCode = 1;
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  if (node) await stopNode(node.child);
+  rmSync(dataDir, { recursive: true, force: true });
+}
