@@ -204,6 +204,9 @@ absl::Status Node::StartImpl() {
         index_.get(), ranker_.get(), feedback_store_.get(), config_.recommender);
     recommender_service_ = std::make_unique<recommender::RecommenderService>(
         engine_.get(), codes_.get(), subscriptions_.get());
+    conversation_ = std::make_unique<recommender::ConversationEngine>(
+        ranker_.get(), analyzer_.get(), codes_.get());
+    recommender_service_->SetConversation(conversation_.get());
     engine_->SetMetrics(&metrics_.registry());
     if (!config_.recommender_peers.empty()) {
       auto peers = recommender::RecommenderPeers::Create(

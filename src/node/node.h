@@ -172,6 +172,7 @@ class Node {
   std::unique_ptr<recommender::FeedbackStore> feedback_store_;
   std::unique_ptr<recommender::RecommenderPeers> recommender_peers_;  // outlives engine_
   std::unique_ptr<recommender::RecommenderEngine> engine_;
+  std::unique_ptr<recommender::ConversationEngine> conversation_;
   std::unique_ptr<recommender::RecommenderService> recommender_service_;
   std::unique_ptr<recommender::CompatService> compat_service_;
   std::unique_ptr<profile::ProfileStore> profile_store_;

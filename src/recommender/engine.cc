@@ -70,7 +70,8 @@ void RecommenderEngine::SetMetrics(prometheus::Registry* registry) {
                         .Help("First pages answered with no service at all, by path")
                         .Register(*registry);
   // Every path from the start, so that rates and ratios have series before the first answer.
-  for (const char* path : {"recommend", "search", "compat/recommend_service", "compat/text_search"}) {
+  for (const char* path : {"recommend", "search", "conversation", "compat/recommend_service",
+                           "compat/text_search"}) {
     answers_->Add({{"path", path}});
     empty_answers_->Add({{"path", path}});
   }

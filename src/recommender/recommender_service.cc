@@ -591,6 +591,44 @@ grpc::ServerUnaryReactor* RecommenderService::RecordRedirect(
   });
 }
 
+grpc::ServerUnaryReactor* RecommenderService::Converse(grpc::CallbackServerContext* context,
+                                                       const v1::ConverseRequest* request,
+                                                       v1::ConverseResponse* response) {
+  if (conversation_ == nullptr) {
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no conversation engine"));
+    return reactor;
+  }
+  Caller caller = Caller::Of(context);
+  return Run(context, [this, request, response, caller]() -> absl::Status {
+    auto step = conversation_->Step(*request);
+    if (!step.ok()) return step.status();
+    if (step->answer) {
+      auto outcome =
+          engine_->RankAndSave(step->request, "conversation", caller, request->session_id());
+      if (!outcome.ok()) return outcome.status();
+      ConversationEngine::ResultReplies(outcome->result.services.size(), outcome->result.crisis,
+                                        &*step);
+      response->set_recommendation_id(outcome->recommendation_id);
+      response->set_crisis(outcome->result.crisis);
+      for (RankedService& ranked : outcome->result.services) {
+        auto* out = response->add_services();
+        *out->mutable_service() = *ranked.service;
+        out->set_score(ranked.score);
+        out->set_rank(ranked.rank);
+        out->set_provider_node_address(ranked.provider_node_address);
+        *out->mutable_explanation() = std::move(ranked.explanation);
+      }
+    }
+    for (std::string& reply : step->replies) response->add_replies(std::move(reply));
+    for (std::string& suggestion : step->suggestions) {
+      response->add_suggestions(std::move(suggestion));
+    }
+    *response->mutable_state() = std::move(step->state);
+    return absl::OkStatus();
+  });
+}
+
 template void FillResponse(Outcome&, const v1::RecommendRequest&, size_t, v1::RecommendResponse*);
 template void FillResponse(Outcome&, const v1::SearchRequest&, size_t, v1::SearchResponse*);
 template void ReturnServices(v1::RecommendResponse*);

@@ -13,6 +13,7 @@
 
 #include "aurora/recommender/v1/recommender.grpc.pb.h"
 #include "common/codelists.h"
+#include "recommender/conversation.h"
 #include "recommender/engine.h"
 #include "recommender/package.h"
 #include "recommender/subscriptions.h"
@@ -57,6 +58,12 @@ class RecommenderService final : public aurora::recommender::v1::Recommender::Ca
   grpc::ServerUnaryReactor* RecordRedirect(grpc::CallbackServerContext* context,
                                            const v1::RecordRedirectRequest* request,
                                            v1::RecordRedirectResponse* response) override;
+  grpc::ServerUnaryReactor* Converse(grpc::CallbackServerContext* context,
+                                     const v1::ConverseRequest* request,
+                                     v1::ConverseResponse* response) override;
+
+  // The chatbot's conversation logic (null: Converse answers UNIMPLEMENTED). Set before serving.
+  void SetConversation(const ConversationEngine* conversation) { conversation_ = conversation; }
 
  private:
   // Recommend and Search: validate, then rank, store and answer through the engine's
@@ -78,6 +85,7 @@ class RecommenderService final : public aurora::recommender::v1::Recommender::Ca
 
   RecommenderEngine* engine_;
   const CodeLists* codes_;
+  const ConversationEngine* conversation_ = nullptr;
   PackageBuilder packages_;
   Subscriptions* subscriptions_;
   std::mutex watch_mu_;

@@ -829,6 +829,52 @@ class RecommenderTest(unittest.TestCase):
         output = self.compat("text_search", {"search_text": "haluan tappaa itseni"})
         self.assertEqual(output["recommended_services"][0]["service_id"], first["service"]["id"])
 
+    # -- 10. the chatbot's conversation -----------------------------------------------------------
+
+    def turn(self, message, state=None, language="fi", expect=200):
+        body = {"message": message, "language": language}
+        if state is not None:
+            body["state"] = state
+        status, _, raw = self.post("/v1/conversation:turn", body, auth=False)
+        self.assertEqual(status, expect, raw)
+        return json.loads(raw)
+
+    def test_conversation(self):
+        private = "tarvitsen vuokra-asunnon nopeasti"
+        first = self.turn(private)
+        self.assertEqual(first["state"]["awaiting"], "municipality", first)
+        self.assertEqual(first["replies"], ["Missä kunnassa asut? Palvelut riippuvat kunnasta."])
+        self.assertEqual(first["services"], [])
+        second = self.turn("Asun Oulussa", first["state"])
+        self.assertEqual(second["state"]["municipality_code"], "564")
+        self.assertTrue(second["services"], second)
+        for service in second["services"]:
+            self.assertIn(service["service"]["area_type"],
+                          ("AREA_TYPE_NATIONWIDE", "AREA_TYPE_NATIONWIDE_EXCEPT_ALAND_ISLANDS",
+                           "AREA_TYPE_LIMITED"))
+            if service["service"]["area_type"] == "AREA_TYPE_LIMITED":
+                self.assertIn("564", service["service"]["municipality_codes"])
+        # The answer is a recommendation: feedback on it is recorded.
+        rid = second["recommendation_id"]
+        status, _, raw = self.post(f"/v1/recommendations/{rid}:feedback", {
+            "services": [{"service_id": second["services"][0]["service"]["id"], "score": 1}]},
+            auth=False)
+        self.assertEqual(status, 200, raw)
+        # A crisis is answered at once, crisis contacts first.
+        crisis = self.turn("I want to kill myself", language="en")
+        self.assertTrue(crisis["crisis"])
+        self.assertIn("112", crisis["replies"][-1])
+        self.assertTrue(crisis["services"][0]["explanation"]["crisis"])
+        # Bad input names the field and changes nothing.
+        refused = self.turn("hei", {"municipality_code": "999"}, expect=400)
+        self.assertIn("state.municipality_code", refused["message"])
+        refused = self.turn("hei", language="de", expect=400)
+        self.assertIn("language", refused["message"])
+        # The node keeps no conversation text: not in its log.
+        for entry in self.node.logs():
+            self.assertNotIn("vuokra-asunnon", json.dumps(entry, ensure_ascii=False))
+            self.assertNotIn("kill myself", json.dumps(entry, ensure_ascii=False))
+
 
 
 class AreaClassifierTest(unittest.TestCase):
