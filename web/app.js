@@ -1,8 +1,9 @@
 // "How am I doing?": a 3X10D self-assessment, a chart per life area, the recommended service
-// package and services with their explanations, and feedback on each service. Talks only to the
+// package and services with their explanations, feedback on each service, and "send my answers
+// to this service" (session transfer, after an explicit consent step). Talks only to the
 // node's own REST API (same origin); builds every element with the DOM API (no innerHTML, no
 // inline styles: the page runs under Content-Security-Policy default-src 'self').
-import { LANGUAGES, AREAS, AREA_TEXTS, MUNICIPALITIES, TEXTS } from "./i18n.js";
+import { LANGUAGES, AREAS, AREA_TEXTS, CHAT_TEXTS, MUNICIPALITIES, TEXTS } from "./i18n.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const LANG_KEY = "aurora.how-am-i-doing.lang";
@@ -16,6 +17,11 @@ const state = {
   feedback: new Map(), // service_id -> {score, status: "sending"|"done"|"error", message}
   apiError: null,     // {status, message} of the last failed call
   loading: false,
+  request: null,      // the last submitted {life_situation_meters, age?, municipality_code?}
+  transfers: new Map(), // channel id -> the Transfer the API answered
+  consent: null,      // the open consent step (see openConsent)
+  devIssuer: null,    // whether the node offers its development sign-in (null: not asked yet)
+  organisations: new Map(), // organisation id -> its name (LocalizedText)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -177,12 +183,21 @@ class ApiError extends Error {
 }
 
 async function post(path, body, options = {}) {
+  return call("POST", path, body, options);
+}
+
+// A call to the node's API: the parsed JSON answer, or an ApiError. `token`: the person's
+// bearer token for the /v1/profile calls.
+async function call(method, path, body, { token, ...options } = {}) {
   let response;
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
     response = await fetch(path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(body),
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "same-origin",
       ...options,
     });
@@ -211,6 +226,8 @@ async function submit(event) {
   const form = readForm();
   if (!form) return;
   state.answers = form.answers;
+  state.request = form.request;
+  state.transfers.clear();
   state.pkg = null;
   state.recs = null;
   state.apiError = null;
@@ -457,10 +474,296 @@ function renderServices() {
       el("li", { class: "service", "data-service-id": r.service.id },
          serviceHeading("h4", r.service),
          localizedSpan(r.service.summary, "p", { class: "summary" }),
-         explanation(r), channelList(r), feedbackControls(r.service.id)))));
+         explanation(r), channelList(r), transferControls(r.service),
+         feedbackControls(r.service.id)))));
   }
   if (state.lang !== "en") parts.push(el("p", { class: "note" }, t("inEnglish")));
   box.replaceChildren(...parts);
+}
+
+// ---- session transfer: "send my answers to this service" ------------------------------------
+//
+// A channel whose directory entry has `session_transfer` takes a person's attributes. The
+// consent step (a modal <dialog>) names the organisation, service and channel and lists, each
+// with its own checkbox (all unchecked: nothing goes unless the person ticks it), exactly the
+// attributes the channel accepts and the person gave. On confirm, with the person signed in:
+// PATCH /v1/profile/attributes (the ticked ones), POST /v1/profile/transfers (the same names),
+// and the link the API answers is shown. Cancel sends nothing.
+
+const TOKEN_KEY = "aurora.how-am-i-doing.token";
+const ATTRIBUTE_ORDER = ["life_situation_meters", "age", "municipality_code"];
+const ATTRIBUTE_LABELS = { life_situation_meters: "attrLife", age: "attrAge",
+                           municipality_code: "attrMunicipality" };
+
+// The person's token (development sign-in), kept only in this tab's sessionStorage.
+function personToken() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(TOKEN_KEY) || "null");
+    if (saved && saved.token && saved.expires > Date.now() + 30_000) return saved.token;
+  } catch {
+    // Storage off or unreadable: not signed in.
+  }
+  return memoryToken && memoryToken.expires > Date.now() + 30_000 ? memoryToken.token : null;
+}
+let memoryToken = null;
+
+function keepToken(token, expiresIn) {
+  memoryToken = { token, expires: Date.now() + expiresIn * 1000 };
+  try {
+    sessionStorage.setItem(TOKEN_KEY, JSON.stringify(memoryToken));
+  } catch {
+    // Kept in memory only.
+  }
+}
+
+function forgetToken() {
+  memoryToken = null;
+  try {
+    sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Nothing kept.
+  }
+}
+
+function transferChannels(service) {
+  return (service.channels || []).filter((c) => c.id && c.session_transfer &&
+    (c.session_transfer.accepted_attributes || []).length);
+}
+
+// What the person gave that the channel accepts, in a fixed order: [{name, value}].
+function offeredAttributes(channel) {
+  const accepted = new Set(channel.session_transfer.accepted_attributes);
+  const request = state.request || {};
+  return ATTRIBUTE_ORDER.filter((name) => accepted.has(name) && request[name] !== undefined)
+    .map((name) => ({ name, value: request[name] }));
+}
+
+function attributeLabel(name) {
+  return ATTRIBUTE_LABELS[name] ? t(ATTRIBUTE_LABELS[name]) : name;
+}
+
+function attributeValueText(name, value) {
+  if (name === "life_situation_meters") {
+    return AREAS.filter((area) => area in value)
+      .map((area) => `${AREA_TEXTS[area][state.lang][0]} ${value[area].join(", ")}/10`).join("; ");
+  }
+  if (name === "municipality_code") {
+    const row = MUNICIPALITIES.find((m) => m[0] === value);
+    return row ? `${row[{ fi: 1, sv: 2, en: 3 }[state.lang]]} (${value})` : String(value);
+  }
+  return String(value);
+}
+
+function transferControls(service) {
+  const channels = transferChannels(service);
+  if (!channels.length) return null;
+  return el("div", { class: "transfer" }, channels.map((channel) => {
+    const [channelName] = pick(channel.name);
+    const button = el("button", { type: "button", class: "send-answers",
+                                  "data-transfer-channel": channel.id },
+                      t("sendAnswers"),
+                      channels.length > 1 && channelName ? ` (${channelName})` : null);
+    button.addEventListener("click", () => openConsent(service, channel));
+    const sent = state.transfers.get(channel.id);
+    const parts = [button];
+    if (sent) parts.push(transferResult(sent, "p"));
+    return el("div", { class: "transfer-channel" }, parts);
+  }));
+}
+
+// The link of a made transfer (or why there is none).
+function transferResult(result, tag) {
+  if (!result.access_token || !/^https?:\/\//i.test(result.redirect_url || "")) {
+    return el(tag, { class: "transfer-result" }, t("sentNoLink"));
+  }
+  const time = new Date(result.expire_time);
+  const hhmm = isNaN(time) ? "" : time.toLocaleTimeString(state.lang, { hour: "2-digit", minute: "2-digit" });
+  return el(tag, { class: "transfer-result" },
+            el("a", { href: result.redirect_url, class: "transfer-link", rel: "noopener noreferrer" },
+               t("openService")),
+            " ", t("validUntil").replace("{time}", hhmm));
+}
+
+async function organisationName(id) {
+  if (!id) return null;
+  if (!state.organisations.has(id)) {
+    try {
+      const org = await call("GET", `/v1/organizations/${encodeURIComponent(id)}`);
+      state.organisations.set(id, org.name);
+    } catch {
+      return null;
+    }
+  }
+  return state.organisations.get(id);
+}
+
+async function openConsent(service, channel) {
+  if (state.devIssuer === null) {
+    try {
+      const response = await fetch("/v1/dev-identity/jwks.json", { credentials: "same-origin" });
+      state.devIssuer = response.ok;
+    } catch {
+      state.devIssuer = false;
+    }
+  }
+  state.consent = {
+    service, channel, phase: "choose", checked: new Set(), error: null, result: null,
+    organisation: await organisationName(service.organization_id),
+  };
+  renderConsent();
+  const dialog = $("consent");
+  if (!dialog.open) dialog.showModal();
+  $("consent-title").focus();
+}
+
+function consentFact(key, ...value) {
+  return [el("dt", {}, t(key)), el("dd", {}, ...value)];
+}
+
+function renderConsent() {
+  const c = state.consent;
+  const dialog = $("consent");
+  if (!c) {
+    dialog.replaceChildren();
+    return;
+  }
+  if (c.phase === "done") {
+    const r = c.result;
+    dialog.replaceChildren(
+      el("h2", { id: "consent-title", tabindex: "-1" }, t("sentTitle")),
+      el("p", {}, `${t("sentTo")}: `),
+      el("ul", { class: "sent-attributes" },
+         (r.attributes || []).map((name) => el("li", { "data-attribute": name }, attributeLabel(name)))),
+      el("dl", { class: "recipient" },
+         consentFact("organisation", c.organisation ? localizedSpan(c.organisation) : c.service.organization_id),
+         consentFact("service", localizedSpan(c.service.name)),
+         consentFact("channel", localizedSpan(c.channel.name))),
+      transferResult(r, "p"),
+      el("div", { class: "actions" },
+         el("button", { type: "button", id: "consent-close", class: "primary" }, t("close"))));
+    $("consent-close").addEventListener("click", () => dialog.close());
+    return;
+  }
+
+  const offered = offeredAttributes(c.channel);
+  const signedIn = !!personToken();
+  const busy = c.phase === "sending";
+  const [url] = (c.channel.urls || []).filter((u) => /^https?:\/\//i.test(u));
+  const facts = el("dl", { class: "recipient" },
+    consentFact("organisation", c.organisation ? localizedSpan(c.organisation) : c.service.organization_id),
+    consentFact("service", localizedSpan(c.service.name)),
+    consentFact("channel", localizedSpan(c.channel.name), url ? el("span", { class: "url" }, ` (${url})`) : null));
+
+  let choices;
+  if (!offered.length) {
+    choices = el("p", {}, t("nothingToSend"));
+  } else {
+    choices = el("fieldset", { class: "attributes" }, el("legend", {}, t("chooseAttributes")),
+      offered.map(({ name, value }) => {
+        const id = `consent-attr-${name}`;
+        const box = el("input", { type: "checkbox", id, "data-attribute": name,
+                                  checked: c.checked.has(name), disabled: busy });
+        box.addEventListener("change", () => {
+          if (box.checked) c.checked.add(name);
+          else c.checked.delete(name);
+        });
+        return el("div", { class: "check" }, box,
+                  el("label", { for: id }, el("strong", {}, attributeLabel(name)), ": ",
+                     el("span", { class: "attr-value", "data-value-of": name },
+                        attributeValueText(name, value))));
+      }));
+  }
+
+  let signIn;
+  if (signedIn) signIn = el("p", { class: "signed-in" }, t("signedIn"));
+  else if (state.devIssuer) {
+    const button = el("button", { type: "button", id: "consent-signin", disabled: busy }, t("signInDev"));
+    button.addEventListener("click", signInDev);
+    signIn = el("div", { class: "signin" }, el("p", {}, t("signInNeeded")), button,
+                el("p", { class: "note" }, t("signInDevNote")));
+  } else {
+    signIn = el("p", { class: "signin" }, t("signInUnavailable"));
+  }
+
+  const error = el("div", { id: "consent-error", class: "errors", role: "alert", tabindex: "-1",
+                            hidden: !c.error }, ...(c.error || []));
+  const confirm = el("button", { type: "button", id: "consent-confirm", class: "primary",
+                                 disabled: busy || !offered.length }, busy ? t("sending") : t("confirmSend"));
+  confirm.addEventListener("click", confirmTransfer);
+  const cancel = el("button", { type: "button", id: "consent-cancel", disabled: busy }, t("cancel"));
+  cancel.addEventListener("click", () => dialog.close());
+
+  dialog.replaceChildren(
+    el("h2", { id: "consent-title", tabindex: "-1" }, t("sendTitle")),
+    el("p", {}, t("sendLead")),
+    el("h3", {}, t("recipient")), facts,
+    choices,
+    el("p", { class: "note" }, t("sendHow")),
+    signIn, error,
+    el("div", { class: "actions" }, confirm, cancel),
+    el("p", { class: "status", role: "status" }, busy ? t("sending") : ""));
+}
+
+async function signInDev() {
+  const c = state.consent;
+  try {
+    const subject = "kehitys-" + Array.from(crypto.getRandomValues(new Uint8Array(8)),
+                                            (b) => b.toString(16).padStart(2, "0")).join("");
+    const answer = await post("/v1/dev-identity/token", { subject, lifetime_seconds: 3600 });
+    keepToken(answer.access_token, answer.expires_in || 900);
+    c.error = null;
+  } catch (error) {
+    c.error = errorText(error);
+  }
+  renderConsent();
+  (c.error ? $("consent-error") : $("consent-confirm"))?.focus();
+}
+
+async function confirmTransfer() {
+  const c = state.consent;
+  if (!c || c.phase !== "choose") return;
+  const chosen = offeredAttributes(c.channel).filter((a) => c.checked.has(a.name));
+  const token = personToken();
+  if (!chosen.length || !token) {
+    c.error = [t(!chosen.length ? "chooseOne" : "signInFirst")];
+    renderConsent();
+    (chosen.length ? $("consent-signin") : document.querySelector("#consent input[type=checkbox]") ||
+     $("consent-error"))?.focus();
+    return;
+  }
+  c.phase = "sending";
+  c.error = null;
+  renderConsent();
+  try {
+    await call("PATCH", "/v1/profile/attributes",
+               { attributes: Object.fromEntries(chosen.map((a) => [a.name, a.value])) }, { token });
+    c.result = await call("POST", "/v1/profile/transfers", {
+      service_channel_id: c.channel.id, service_id: c.service.id,
+      attribute_names: chosen.map((a) => a.name),
+    }, { token });
+    state.transfers.set(c.channel.id, c.result);
+    c.phase = "done";
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      forgetToken();
+      c.error = [t("sessionExpired")];
+    } else {
+      c.error = errorText(error);
+    }
+    c.phase = "choose";
+  }
+  renderConsent();
+  $(c.phase === "done" ? "consent-title" : "consent-error").focus();
+}
+
+// Closing (Cancel, Close, Escape) sends nothing; focus goes back to the button that opened it.
+function consentClosed() {
+  const c = state.consent;
+  state.consent = null;
+  renderConsent();
+  if (!c) return;
+  renderServices();
+  document.querySelector(`button[data-transfer-channel="${CSS.escape(c.channel.id)}"]`)?.focus();
 }
 
 function renderResults() {
@@ -502,8 +805,27 @@ function applyLanguage(lang) {
     button.setAttribute("aria-pressed", String(button.dataset.lang === state.lang));
   }
   labelMunicipalities();
+  labelChatButton();
   if (!$("results").hidden) renderResults();
   if (!$("form-errors").hidden) readForm();
+}
+
+// ---- the chat widget (chat.js mounts it into #aurora-chat; it follows <html lang>) ----------
+
+function labelChatButton() {
+  const button = $("chat-open");
+  const open = button.getAttribute("aria-expanded") === "true";
+  button.textContent = CHAT_TEXTS[state.lang][open ? "chatClose" : "chatOpen"];
+  button.closest("aside").setAttribute("aria-label", CHAT_TEXTS[state.lang].chatTitle);
+}
+
+function toggleChat() {
+  const button = $("chat-open");
+  const open = button.getAttribute("aria-expanded") !== "true";
+  button.setAttribute("aria-expanded", String(open));
+  $("aurora-chat").hidden = !open;
+  labelChatButton();
+  if (open) $("aurora-chat").querySelector("input")?.focus();
 }
 
 function init() {
@@ -519,6 +841,7 @@ function init() {
   for (const button of document.querySelectorAll("[data-lang]")) {
     button.addEventListener("click", () => applyLanguage(button.dataset.lang));
   }
+  $("chat-open").addEventListener("click", toggleChat);
   $("assessment").addEventListener("submit", submit);
   $("assessment").addEventListener("reset", () => {
     $("municipality-code-field").hidden = true;
@@ -526,6 +849,11 @@ function init() {
     showFieldError("age", "age-error", "");
     showFieldError("municipality-code", "municipality-error", "");
   });
+  const dialog = $("consent");
+  dialog.addEventListener("cancel", (event) => {
+    if (state.consent?.phase === "sending") event.preventDefault();  // wait for the answer
+  });
+  dialog.addEventListener("close", consentClosed);
   $("form-errors").addEventListener("click", (event) => {
     const target = event.target.closest("[data-focus]");
     if (!target) return;

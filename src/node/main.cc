@@ -25,6 +25,7 @@
 #include "directory/catalogue_format.h"
 #include "gateway/gateway.h"
 #include "gateway/route_table.h"
+#include "node/chat_client.h"
 #include "node/import_client.h"
 #include "node/network_ca.h"
 #include "node/node.h"
@@ -45,6 +46,7 @@ constexpr char kTopHelp[] =
     "  gateway   run the HTTP/JSON gateway alone, in front of a node's gRPC address\n"
     "  ca        the network CA: init, issue node certificates, revoke, refresh the CRL\n"
     "  import    import catalogue files into a running node's directory\n"
+    "  chat      talk with the service-finding chatbot of a running node\n"
     "  version   print the version\n\n"
     "Run 'aurora <command> --help' for the options of a command.\n";
 
@@ -595,6 +597,42 @@ int Import(const std::vector<std::string>& args) {
   return summary->rejected + summary->unreadable > 0 ? 3 : 0;
 }
 
+int Chat(const std::vector<std::string>& args) {
+  CommandLine cli(
+      "chat", "[options]",
+      "Talks with the service-finding chatbot of a running node (Recommender.Converse, the "
+      "conversation engine of the web widget): type what you need help with; the bot asks for "
+      "your municipality or age when the services depend on them, and answers with services and "
+      "why. /clear forgets the conversation, /quit (or the end of input) ends. Nothing of the "
+      "conversation is kept anywhere.",
+      WithTlsOptions({
+          {"grpc-target", "HOST:PORT", "127.0.0.1:50051", "the node's gRPC address"},
+          {"language", "fi|sv|en", "fi", "the language to talk in"},
+          {"timeout-seconds", "N", "30", "deadline of each answer"},
+      }));
+  ParsedOptions o;
+  if (auto exit_code = ParseOrExit(cli, args, &o)) return *exit_code;
+  ChatOptions options;
+  options.language = o.Get("language");
+  if (options.language != "fi" && options.language != "sv" && options.language != "en") {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--language: expected fi, sv or en, got \"", options.language, "\"")));
+  }
+  auto timeout = o.GetInt("timeout-seconds", 1, 600);
+  if (!timeout.ok()) return Fail(timeout.status());
+  options.timeout_seconds = static_cast<int>(*timeout);
+  options.prompt = isatty(STDIN_FILENO);
+  auto credentials = ClientCredentials(o);
+  if (!credentials.ok()) return Fail(credentials.status());
+  auto channel = grpc::CreateChannel(o.Get("grpc-target"), *credentials);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
+    return Fail(absl::UnavailableError(
+        absl::StrCat("--grpc-target: no node answers at ", o.Get("grpc-target"))));
+  }
+  auto stub = recommender::v1::Recommender::NewStub(channel);
+  return RunChat(stub.get(), std::cin, std::cout, std::cerr, options);
+}
+
 void PrintCertificate(const CertificateInfo& info) {
   std::cout << "subject: " << info.subject << "\nserial: " << info.serial_hex << "\nnot after: "
             << absl::FormatTime(absl::RFC3339_sec, info.not_after, absl::UTCTimeZone()) << "\n";
@@ -721,6 +759,7 @@ int main(int argc, char** argv) {
   if (command == "serve") return aurora::node::Serve(args);
   if (command == "gateway") return aurora::node::Gateway(args);
   if (command == "import") return aurora::node::Import(args);
+  if (command == "chat") return aurora::node::Chat(args);
   if (command == "ca") return aurora::node::Ca(args);
   if (command == "version" || command == "--version") {
     std::cout << "aurora " << AURORA_VERSION << " (gRPC " << grpc::Version() << ")\n";

@@ -612,6 +612,8 @@ grpc::ServerUnaryReactor* RecommenderService::Converse(grpc::CallbackServerConte
       response->set_recommendation_id(outcome->recommendation_id);
       response->set_crisis(outcome->result.crisis);
       for (RankedService& ranked : outcome->result.services) {
+        // A crisis is answered with the crisis contacts only.
+        if (!outcome->result.crisis.empty() && ranked.explanation.crisis().empty()) continue;
         auto* out = response->add_services();
         *out->mutable_service() = *ranked.service;
         out->set_score(ranked.score);

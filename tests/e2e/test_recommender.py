@@ -864,12 +864,33 @@ class RecommenderTest(unittest.TestCase):
         crisis = self.turn("I want to kill myself", language="en")
         self.assertTrue(crisis["crisis"])
         self.assertIn("112", crisis["replies"][-1])
-        self.assertTrue(crisis["services"][0]["explanation"]["crisis"])
+        self.assertTrue(crisis["services"])
+        self.assertTrue(all(s["explanation"]["crisis"] for s in crisis["services"]), crisis)
         # Bad input names the field and changes nothing.
         refused = self.turn("hei", {"municipality_code": "999"}, expect=400)
         self.assertIn("state.municipality_code", refused["message"])
         refused = self.turn("hei", language="de", expect=400)
         self.assertIn("language", refused["message"])
+        # `aurora chat` in the terminal speaks the same engine.
+        done = subprocess.run(
+            [aurora_node.AURORA_BIN, "chat", "--grpc-target", self.node.target],
+            input="tarvitsen vuokra-asunnon\nAsun Oulussa\n/clear\nhaluan tappaa itseni\n",
+            env=aurora_node.child_env(), capture_output=True, text=True, timeout=60, check=False)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        lines = done.stdout.splitlines()
+        self.assertIn("Aurora: Missä kunnassa asut? Palvelut riippuvat kunnasta.", lines)
+        self.assertIn("  [Helsinki | Tampere | Oulu | En halua kertoa]", lines)
+        found = lines.index("Aurora: Löysin nämä palvelut. Kerro lisää, jos haluat tarkentaa.")
+        self.assertTrue(lines[found + 1].startswith("  1. "), done.stdout)
+        self.assertIn("564 Oulu", done.stdout)
+        cleared = lines.index("Keskustelu tyhjennetty.")
+        self.assertEqual(lines[cleared + 1], "!!! 112 !!!")
+        self.assertIn("hätänumeroon 112", lines[cleared + 2])
+        done = subprocess.run([aurora_node.AURORA_BIN, "chat", "--language", "de"],
+                              env=aurora_node.child_env(), capture_output=True, text=True,
+                              timeout=30, check=False)
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn('--language: expected fi, sv or en, got "de"', done.stderr)
         # The node keeps no conversation text: not in its log.
         for entry in self.node.logs():
             self.assertNotIn("vuokra-asunnon", json.dumps(entry, ensure_ascii=False))

@@ -2,11 +2,14 @@
 // demo catalogue and --web-root, drives Debian's headless chromium through playwright-core,
 // checks the self-assessment, chart, package, services, feedback (through the node's metrics),
 // the language switch, API errors in words, keyboard-only use, axe-core accessibility, the page
-// weight, and writes screenshots to $AURORA_SCREENSHOT_DIR.
+// weight, "send my answers to this service" (the consent step, development sign-in, Cancel sends
+// nothing, the transfer redeemed by the demo service with exactly the consented attributes), and
+// writes screenshots to $AURORA_SCREENSHOT_DIR.
 //
 // Environment: AURORA_BIN (the aurora binary; required), AURORA_SHARED_DATA (default:
 // ../shared/data beside the repository), AURORA_SCREENSHOT_DIR (default: the working directory),
-// AURORA_CHROMIUM (default: /usr/bin/chromium). Exit 0: passed; 77: skipped (no node_modules or
+// AURORA_CHROMIUM (default: /usr/bin/chromium), AURORA_WEB_SCENARIOS (e.g. "transfer": run only
+// those of mouse, errors, keyboard, transfer; default all). Exit 0: passed; 77: skipped (no node_modules or
 // no chromium); anything else: failed.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -162,9 +165,9 @@ async function axeCheck(page, what) {
   return result.violations;
 }
 
-async function screenshot(page, name) {
+async function screenshot(page, name, { fullPage = true } = {}) {
   const file = path.join(screenshotDir, name);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage });
   log(`screenshot ${file}`);
 }
 
@@ -436,6 +439,229 @@ async function keyboardScenario(browser, base, metricsPort) {
   await context.close();
 }
 
+// ---- session transfer ----------------------------------------------------------------------
+
+// A demo service of the demo organisation whose e-service channel takes session transfers for
+// the demo API client, in Helsinki, labelled with housing and finances so that the page shows it.
+const TRANSFER_CHANNEL_ID = "5e55a0e1-7a2b-4c3d-8e9f-a0b1c2d3e4f5";
+const TRANSFER_SERVICE_NAME = "Siirtokokeilun asumis- ja raha-asiainneuvonta";
+
+async function createTransferService(base, credentials) {
+  const basic = "Basic " + Buffer.from(`${credentials.client_id}:${credentials.client_secret}`).toString("base64");
+  const response = await fetch(`${base}/v1/services`, {
+    method: "POST",
+    headers: { Authorization: basic, "Content-Type": "application/json" },
+    body: JSON.stringify({
+      organization_id: credentials.organization_id, kind: "SERVICE_KIND_SERVICE",
+      name: { fi: TRANSFER_SERVICE_NAME, sv: "Boende- och ekonomirådgivning (överföringstest)",
+              en: "Housing and money advice (transfer trial)" },
+      summary: { fi: "Asumisen ja raha-asioiden neuvontaa verkossa: vuokra, velat ja toimeentulo.",
+                 en: "Housing and money advice online: rent, debts and income." },
+      keywords: ["asuminen", "vuokra", "velka", "raha-asiat", "toimeentulo"],
+      // Helsinki's own: a home municipality prefers its local services (locality_bonus), so a
+      // nationwide one would not reliably make the page's eight.
+      area_type: "AREA_TYPE_LIMITED", municipality_codes: ["091"], languages: ["fi", "en"],
+      life_areas: ["LIFE_AREA_HOUSING", "LIFE_AREA_FINANCE"],
+      channels: [{
+        id: TRANSFER_CHANNEL_ID, type: "CHANNEL_TYPE_ELECTRONIC",
+        name: { fi: "Neuvonnan verkkoasiointi", en: "Advice online" },
+        urls: ["https://neuvonta.example/asiointi"],
+        session_transfer: { client_id: credentials.client_id,
+                            accepted_attributes: ["age", "municipality_code", "life_situation_meters"] },
+      }],
+    }),
+  });
+  const body = await response.json();
+  if (!response.ok) throw new Error(`creating the transfer service: ${response.status} ${JSON.stringify(body)}`);
+  return { service: body, basic };
+}
+
+async function personApi(base, token, pathname) {
+  const response = await fetch(base + pathname, { headers: { Authorization: `Bearer ${token}` } });
+  const body = await response.json();
+  if (!response.ok) throw new Error(`GET ${pathname}: ${response.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+async function transferScenario(browser, base, dataDir) {
+  step = "transfer setup";
+  const credentials = JSON.parse(readFileSync(path.join(dataDir, "demo-credentials.json"), "utf8"));
+  const { service, basic } = await createTransferService(base, credentials);
+  log(`created service ${service.id} with channel ${TRANSFER_CHANNEL_ID} (client ${credentials.client_id})`);
+
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  const watched = watch(page, base);
+  await page.goto(base + "/", { waitUntil: "networkidle" });
+  await page.click('label[for="housing-2"]');
+  await page.click('label[for="finance-3"]');
+  await page.fill("#age", "29");
+  await page.selectOption("#municipality", "091");
+  // The service can take up to a moment to reach the recommender's index.
+  let card;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    await page.click("button[type=submit]");
+    await page.locator("#services .service").first().waitFor({ timeout: 30_000 });
+    card = page.locator(`#services .service[data-service-id="${service.id}"]`);
+    if (await card.count()) break;
+    await page.waitForTimeout(500);
+  }
+  log(`services listed: ${(await page.locator("#services .service-name").allTextContents()).join(" / ")}`);
+  check((await card.count()) === 1, `the transfer service "${TRANSFER_SERVICE_NAME}" is among the services`);
+  const button = card.locator(`button.send-answers[data-transfer-channel="${TRANSFER_CHANNEL_ID}"]`);
+  check((await button.textContent()).trim() === "Lähetä vastaukseni tälle palvelulle",
+        "its card has the button Lähetä vastaukseni tälle palvelulle");
+  // The demo catalogue has no channel that takes transfers: this one is the only button.
+  check((await page.locator("button.send-answers").count()) === 1,
+        "only the card of a channel that takes transfers has the button");
+  const dialog = page.locator("#consent");
+  check(await dialog.isHidden(), "the consent step is closed at first");
+
+  step = "consent keyboard";
+  await button.focus();
+  await page.keyboard.press("Enter");
+  await dialog.waitFor({ state: "visible" });
+  check(await page.evaluate(() => document.querySelector("#consent").matches(":modal")),
+        "the consent step opens as a modal dialog");
+  check((await page.evaluate(() => document.activeElement?.id)) === "consent-title",
+        "focus moves to the consent step's heading");
+  check((await page.getAttribute("#consent", "aria-labelledby")) === "consent-title",
+        "the dialog is named by its heading");
+  const listed = await dialog.locator("input[type=checkbox]").evaluateAll((boxes) =>
+    boxes.map((b) => ({ name: b.dataset.attribute, checked: b.checked })));
+  check(JSON.stringify(listed.map((b) => b.name)) ===
+        JSON.stringify(["life_situation_meters", "age", "municipality_code"]),
+        `the consent step lists exactly life_situation_meters, age, municipality_code (${listed.map((b) => b.name)})`);
+  check(listed.every((b) => !b.checked), "every attribute starts unchecked (nothing goes unless chosen)");
+  const values = Object.fromEntries(await dialog.locator("[data-value-of]").evaluateAll((spans) =>
+    spans.map((s) => [s.dataset.valueOf, s.textContent.trim()])));
+  check(values.life_situation_meters === "Asuminen 2/10; Raha-asiat 3/10" && values.age === "29" &&
+        values.municipality_code === "Helsinki (091)",
+        `the values are shown: ${JSON.stringify(values)}`);
+  const recipient = await dialog.locator(".recipient").textContent();
+  check(recipient.includes("Aurora-demo-organisaatio") && recipient.includes(TRANSFER_SERVICE_NAME) &&
+        recipient.includes("Neuvonnan verkkoasiointi") && recipient.includes("https://neuvonta.example/asiointi"),
+        `the recipient is named: organisation, service and channel (${recipient.replace(/\s+/g, " ")})`);
+  // Tab to the first checkbox, tick it with the space bar, then Escape: nothing sent.
+  await page.keyboard.press("Tab");
+  check((await page.evaluate(() => document.activeElement?.dataset.attribute)) === "life_situation_meters",
+        "Tab reaches the first checkbox");
+  await page.keyboard.press("Space");
+  check(await page.isChecked("#consent-attr-life_situation_meters"), "Space ticks it");
+  let inside = true;
+  for (let i = 0; i < 12; i++) {
+    await page.keyboard.press("Tab");
+    inside &&= await page.evaluate(() => !!document.activeElement?.closest("#consent") ||
+                                         document.activeElement === document.body);
+  }
+  check(inside, "Tab stays inside the modal consent step");
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "hidden" });
+  check(await page.evaluate(() => document.activeElement?.matches("button.send-answers")),
+        "Escape closes it and focus returns to the button");
+
+  step = "consent sign-in and cancel";
+  await button.click();
+  await dialog.waitFor({ state: "visible" });
+  check(await dialog.locator("input[type=checkbox]:checked").count() === 0,
+        "reopened, nothing is ticked");
+  check((await dialog.locator("#consent-signin").textContent()).trim() === "Kirjaudu (kehitys)",
+        "the node's development sign-in is offered");
+  await dialog.locator("#consent-confirm").click();
+  check(/Valitse ainakin yksi/.test(await dialog.locator("#consent-error").textContent()),
+        "confirming with nothing ticked asks to choose");
+  await dialog.locator("#consent-signin").click();
+  await dialog.locator(".signed-in").waitFor();
+  const token = await page.evaluate(() =>
+    JSON.parse(sessionStorage.getItem("aurora.how-am-i-doing.token")).token);
+  check(typeof token === "string" && token.split(".").length === 3,
+        "signed in with the development issuer; the token is kept in sessionStorage");
+  await dialog.locator("#consent-attr-age").check();
+  await dialog.locator("#consent-cancel").click();
+  await dialog.waitFor({ state: "hidden" });
+  check(await page.evaluate(() => document.activeElement?.matches("button.send-answers")),
+        "Cancel closes it and focus returns to the button");
+  const logAfterCancel = await personApi(base, token, "/v1/profile/access-log");
+  const profileAfterCancel = await personApi(base, token, "/v1/profile");
+  check(logAfterCancel.entries.length === 0 && profileAfterCancel.attributes.length === 0,
+        "Cancel sent nothing: the access log and the profile are empty");
+  check(!watched.requests.some((r) => /\/v1\/profile\/(transfers|attributes)/.test(r)),
+        "no profile or transfer request was made");
+
+  step = "consent confirm";
+  await button.click();
+  await dialog.waitFor({ state: "visible" });
+  check((await dialog.locator(".signed-in").count()) === 1, "still signed in");
+  await dialog.locator("#consent-attr-life_situation_meters").check();
+  await dialog.locator("#consent-attr-municipality_code").check();
+  check(!(await dialog.locator("#consent-attr-age").isChecked()), "age is left unticked");
+  await screenshot(page, "how-am-i-doing-consent-fi.png", { fullPage: false });
+  step = "axe consent";
+  await axeCheck(page, "the consent step");
+  step = "consent confirm";
+  await dialog.locator("#consent-confirm").click();
+  await dialog.locator(".transfer-link").waitFor({ timeout: 15_000 });
+  check((await page.evaluate(() => document.activeElement?.id)) === "consent-title" &&
+        (await text(page, "#consent-title")) === "Tiedot lähetetty",
+        "the result is announced: focus on Tiedot lähetetty");
+  const sentNames = await dialog.locator(".sent-attributes li").evaluateAll((items) =>
+    items.map((li) => li.dataset.attribute).sort());
+  check(JSON.stringify(sentNames) === JSON.stringify(["life_situation_meters", "municipality_code"]),
+        `the result lists what was sent (${sentNames})`);
+  const href = await dialog.locator(".transfer-link").getAttribute("href");
+  const link = new URL(href);
+  const accessToken = link.searchParams.get("auroraai_access_token");
+  check(link.origin + link.pathname === "https://neuvonta.example/asiointi" && /^[0-9a-f]{64}$/.test(accessToken),
+        `the link opens the channel with the transfer token (${link.origin}${link.pathname}?auroraai_access_token=…)`);
+  await screenshot(page, "how-am-i-doing-consent-sent-fi.png", { fullPage: false });
+  step = "axe consent sent";
+  await axeCheck(page, "the consent step's result");
+  step = "consent confirm";
+  await dialog.locator("#consent-close").click();
+  await dialog.waitFor({ state: "hidden" });
+  check(await page.evaluate(() => document.activeElement?.matches("button.send-answers")),
+        "Close returns focus to the button");
+  check((await card.locator(".transfer-link").getAttribute("href")) === href,
+        "the card keeps the link to the service");
+
+  step = "redeem";
+  const redeem = await fetch(`${base}/v1/profile-access/transfers:redeem`, {
+    method: "POST", headers: { Authorization: basic, "Content-Type": "application/json" },
+    body: JSON.stringify({ access_token: accessToken }),
+  });
+  const redeemed = await redeem.json();
+  check(redeem.ok, `the service redeemed the token with its client credentials (${redeem.status})`);
+  const received = Object.fromEntries(redeemed.attributes.map((a) => [a.name, a.value]));
+  log(`received: ${JSON.stringify(received)}`);
+  check(JSON.stringify(Object.keys(received).sort()) === JSON.stringify(["life_situation_meters", "municipality_code"]),
+        "the service received exactly the consented attributes (not age)");
+  const meters = received.life_situation_meters || {};
+  check(Object.keys(meters).length === 2 && JSON.stringify(meters.housing) === "[2]" &&
+        JSON.stringify(meters.finance) === "[3]" &&
+        received.municipality_code === "091",
+        "with the answered values: housing 2, finance 3, municipality 091");
+  check(redeemed.service_channel_id === TRANSFER_CHANNEL_ID && redeemed.client_id === credentials.client_id,
+        "for the channel and the client the directory names");
+  const again = await fetch(`${base}/v1/profile-access/transfers:redeem`, {
+    method: "POST", headers: { Authorization: basic, "Content-Type": "application/json" },
+    body: JSON.stringify({ access_token: accessToken }),
+  });
+  check(again.status === 404, `the token works only once (${again.status} the second time)`);
+  const log1 = await personApi(base, token, "/v1/profile/access-log");
+  check(log1.entries.length === 1 && log1.entries[0].operation === "transfer" &&
+        JSON.stringify([...log1.entries[0].attributes].sort()) === JSON.stringify(["life_situation_meters", "municipality_code"]),
+        "the person's access log has the one transfer, of the consented attributes");
+  const profile = await personApi(base, token, "/v1/profile");
+  check(JSON.stringify(profile.attributes.map((a) => a.name).sort()) ===
+        JSON.stringify(["life_situation_meters", "municipality_code"]),
+        "only the consented attributes were stored in the profile");
+
+  step = "transfer scenario";
+  check(watched.foreign.length === 0, "no request to another origin");
+  check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
+  await context.close();
+}
+
 // ---- main ----------------------------------------------------------------------------------
 
 let node;
@@ -451,9 +677,15 @@ try {
   step = "browser";
   browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
   log(`chromium ${browser.version()}`);
-  const weight = await mouseScenario(browser, base, ports.metricsPort);
-  await errorScenario(browser, base);
-  await keyboardScenario(browser, base, ports.metricsPort);
+  // AURORA_WEB_SCENARIOS=transfer,... runs only those (for working on one); default: all.
+  const only = (process.env.AURORA_WEB_SCENARIOS || "").split(",").filter(Boolean);
+  const run = (name) => !only.length || only.includes(name);
+  let weight = "not measured";
+  if (run("mouse")) weight = await mouseScenario(browser, base, ports.metricsPort);
+  if (run("errors")) await errorScenario(browser, base);
+  if (run("keyboard")) await keyboardScenario(browser, base, ports.metricsPort);
+  // Last: it adds a service to the directory, which would change the others' results.
+  if (run("transfer")) await transferScenario(browser, base, dataDir);
   step = "end";
   if (failures) throw new Error(`${failures} check(s) failed (see above)`);
   console.log(`PASS: how-am-i-doing (page weight ${weight} B)`);

@@ -1,0 +1,532 @@
+// End-to-end test of the AuroraAI chat widget (web/chat.js) in a real browser: starts `aurora
+// serve` with the demo catalogue and --web-root, drives Debian's headless chromium through
+// playwright-core and holds conversations over POST /v1/conversation:turn: a need, the bot's
+// question for the municipality answered with a quick reply, service cards with reasons, a
+// thumbs-up recorded by the node (metrics), the crisis path, "clear conversation" (the next
+// request carries no state), the language switch, keyboard-only use, axe-core, no storage of the
+// conversation, no other-origin requests, and the widget embedded on another origin's page.
+// Screenshots go to $AURORA_SCREENSHOT_DIR.
+//
+// Environment: as how-am-i-doing.test.mjs (AURORA_BIN required; AURORA_SHARED_DATA,
+// AURORA_SCREENSHOT_DIR, AURORA_CHROMIUM; AURORA_WEB_SCENARIOS: any of conversation, crisis,
+// keyboard, embed). Exit 0: passed; 77: skipped; anything else: failed.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { createServer } from "node:http";
+import { fileURLToPath } from "node:url";
+
+const SKIP = 77;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "../..");
+const chromiumPath = process.env.AURORA_CHROMIUM || "/usr/bin/chromium";
+const sharedData = path.resolve(process.env.AURORA_SHARED_DATA || path.join(repo, "../shared/data"));
+const screenshotDir = path.resolve(process.env.AURORA_SCREENSHOT_DIR || process.cwd());
+// The origin of an organisation's page the widget is embedded on: a small server of this test
+// (on loopback, as the node: chromium blocks a public page's requests to a loopback address).
+let EMBED_ORIGIN;
+let embedPage = "";
+
+function skip(why) {
+  console.log(`SKIP: ${why}`);
+  process.exit(SKIP);
+}
+
+if (!existsSync(path.join(here, "node_modules", "playwright-core")) ||
+    !existsSync(path.join(here, "node_modules", "axe-core"))) {
+  skip(`no ${path.join(here, "node_modules")} (run \`npm ci\` in tests/web; scripts/setup does)`);
+}
+if (!existsSync(chromiumPath)) skip(`no ${chromiumPath} (apt-get install chromium)`);
+if (!process.env.AURORA_BIN) {
+  console.error("FAIL: AURORA_BIN is not set (the path of the aurora binary)");
+  process.exit(1);
+}
+
+const require = createRequire(import.meta.url);
+const { chromium } = await import("playwright-core");
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+let failures = 0;
+let step = "start";
+function log(message) {
+  console.log(`[${step}] ${message}`);
+}
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+  log(`ok: ${message}`);
+}
+function softCheck(condition, message) {
+  if (condition) {
+    log(`ok: ${message}`);
+  } else {
+    failures++;
+    console.error(`[${step}] FAIL: ${message}`);
+  }
+}
+
+// ---- the node ------------------------------------------------------------------------------
+
+async function startNode(dataDir) {
+  const args = [
+    "serve", "--demo", sharedData, "--dev-issuer", "--data-dir", dataDir,
+    "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+    "--metrics-listen", "127.0.0.1:0", "--codelists", path.join(sharedData, "codelists"),
+    "--secret-hash-iterations", "1000", "--web-root", path.join(repo, "web"),
+    "--http-cors-origins", EMBED_ORIGIN,
+  ];
+  const child = spawn(process.env.AURORA_BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
+  const tail = [];
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(
+      `aurora serve was not serving after 150 s; last log lines:\n${tail.join("\n")}`)), 150_000);
+    createInterface({ input: child.stderr }).on("line", (line) => {
+      tail.push(line);
+      if (tail.length > 30) tail.shift();
+      let record;
+      try {
+        record = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (record.message === "serving") {
+        clearTimeout(timer);
+        resolve({ httpPort: Number(record.http_port), metricsPort: Number(record.metrics_port) });
+      }
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`aurora serve exited (${code ?? signal}) before serving:\n${tail.join("\n")}`));
+    });
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot run ${process.env.AURORA_BIN}: ${error.message}`));
+    });
+  });
+  return { child, ready };
+}
+
+async function stopNode(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function metric(metricsPort, name, labels) {
+  const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+  const text = await response.text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? undefined : Number(line.split(" ").pop());
+}
+
+// ---- the browser ---------------------------------------------------------------------------
+
+// Watches a page: console errors, page errors, requests to other origins, transferred bytes.
+function watch(page, origin, { allowFailedApi = false } = {}) {
+  const watched = { errors: [], foreign: [], sizes: [], requests: [] };
+  page.on("console", (msg) => {
+    if (msg.type() !== "error") return;
+    const url = msg.location()?.url || "";
+    // A deliberately failing API call is logged by chromium as "Failed to load resource".
+    if (allowFailedApi && /Failed to load resource/.test(msg.text()) && url.includes("/v1/")) return;
+    watched.errors.push(`${msg.text()} (${url})`);
+  });
+  page.on("pageerror", (error) => watched.errors.push(`page error: ${error.message}`));
+  page.on("request", (request) => {
+    const url = request.url();
+    watched.requests.push(`${request.method()} ${url}`);
+    if (!url.startsWith(origin + "/") && url !== origin) watched.foreign.push(url);
+  });
+  page.on("requestfinished", (request) => {
+    watched.sizes.push(request.sizes().then((s) => ({
+      url: request.url(),
+      bytes: s.responseBodySize + s.responseHeadersSize,
+    })).catch(() => ({ url: request.url(), bytes: 0 })));
+  });
+  return watched;
+}
+
+async function axeCheck(page, what) {
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) {
+    await page.evaluate(axeSource);  // evaluated through the DevTools protocol, not subject to CSP
+  }
+  const result = await page.evaluate(() => window.axe.run(document, {
+    resultTypes: ["violations"],
+    runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+  }));
+  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of result.violations) {
+    log(`axe ${what}: ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} nodes: ` +
+        `${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")})`);
+  }
+  softCheck(serious.length === 0,
+            `axe on ${what}: no serious or critical violations (${result.violations.length} in all)`);
+  return result.violations;
+}
+
+async function screenshot(page, name, { fullPage = true } = {}) {
+  const file = path.join(screenshotDir, name);
+  await page.screenshot({ path: file, fullPage });
+  log(`screenshot ${file}`);
+}
+
+async function text(page, selector) {
+  return (await page.locator(selector).first().textContent())?.trim();
+}
+
+// ---- the widget ----------------------------------------------------------------------------
+
+// A screenshot of the widget alone, its log scrolled to the top (the first answer in view).
+async function widgetShot(page, name, root = ".chat-region") {
+  await page.evaluate((root) => {
+    const log = document.querySelector(root).querySelector(".ac-log");
+    if (log) log.scrollTop = 0;
+  }, root);
+  const file = path.join(screenshotDir, name);
+  await page.locator(root).screenshot({ path: file });
+  log(`screenshot ${file}`);
+}
+
+const W = "#aurora-chat";  // the widget on "How am I doing?"
+
+// The bodies of the conversation requests the page makes.
+function watchTurns(page) {
+  const turns = [];
+  page.on("request", (request) => {
+    if (request.method() === "POST" && new URL(request.url()).pathname === "/v1/conversation:turn") {
+      turns.push(JSON.parse(request.postData() || "null"));
+    }
+  });
+  return turns;
+}
+
+async function openChat(page) {
+  await page.click("#chat-open");
+  await page.locator(`${W} .aurora-chat`).waitFor();
+  check((await page.getAttribute("#chat-open", "aria-expanded")) === "true", "the open-chat button opens the widget");
+}
+
+// Sends a message by typing; waits for the bot's answer (the n-th bot message).
+async function say(page, root, message) {
+  const bots = await page.locator(`${root} .ac-bot`).count();
+  await page.fill(`${root} .ac-input`, message);
+  await page.click(`${root} .ac-send`);
+  await page.locator(`${root} .ac-bot`).nth(bots).waitFor({ timeout: 30_000 });
+  return page.locator(`${root} .ac-bot`).nth(bots);
+}
+
+async function storageHolds(page, words) {
+  return page.evaluate((words) => {
+    const all = [];
+    for (const store of [localStorage, sessionStorage]) {
+      for (let i = 0; i < store.length; i++) all.push(store.key(i), store.getItem(store.key(i)));
+    }
+    const text = all.join("\n").toLowerCase();
+    return words.filter((w) => text.includes(w.toLowerCase()));
+  }, words);
+}
+
+async function conversationScenario(browser, base, metricsPort) {
+  step = "conversation";
+  const context = await browser.newContext({ viewport: { width: 1000, height: 1000 } });
+  const page = await context.newPage();
+  const watched = watch(page, base);
+  const turns = watchTurns(page);
+  await page.goto(base + "/", { waitUntil: "networkidle" });
+  check(await page.locator(W).isHidden(), "the chat is closed at first");
+  check((await text(page, "#chat-open")) === "Kysy chatilta palveluista", "the page has the open-chat button");
+  await openChat(page);
+  check((await text(page, `${W} .ac-title`)) === "AuroraAI-palveluopas", "the widget is in Finnish");
+  check(/ei tallenneta/.test(await text(page, `${W} .ac-privacy`)), "the widget says the conversation is not stored");
+  check((await page.getAttribute(`${W} .ac-log`, "role")) === "log" &&
+        (await page.getAttribute(`${W} .ac-log`, "aria-live")) === "polite", "the message log is role=log, aria-live polite");
+  const inputId = await page.getAttribute(`${W} .ac-input`, "id");
+  check((await page.locator(`label[for="${inputId}"]`).textContent()) === "Viestisi", "the input is labelled");
+
+  const ask = await say(page, W, "tarvitsen vuokra-asunnon");
+  check(/Missä kunnassa asut\?/.test(await ask.textContent()), `the bot asks for the municipality: ${(await ask.textContent()).trim()}`);
+  check(turns.length === 1 && turns[0].message === "tarvitsen vuokra-asunnon" && turns[0].language === "fi" &&
+        !("state" in turns[0]), "the first request carries the message and language, no state");
+  const quick = page.locator(`${W} .ac-suggestion`);
+  const suggestions = await quick.allTextContents();
+  check(suggestions.includes("Helsinki") && suggestions.includes("En halua kertoa"),
+        `quick replies are offered: ${suggestions.join(" / ")}`);
+  check((await page.locator(`${W} .ac-card`).count()) === 0, "no services before the municipality is known");
+
+  await quick.filter({ hasText: "Helsinki" }).click();
+  await page.locator(`${W} .ac-card`).first().waitFor({ timeout: 30_000 });
+  check(turns.length === 2 && turns[1].message === "Helsinki" && turns[1].state?.awaiting === "municipality" &&
+        turns[1].state?.need === "tarvitsen vuokra-asunnon",
+        "the quick reply is sent with the previous answer's state");
+  check((await page.locator(`${W} .ac-user`).allTextContents()).map((s) => s.replace(/^Sinä/, "")).join("|") ===
+        "tarvitsen vuokra-asunnon|Helsinki", "the person's messages are in the log");
+  const cards = page.locator(`${W} .ac-card`);
+  const count = await cards.count();
+  const names = await page.locator(`${W} .ac-service-name`).allTextContents();
+  log(`services: ${names.join(" / ")}`);
+  check(count >= 1 && names.some((n) => /vuokra|asun/i.test(n)), `${count} service cards, about housing`);
+  const first = cards.first();
+  const why = await first.locator(".ac-why").textContent();
+  check(/Miksi tätä ehdotetaan/.test(why) && /Saatavuus|Kenelle|Elämän osa-alueet/.test(why),
+        `the card gives its reasons (${why.replace(/\s+/g, " ").slice(0, 160)}…)`);
+  check((await page.locator(`${W} .ac-card .ac-channels a`).count()) >= 1, "channel links are shown");
+  check((await page.locator(`${W} .ac-crisis`).isHidden()), "no crisis banner for a housing need");
+
+  step = "conversation feedback";
+  const before = await metric(metricsPort, "aurora_recommender_feedback_total", 'score="positive"');
+  await first.locator('.ac-thumb[data-score="1"]').click();
+  await first.locator(".ac-feedback-status", { hasText: "Kiitos palautteesta!" }).waitFor();
+  check((await first.locator('.ac-thumb[data-score="1"]').getAttribute("aria-pressed")) === "true",
+        "the thumbs-up is shown pressed with a thank-you");
+  const after = await metric(metricsPort, "aurora_recommender_feedback_total", 'score="positive"');
+  check((before ?? 0) + 1 === after, `the node recorded it: aurora_recommender_feedback_total{score="positive"} ${before} -> ${after}`);
+
+  step = "conversation redirect";
+  // A channel link click is recorded with :redirect (the provider's page itself is not loaded).
+  await context.route((url) => url.origin !== base, (route) => route.fulfill({ status: 204, body: "" }));
+  const link = page.locator(`${W} .ac-card a.ac-channel`).first();
+  if (await link.count()) {
+    const redirect = page.waitForRequest((r) => /:redirect$/.test(r.url()) && r.method() === "POST");
+    await link.click({ modifiers: ["Control"] });  // a new tab, so the chat stays
+    const request = await redirect;
+    const body = JSON.parse(request.postData());
+    check(typeof body.service_id === "string" && typeof body.channel_id === "string",
+          "a channel link click posts :redirect with the service and channel");
+    watched.foreign.splice(0);  // the provider's page opened in its own tab, answered by the route
+    for (const other of context.pages()) if (other !== page) await other.close();
+  } else {
+    log("no web channel link among the cards: redirect not checked");
+  }
+
+  await widgetShot(page, "chat-results-fi.png");
+  step = "axe chat results";
+  await axeCheck(page, "the chat with results");
+
+  step = "storage";
+  const kept = await storageHolds(page, ["vuokra-asunnon", "Helsinki", "Missä kunnassa"]);
+  check(kept.length === 0, `nothing of the conversation in localStorage or sessionStorage (${kept.join(", ") || "none"})`);
+
+  step = "language";
+  await page.click('button[data-lang="sv"]');
+  check((await text(page, `${W} .ac-title`)) === "AuroraAI-serviceguide" &&
+        (await text(page, `${W} .ac-clear`)) === "Rensa samtalet" &&
+        (await text(page, `${W} .ac-send`)) === "Skicka" &&
+        (await text(page, "#chat-open")) === "Stäng chatten",
+        "Svenska: the widget's texts are Swedish");
+  check(/Varför den föreslås/.test(await page.locator(`${W} .ac-card`).first().textContent()),
+        "the cards' labels follow the language");
+  await page.click('button[data-lang="en"]');
+  check((await text(page, `${W} .ac-clear`)) === "Clear conversation" &&
+        (await page.locator(`${W} .ac-input`).getAttribute("placeholder")).startsWith("For example"),
+        "English: Clear conversation");
+  await page.click('button[data-lang="fi"]');
+  check((await text(page, `${W} .ac-clear`)) === "Tyhjennä keskustelu", "Suomi: Tyhjennä keskustelu");
+
+  step = "clear";
+  await page.click(`${W} .ac-clear`);
+  check((await page.locator(`${W} .ac-log > *`).count()) === 0, "Clear conversation empties the log");
+  check((await page.locator(`${W} .ac-card`).count()) === 0 && (await page.locator(`${W} .ac-suggestion`).count()) === 0,
+        "no cards or quick replies remain");
+  check(/tyhjennetty/.test(await text(page, `${W} .ac-status`)), "the clearing is announced");
+  check((await page.evaluate(() => document.activeElement?.classList.contains("ac-input"))), "focus is on the input");
+  await widgetShot(page, "chat-cleared-fi.png");
+  const sent = turns.length;
+  const fresh = await say(page, W, "tarvitsen vuokra-asunnon");
+  check(turns.length === sent + 1 && !("state" in turns[sent]),
+        "the next message starts a new conversation: the request carries no state");
+  check(/Missä kunnassa asut\?/.test(await fresh.textContent()), "the bot asks for the municipality again");
+
+  step = "conversation";
+  check(watched.foreign.length === 0, `no request to another origin${watched.foreign.length ? ": " + watched.foreign.join(", ") : ""}`);
+  check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
+  await context.close();
+}
+
+async function crisisScenario(browser, base) {
+  step = "crisis";
+  const context = await browser.newContext({ viewport: { width: 1000, height: 1000 } });
+  const page = await context.newPage();
+  const watched = watch(page, base);
+  await page.goto(base + "/", { waitUntil: "networkidle" });
+  await openChat(page);
+  const answer = await say(page, W, "haluan tappaa itseni");
+  const banner = page.locator(`${W} .ac-crisis`);
+  await banner.waitFor();
+  check(/112/.test(await banner.textContent()) && (await banner.getAttribute("role")) === "alert",
+        `the crisis banner (role=alert) names 112: ${(await banner.textContent()).trim()}`);
+  check(await page.evaluate(() => {
+    const root = document.querySelector("#aurora-chat");
+    const b = root.querySelector(".ac-crisis"), l = root.querySelector(".ac-log"), i = root.querySelector(".ac-input");
+    return !!(b.compareDocumentPosition(l) & Node.DOCUMENT_POSITION_FOLLOWING) &&
+           !!(b.compareDocumentPosition(i) & Node.DOCUMENT_POSITION_FOLLOWING);
+  }), "the banner comes first, before the log and the input");
+  check((await page.getAttribute(`${W} .ac-112`, "href")) === "tel:112", "112 is a phone link");
+  check(/112/.test(await answer.locator(".ac-text").first().textContent()), "the bot's first reply mentions 112");
+  const flags = await page.locator(`${W} .ac-card`).evaluateAll((cards) => cards.map((c) => c.classList.contains("ac-card-crisis")));
+  const firstOther = flags.indexOf(false);
+  check(flags.length >= 1 && flags[0] && (firstOther === -1 || flags.slice(firstOther).every((f) => !f)),
+        `crisis services come first (${flags.map((f) => (f ? "crisis" : "other")).join(", ")})`);
+  check(flags[0] === true && /Kriisiapu/.test(await page.locator(`${W} .ac-card`).first().textContent()),
+        "the first card is marked Kriisiapu");
+  await widgetShot(page, "chat-crisis-fi.png");
+  step = "axe crisis";
+  await axeCheck(page, "the chat's crisis answer");
+
+  step = "crisis en";
+  await page.click(`${W} .ac-clear`);
+  check(await banner.isHidden(), "Clear conversation also removes the crisis banner");
+  await page.click('button[data-lang="en"]');
+  const en = await say(page, W, "I want to kill myself");
+  await banner.waitFor();
+  check(/emergency number/.test(await banner.textContent()) && /112/.test(await en.textContent()),
+        "in English too: the banner and a reply with 112");
+  check(await page.locator(`${W} .ac-card`).first().evaluate((c) => c.classList.contains("ac-card-crisis")),
+        "a crisis service comes first");
+  await widgetShot(page, "chat-crisis-en.png");
+  step = "crisis";
+  const kept = await storageHolds(page, ["tappaa", "kill myself"]);
+  check(kept.length === 0, "nothing of the conversation in storage");
+  check(watched.foreign.length === 0, "no request to another origin");
+  check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
+  await context.close();
+}
+
+async function keyboardScenario(browser, base) {
+  step = "keyboard";
+  const context = await browser.newContext({ viewport: { width: 1000, height: 1000 } });
+  const page = await context.newPage();
+  const watched = watch(page, base, { allowFailedApi: true });
+  const turns = watchTurns(page);
+  await page.goto(base + "/", { waitUntil: "networkidle" });
+  const active = () => page.evaluate(() => {
+    const a = document.activeElement;
+    return a ? `${a.id || ""}|${a.className || ""}|${(a.textContent || "").trim()}` : "";
+  });
+  let reached = false;
+  for (let i = 0; i < 200 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = (await active()).startsWith("chat-open|");
+  }
+  check(reached, "Tab reaches the open-chat button");
+  await page.keyboard.press("Enter");
+  await page.locator(`${W} .aurora-chat`).waitFor();
+  check((await active()).includes("ac-input"), "Enter opens the chat with focus on the input");
+  await page.keyboard.press("Enter");
+  check(/Kirjoita ensin viesti/.test(await text(page, `${W} .ac-status`)) && turns.length === 0,
+        "Enter on an empty input asks for a message and sends nothing");
+  // An API error is shown in words (the node answers 400 naming the field).
+  await page.route("**/v1/conversation:turn", (route) => route.fulfill({
+    status: 400, contentType: "application/json", body: JSON.stringify({ code: 3, message: "message: required" }) }),
+    { times: 1 });
+  await page.keyboard.type("hei");
+  await page.keyboard.press("Enter");
+  await page.locator(`${W} .ac-status.ac-error`).waitFor();
+  check(/Palvelu vastasi virheellä \(400\): message: required/.test(await text(page, `${W} .ac-status`)),
+        "an API error is shown in words");
+  await page.click(`${W} .ac-clear`);
+  await page.keyboard.type("tarvitsen vuokra-asunnon");
+  await page.keyboard.press("Enter");
+  await page.locator(`${W} .ac-suggestion`).first().waitFor({ timeout: 30_000 });
+  check((await active()).includes("ac-input"), "Enter sent the message; focus stays on the input");
+  let onHelsinki = false;
+  for (let i = 0; i < 4 && !onHelsinki; i++) {
+    await page.keyboard.press("Tab");
+    onHelsinki = (await active()).endsWith("|Helsinki");
+  }
+  check(onHelsinki, "Tab from the input reaches the Helsinki quick reply");
+  await page.keyboard.press("Enter");
+  await page.locator(`${W} .ac-card`).first().waitFor({ timeout: 30_000 });
+  check((await active()).includes("ac-input"), "after the quick reply, focus is back on the input");
+  // Shift+Tab back into the log and its cards: a thumbs-up by keyboard.
+  let onThumb = false;
+  for (let i = 0; i < 80 && !onThumb; i++) {
+    await page.keyboard.press("Shift+Tab");
+    onThumb = await page.evaluate(() => document.activeElement?.classList.contains("ac-thumb"));
+  }
+  check(onThumb, "the cards' feedback buttons are reachable by keyboard");
+  await page.keyboard.press("Enter");
+  await page.locator(`${W} .ac-feedback-status`, { hasText: "Kiitos" }).first().waitFor();
+  check(await page.evaluate(() => document.activeElement?.classList.contains("ac-thumb")),
+        "focus stays on the feedback button after sending");
+  // Escape-free: the clear control is a button reachable by Tab too.
+  await page.focus(`${W} .ac-clear`);
+  await page.keyboard.press("Enter");
+  check((await page.locator(`${W} .ac-log > *`).count()) === 0, "Enter on Tyhjennä keskustelu clears the log");
+  check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
+  await context.close();
+}
+
+// The widget on an organisation's own page (another origin): two lines of HTML.
+async function embedScenario(browser, base) {
+  step = "embed";
+  const context = await browser.newContext({ viewport: { width: 900, height: 900 } });
+  const page = await context.newPage();
+  const watched = watch(page, base);
+  embedPage = `<!doctype html><html lang="sv"><head><meta charset="utf-8"><title>Organisationens sida</title></head>
+<body><main><h1>Välkommen</h1><aurora-chat></aurora-chat></main>
+<script type="module" src="${base}/chat.js"></script></body></html>`;
+  await page.goto(`${EMBED_ORIGIN}/`, { waitUntil: "networkidle" });
+  await page.locator("aurora-chat .aurora-chat").waitFor();
+  check((await text(page, "aurora-chat .ac-clear")) === "Rensa samtalet", "the embedded widget follows the page's lang (sv)");
+  check(await page.evaluate(() => getComputedStyle(document.querySelector("aurora-chat .aurora-chat")).borderTopStyle === "solid"),
+        "it loaded its own stylesheet from the gateway");
+  const answer = await say(page, "aurora-chat", "jag behöver en hyresbostad");
+  check(/kommun/i.test(await answer.textContent()), `the gateway answered across origins: ${(await answer.textContent()).trim()}`);
+  await screenshot(page, "chat-embedded-sv.png");  // the whole (small) page
+  const foreign = watched.foreign.filter((u) => !u.startsWith(EMBED_ORIGIN + "/"));
+  check(foreign.length === 0, "no request but to the page and the gateway");
+  check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
+  await context.close();
+}
+
+// ---- main ----------------------------------------------------------------------------------
+
+let node;
+let browser;
+let embedServer;
+const dataDir = mkdtempSync(path.join(tmpdir(), "aurora-chat-test-"));
+try {
+  mkdirSync(screenshotDir, { recursive: true });
+  step = "embed server";
+  embedServer = createServer((request, response) => {
+    response.writeHead(200, {
+      "Content-Type": "text/html; charset=utf-8",
+      // The organisation's own policy: itself and the gateway, no inline code.
+      "Content-Security-Policy": `default-src 'self' ${node ? "http://127.0.0.1:" + node.httpPort : ""}`,
+    });
+    response.end(embedPage);
+  });
+  await new Promise((resolve) => embedServer.listen(0, "localhost", resolve));
+  EMBED_ORIGIN = `http://localhost:${embedServer.address().port}`;
+  step = "node";
+  node = await startNode(dataDir);
+  const ports = await node.ready;
+  node.httpPort = ports.httpPort;
+  const base = `http://127.0.0.1:${ports.httpPort}`;
+  log(`aurora serving at ${base}, metrics on ${ports.metricsPort}`);
+  step = "browser";
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
+  log(`chromium ${browser.version()}`);
+  const only = (process.env.AURORA_WEB_SCENARIOS || "").split(",").filter(Boolean);
+  const run = (name) => !only.length || only.includes(name);
+  if (run("conversation")) await conversationScenario(browser, base, ports.metricsPort);
+  if (run("crisis")) await crisisScenario(browser, base);
+  if (run("keyboard")) await keyboardScenario(browser, base);
+  if (run("embed")) await embedScenario(browser, base);
+  step = "end";
+  if (failures) throw new Error(`${failures} check(s) failed (see above)`);
+  console.log("PASS: chat");
+} catch (error) {
+  console.error(`FAIL [${step}]: ${error.stack || error.message}`);
+  process.exitCode = 1;
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  if (node) await stopNode(node.child);
+  embedServer?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}
