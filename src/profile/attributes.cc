@@ -93,6 +93,44 @@ constexpr std::string_view kBuiltInAttributes = R"json({"attributes": [
       "life_satisfaction": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}}
     }
   }
+},
+{
+  "name": "life_situation_history",
+  "labels": {"fi": "Elämäntilannearviot", "sv": "Livssituationsbedömningar", "en": "Life situation assessments"},
+  "descriptions": {
+    "fi": "Aiemmat omat 3X10D-arviot päivämäärineen (enintään 100), jotta muutoksen voi nähdä.",
+    "sv": "Tidigare egna 3X10D-bedömningar med datum (högst 100), så att förändringen syns.",
+    "en": "Earlier own 3X10D assessments with their dates (at most 100), to see how things change."
+  },
+  "schema": {
+    "type": "array",
+    "maxItems": 100,
+    "items": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": ["date", "meters"],
+      "properties": {
+        "date": {"type": "string", "minLength": 10, "maxLength": 10},
+        "meters": {
+          "type": "object",
+          "additionalProperties": false,
+          "minProperties": 1,
+          "properties": {
+            "health": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+            "resilience": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+            "housing": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+            "working_studying": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+            "family": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+            "friends": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+            "finance": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+            "improvement_of_strengths": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+            "self_esteem": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+            "life_satisfaction": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}}
+          }
+        }
+      }
+    }
+  }
 }
 ]})json";
 

@@ -75,10 +75,11 @@ Value Parse(std::string_view json) {
 
 TEST_CASE("built-in attributes with fi/sv/en labels", "[profile][attributes]") {
   const AttributeRegistry& registry = BuiltIns();
-  REQUIRE(registry.definitions().size() == 3);
+  REQUIRE(registry.definitions().size() == 4);
   CHECK(registry.definitions()[0].name == "age");
-  CHECK(registry.definitions()[1].name == "life_situation_meters");
-  CHECK(registry.definitions()[2].name == "municipality_code");
+  CHECK(registry.definitions()[1].name == "life_situation_history");
+  CHECK(registry.definitions()[2].name == "life_situation_meters");
+  CHECK(registry.definitions()[3].name == "municipality_code");
 
   const AttributeDefinition* age = registry.Find("age");
   REQUIRE(age != nullptr);
@@ -148,6 +149,17 @@ TEST_CASE("municipality_code is a code of the official list", "[profile][attribu
 TEST_CASE("life_situation_meters: arrays of integers 0..10 under the ten 3X10D keys",
           "[profile][attributes]") {
   const AttributeRegistry& registry = BuiltIns();
+  CHECK(registry
+            .ValidateJson("life_situation_history",
+                          R"([{"date": "2026-12-01", "meters": {"health": [4]}},
+                              {"date": "2026-12-07", "meters": {"health": [6], "family": [8]}}])")
+            .ok());
+  CHECK(Rejection("life_situation_history", R"([{"date": "2026-12-01"}])") ==
+        R"(attribute "life_situation_history": value[0] lacks the required key "meters")");
+  CHECK(Rejection("life_situation_history",
+                  R"([{"date": "2026-12-01", "meters": {"health": [12]}}])") ==
+        R"(attribute "life_situation_history": value[0].meters.health[0] is 12, )"
+        R"(above the maximum 10)");
   CHECK(registry.ValidateJson("life_situation_meters", R"({"health": [2, 3]})").ok());
   CHECK(registry.ValidateJson("life_situation_meters", R"({"health": []})").ok());
   CHECK(registry
@@ -239,7 +251,8 @@ TEST_CASE("value nesting and size limits", "[profile][attributes]") {
 
 TEST_CASE("unknown attribute names list the known ones", "[profile][attributes]") {
   CHECK(Message(BuiltIns().Validate("shoe_size", Parse("42"))) ==
-        R"(unknown attribute "shoe_size" (known: age, life_situation_meters, municipality_code))");
+        R"(unknown attribute "shoe_size" (known: age, life_situation_history, )"
+        R"(life_situation_meters, municipality_code))");
   CHECK(Message(BuiltIns().ValidateJson("shoe_size", "42")).find("unknown attribute") == 0);
 }
 
@@ -264,7 +277,7 @@ TEST_CASE("a configuration adds definitions", "[profile][attributes]") {
                                "home": {"type": "string", "format": "municipality_code"}}}}
   ]})");
   REQUIRE(registry.ok());
-  REQUIRE(registry->definitions().size() == 5);
+  REQUIRE(registry->definitions().size() == 6);
   CHECK(registry->definitions()[0].name == "age");
   CHECK(registry->definitions()[1].name == "employment_status");
   CHECK(registry->definitions()[2].name == "household");
@@ -411,7 +424,7 @@ TEST_CASE("configuration errors name the attribute and the problem", "[profile][
   // An empty configuration adds nothing.
   auto empty = WithConfig(R"({"attributes": []})");
   REQUIRE(empty.ok());
-  CHECK(empty->definitions().size() == 3);
+  CHECK(empty->definitions().size() == 4);
 }
 
 TEST_CASE("LoadFile reads a configuration file", "[profile][attributes]") {
