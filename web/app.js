@@ -236,6 +236,9 @@ async function submit(event) {
   $("results").hidden = false;
   renderResults();
   $("results-title").focus();
+  my.message = null;
+  my.error = null;
+  showMyData();
 
   const [pkg, recs] = await Promise.allSettled([
     post("/v1/packages", { ...form.request, max_steps: 6 }),
@@ -712,6 +715,8 @@ async function signInDev() {
     const answer = await post("/v1/dev-identity/token", { subject, lifetime_seconds: 3600 });
     keepToken(answer.access_token, answer.expires_in || 900);
     c.error = null;
+    my.history = null;
+    if (!$("mydata").hidden) loadHistory();
   } catch (error) {
     c.error = errorText(error);
   }
@@ -766,6 +771,283 @@ function consentClosed() {
   document.querySelector(`button[data-transfer-channel="${CSS.escape(c.channel.id)}"]`)?.focus();
 }
 
+// ---- my data: keep the assessment, earlier assessments per area, export, delete -------------
+//
+// With the person signed in (the same development sign-in as the consent step), "Keep this
+// assessment" reads the profile, appends {date, meters} to life_situation_history (the 100
+// newest kept) and writes it back with life_situation_meters. The history is shown as one table
+// per life area with the dates as columns (never a total). Export downloads GET
+// /v1/profile:export as a JSON file; Delete (after a confirmation) is DELETE /v1/profile.
+
+const HISTORY_MAX = 100;
+const my = {
+  history: null,     // the kept assessments (null: not read yet)
+  phase: null,       // null | "loading" | "keeping" | "exporting" | "confirm-delete" | "deleting"
+  message: null,     // [key, {date}] of the last success
+  error: null,       // the last error, as text parts
+  keptFor: null,     // the request that was kept (not kept twice)
+  exportUrl: null,   // the object URL of the last export
+  deleted: false,
+};
+
+function today() {
+  const d = new Date();
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
+
+function dateText(iso) {
+  const d = new Date(`${iso}T12:00:00`);
+  return isNaN(d) ? iso : d.toLocaleDateString(state.lang, { year: "numeric", month: "numeric", day: "numeric" });
+}
+
+function historyOf(profile) {
+  const attr = (profile.attributes || []).find((a) => a.name === "life_situation_history");
+  return Array.isArray(attr?.value) ? attr.value.filter((e) => e && e.date && e.meters) : [];
+}
+
+function myFailed(error) {
+  if (error instanceof ApiError && error.status === 401) {
+    forgetToken();
+    my.error = [t("sessionExpired")];
+  } else {
+    my.error = errorText(error);
+  }
+}
+
+async function loadHistory() {
+  const token = personToken();
+  if (!token) {
+    renderMyData();
+    return;
+  }
+  my.phase = "loading";
+  renderMyData();
+  try {
+    my.history = historyOf(await call("GET", "/v1/profile", undefined, { token }));
+  } catch (error) {
+    myFailed(error);
+  }
+  my.phase = null;
+  renderMyData();
+}
+
+async function myDataSignIn() {
+  try {
+    const subject = "kehitys-" + Array.from(crypto.getRandomValues(new Uint8Array(8)),
+                                            (b) => b.toString(16).padStart(2, "0")).join("");
+    const answer = await post("/v1/dev-identity/token", { subject, lifetime_seconds: 3600 });
+    keepToken(answer.access_token, answer.expires_in || 900);
+    my.error = null;
+    my.deleted = false;
+  } catch (error) {
+    my.error = errorText(error);
+  }
+  await loadHistory();
+  $(my.error ? "mydata-error" : "keep-assessment")?.focus();
+}
+
+async function keepAssessment() {
+  const token = personToken();
+  const request = state.request;
+  if (!request || my.phase) return;
+  if (!token) {
+    my.error = [t("signInFirst")];
+    renderMyData();
+    $("mydata-error")?.focus();
+    return;
+  }
+  if (my.keptFor === request) {
+    my.message = ["keptAlready"];
+    renderMyData();
+    return;
+  }
+  const meters = request.life_situation_meters;
+  my.phase = "keeping";
+  my.error = null;
+  my.message = null;
+  renderMyData();
+  try {
+    const history = historyOf(await call("GET", "/v1/profile", undefined, { token }));
+    const date = today();
+    history.push({ date, meters });
+    const kept = history.slice(-HISTORY_MAX);
+    const profile = await call("PATCH", "/v1/profile/attributes",
+      { attributes: { life_situation_history: kept, life_situation_meters: meters } }, { token });
+    my.history = historyOf(profile);
+    if (!my.history.length) my.history = kept;
+    my.keptFor = request;
+    my.deleted = false;
+    my.message = ["kept", { date: dateText(date) }];
+  } catch (error) {
+    myFailed(error);
+  }
+  my.phase = null;
+  renderMyData();
+  $(my.error ? "mydata-error" : "keep-assessment")?.focus();
+}
+
+async function exportData() {
+  const token = personToken();
+  if (!token || my.phase) return;
+  my.phase = "exporting";
+  my.error = null;
+  renderMyData();
+  try {
+    const data = await call("GET", "/v1/profile:export", undefined, { token });
+    if (my.exportUrl) URL.revokeObjectURL(my.exportUrl);
+    my.exportUrl = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)],
+                                                 { type: "application/json" }));
+  } catch (error) {
+    myFailed(error);
+  }
+  my.phase = null;
+  renderMyData();
+  $(my.error ? "mydata-error" : "export-link")?.focus();
+}
+
+async function deleteData() {
+  const token = personToken();
+  if (!token || my.phase !== "confirm-delete") return;
+  my.phase = "deleting";
+  my.error = null;
+  renderMyData();
+  try {
+    await call("DELETE", "/v1/profile", undefined, { token });
+    const profile = await call("GET", "/v1/profile", undefined, { token });
+    my.history = historyOf(profile);
+    my.deleted = (profile.attributes || []).length === 0;
+    my.keptFor = null;
+    my.message = null;
+    if (my.exportUrl) URL.revokeObjectURL(my.exportUrl);
+    my.exportUrl = null;
+  } catch (error) {
+    myFailed(error);
+  }
+  my.phase = null;
+  renderMyData();
+  $(my.error ? "mydata-error" : "delete-done")?.focus();
+}
+
+function historyTable(history) {
+  const areas = AREAS.filter((area) => history.some((e) => Array.isArray(e.meters[area])));
+  const seen = new Map();
+  const heads = history.map((entry) => {
+    const n = (seen.get(entry.date) || 0) + 1;
+    seen.set(entry.date, n);
+    return el("th", { scope: "col", "data-date": entry.date },
+              el("time", { datetime: entry.date }, dateText(entry.date)), n > 1 ? ` (${n})` : null);
+  });
+  const last = (values) => (Array.isArray(values) && values.length ? values[values.length - 1] : null);
+  const rows = areas.map((area) => {
+    const values = history.map((entry) => last(entry.meters[area]));
+    const known = values.filter((v) => v !== null);
+    const change = known.length >= 2 ? known[known.length - 1] - known[0] : null;
+    return el("tr", { "data-area": area },
+      el("th", { scope: "row" }, AREA_TEXTS[area][state.lang][0]),
+      values.map((v, i) => el("td", { "data-date": history[i].date, "data-value": v ?? "" },
+        v === null ? [el("span", { "aria-hidden": "true" }, "–"),
+                      el("span", { class: "visually-hidden" }, t("noValue"))] : String(v),
+        v === null ? null : el("span", { class: "meter", "aria-hidden": "true" },
+                               el("span", { class: `meter-fill m${v}` })))),
+      el("td", { class: "change" }, change === null ? "" : change > 0 ? `+${change}` : change < 0 ? `−${-change}` : "±0"));
+  });
+  return el("div", { class: "history-scroll", tabindex: "0", role: "region", "aria-labelledby": "history-title" },
+    el("table", { id: "history-table" },
+       el("caption", {}, t("historyCaption")),
+       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("historyArea")), heads,
+                          el("th", { scope: "col" }, t("historyChange")))),
+       el("tbody", {}, rows)));
+}
+
+function renderMyData() {
+  const body = $("mydata-body");
+  if (!body) return;
+  const token = personToken();
+  const busy = !!my.phase && my.phase !== "confirm-delete";
+  const parts = [];
+  const status = my.phase && my.phase !== "confirm-delete"
+    ? t({ loading: "historyLoading", keeping: "keeping", exporting: "exporting", deleting: "deleting" }[my.phase])
+    : my.message ? t(my.message[0]).replace("{date}", my.message[1]?.date ?? "") : "";
+
+  if (!token) {
+    parts.push(el("p", {}, t("myDataSignIn")));
+    if (state.devIssuer) {
+      const button = el("button", { type: "button", id: "mydata-signin" }, t("signInDev"));
+      button.addEventListener("click", myDataSignIn);
+      parts.push(el("div", { class: "signin" }, button, el("p", { class: "note" }, t("signInDevNote"))));
+    } else if (state.devIssuer === false) {
+      parts.push(el("p", {}, t("signInUnavailable")));
+    }
+  } else {
+    parts.push(el("p", { class: "signed-in" }, t("signedIn")));
+  }
+
+  const keep = el("button", { type: "button", id: "keep-assessment", class: "primary",
+                              disabled: busy || !state.request }, t("keepButton"));
+  keep.addEventListener("click", keepAssessment);
+  parts.push(el("h3", {}, t("keepTitle")), el("p", { id: "keep-what" }, t("keepWhat")),
+             el("div", { class: "actions" }, keep));
+  parts.push(el("p", { id: "mydata-status", class: "status", role: "status" }, status));
+  parts.push(el("div", { id: "mydata-error", class: "errors", role: "alert", tabindex: "-1",
+                         hidden: !my.error }, ...(my.error ? [el("p", {}, ...my.error)] : [])));
+
+  if (token) {
+    parts.push(el("h3", { id: "history-title" }, t("historyTitle")));
+    if (my.history && my.history.length) parts.push(historyTable(my.history));
+    else if (my.history) parts.push(el("p", { id: "history-empty" }, t("historyEmpty")));
+
+    parts.push(el("h3", {}, t("dataTitle")));
+    const exportButton = el("button", { type: "button", id: "export-data", disabled: busy }, t("exportButton"));
+    exportButton.addEventListener("click", exportData);
+    const deleteButton = el("button", { type: "button", id: "delete-data", class: "danger",
+                                        disabled: busy || my.phase === "confirm-delete" }, t("deleteButton"));
+    deleteButton.addEventListener("click", () => {
+      my.phase = "confirm-delete";
+      my.error = null;
+      renderMyData();
+      $("delete-confirm")?.focus();
+    });
+    parts.push(el("div", { class: "actions" }, exportButton, deleteButton));
+    if (my.exportUrl) {
+      parts.push(el("p", {}, el("a", { id: "export-link", href: my.exportUrl,
+                                       download: `aurora-profile-${today()}.json` }, t("exportLink"))));
+    }
+    if (my.phase === "confirm-delete" || my.phase === "deleting") {
+      const yes = el("button", { type: "button", id: "delete-confirm", class: "danger",
+                                 disabled: my.phase === "deleting" }, t("deleteConfirm"));
+      yes.addEventListener("click", deleteData);
+      const no = el("button", { type: "button", id: "delete-cancel", disabled: my.phase === "deleting" }, t("cancel"));
+      no.addEventListener("click", () => {
+        my.phase = null;
+        renderMyData();
+        $("delete-data")?.focus();
+      });
+      parts.push(el("div", { id: "delete-confirmation", class: "confirm", role: "group",
+                             "aria-labelledby": "delete-question" },
+                    el("p", { id: "delete-question" }, t("deleteQuestion")),
+                    el("div", { class: "actions" }, yes, no)));
+    }
+    if (my.deleted) {
+      parts.push(el("p", { id: "delete-done", class: "done", tabindex: "-1" }, t("deleted")));
+    }
+  }
+  body.replaceChildren(...parts);
+}
+
+async function showMyData() {
+  $("mydata").hidden = false;
+  if (state.devIssuer === null) {
+    try {
+      const response = await fetch("/v1/dev-identity/jwks.json", { credentials: "same-origin" });
+      state.devIssuer = response.ok;
+    } catch {
+      state.devIssuer = false;
+    }
+  }
+  if (personToken() && my.history === null) await loadHistory();
+  else renderMyData();
+}
+
 function renderResults() {
   const status = $("status");
   status.textContent = state.loading ? t("loading") : "";
@@ -807,6 +1089,7 @@ function applyLanguage(lang) {
   labelMunicipalities();
   labelChatButton();
   if (!$("results").hidden) renderResults();
+  if (!$("mydata").hidden) renderMyData();
   if (!$("form-errors").hidden) readForm();
 }
 

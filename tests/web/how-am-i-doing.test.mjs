@@ -3,13 +3,14 @@
 // checks the self-assessment, chart, package, services, feedback (through the node's metrics),
 // the language switch, API errors in words, keyboard-only use, axe-core accessibility, the page
 // weight, "send my answers to this service" (the consent step, development sign-in, Cancel sends
-// nothing, the transfer redeemed by the demo service with exactly the consented attributes), and
-// writes screenshots to $AURORA_SCREENSHOT_DIR.
+// nothing, the transfer redeemed by the demo service with exactly the consented attributes), "my
+// data" (keep two assessments, the history per area, export as a download, delete), and writes
+// screenshots to $AURORA_SCREENSHOT_DIR.
 //
 // Environment: AURORA_BIN (the aurora binary; required), AURORA_SHARED_DATA (default:
 // ../shared/data beside the repository), AURORA_SCREENSHOT_DIR (default: the working directory),
 // AURORA_CHROMIUM (default: /usr/bin/chromium), AURORA_WEB_SCENARIOS (e.g. "transfer": run only
-// those of mouse, errors, keyboard, transfer; default all). Exit 0: passed; 77: skipped (no node_modules or
+// those of mouse, errors, keyboard, history, transfer; default all). Exit 0: passed; 77: skipped (no node_modules or
 // no chromium); anything else: failed.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -662,6 +663,145 @@ async function transferScenario(browser, base, dataDir) {
   await context.close();
 }
 
+// ---- "my data": keep assessments, the history per area, export, delete ---------------------
+
+async function answerAndSubmit(page, answers) {
+  await page.click('button[type=reset]');
+  for (const [area, value] of Object.entries(answers)) await page.click(`label[for="${area}-${value}"]`);
+  await page.click("button[type=submit]");
+  await page.locator("#services .service").first().waitFor({ timeout: 30_000 });
+  await page.locator("#keep-assessment:not([disabled])").waitFor();
+}
+
+async function historyTableValues(page) {
+  return page.locator("#history-table tbody tr").evaluateAll((rows) => Object.fromEntries(rows.map((tr) =>
+    [tr.dataset.area, [...tr.querySelectorAll("td[data-date]")].map((td) => td.dataset.value)])));
+}
+
+async function historyScenario(browser, base) {
+  step = "history setup";
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  const watched = watch(page, base);
+  await page.goto(base + "/", { waitUntil: "networkidle" });
+  const first = { health: 3, housing: 5, finance: 2 };
+  const second = { health: 6, housing: 4, friends: 8 };
+  await answerAndSubmit(page, first);
+  const mydata = page.locator("#mydata");
+  check(await mydata.isVisible(), "after the results, the My data section is shown");
+  check(/vain profiiliisi/.test(await mydata.locator("#keep-what").textContent()),
+        "one sentence says what is stored where");
+  check(!watched.requests.some((r) => /\/v1\/profile/.test(r)), "nothing is read or stored before sign-in");
+
+  step = "history sign-in";
+  await page.click("#mydata-signin");
+  await mydata.locator(".signed-in").waitFor();
+  const token = await page.evaluate(() =>
+    JSON.parse(sessionStorage.getItem("aurora.how-am-i-doing.token")).token);
+  check(typeof token === "string" && token.split(".").length === 3, "signed in with the development issuer");
+  await page.locator("#history-empty").waitFor();
+  check(!watched.requests.some((r) => /PATCH .*\/v1\/profile/.test(r)), "signing in stores nothing");
+
+  step = "history keep";
+  const date = await page.evaluate(() => {
+    const d = new Date();
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+  });
+  await page.click("#keep-assessment");
+  await page.locator("#history-table thead th[data-date]").first().waitFor();
+  check((await page.locator("#history-table thead th[data-date]").count()) === 1, "one kept assessment is shown");
+  check(/tallennettu/.test(await text(page, "#mydata-status")), "the keeping is announced");
+  await answerAndSubmit(page, second);
+  check(/^(\s*)$/.test((await text(page, "#mydata-status")) || "") &&
+        (await page.locator("#history-table thead th[data-date]").count()) === 1,
+        "a new assessment is not kept until asked");
+  await page.click("#keep-assessment");
+  await page.locator("#history-table thead th[data-date]").nth(1).waitFor();
+  const dates = await page.locator("#history-table thead th[data-date]").evaluateAll((ths) => ths.map((th) => th.dataset.date));
+  check(JSON.stringify(dates) === JSON.stringify([date, date]), `the history has two dates as columns (${dates})`);
+  const values = await historyTableValues(page);
+  log(`history table: ${JSON.stringify(values)}`);
+  check(JSON.stringify(values) === JSON.stringify({
+    health: ["3", "6"], housing: ["5", "4"], friends: ["", "8"], finance: ["2", ""] }),
+        "per area, the values of both assessments in order (unanswered left empty)");
+  check(/Terveys/.test(await page.locator('#history-table tr[data-area="health"] th').textContent()) &&
+        (await page.locator('#history-table tr[data-area="health"] td.change').textContent()) === "+3",
+        "each area is named and its change shown (health +3)");
+  const tableText = (await page.locator("#history-table").textContent()).toLowerCase();
+  check(!/yhteensä|keskiarvo|summa/.test(tableText), "no total or average");
+
+  step = "history api";
+  const profile = await personApi(base, token, "/v1/profile");
+  const attrs = Object.fromEntries(profile.attributes.map((a) => [a.name, a.value]));
+  // Canonical JSON (object keys sorted): the profile keeps no key order.
+  const canon = (v) => JSON.stringify(v, (k, x) => x && typeof x === "object" && !Array.isArray(x)
+    ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x);
+  const asMeters = (answers) => canon(Object.fromEntries(Object.entries(answers).map(([k, v]) => [k, [v]])));
+  const history = attrs.life_situation_history || [];
+  check(history.length === 2 && history.every((e) => e.date === date) &&
+        canon(history[0].meters) === asMeters(first) &&
+        canon(history[1].meters) === asMeters(second),
+        `GET /v1/profile has both entries: ${JSON.stringify(history)}`);
+  check(canon(attrs.life_situation_meters) === asMeters(second),
+        "life_situation_meters holds the current answers");
+  await mydata.scrollIntoViewIfNeeded();
+  await mydata.screenshot({ path: path.join(screenshotDir, "how-am-i-doing-history-fi.png") });
+  log(`screenshot ${path.join(screenshotDir, "how-am-i-doing-history-fi.png")}`);
+  step = "axe history";
+  await axeCheck(page, "the history view");
+
+  step = "history language";
+  await page.click('button[data-lang="en"]');
+  check((await text(page, "#mydata-title")) === "My data" &&
+        /Health/.test(await page.locator('#history-table tr[data-area="health"] th').textContent()),
+        "the section follows the language (en)");
+  await mydata.screenshot({ path: path.join(screenshotDir, "how-am-i-doing-history-en.png") });
+  await page.click('button[data-lang="fi"]');
+
+  step = "export";
+  await page.click("#export-data");
+  await page.locator("#export-link").waitFor();
+  check((await page.getAttribute("#export-link", "href")).startsWith("blob:") &&
+        (await page.getAttribute("#export-link", "download")).endsWith(".json"),
+        "the export is offered as a Blob link with a download attribute");
+  check(watched.requests.some((r) => r.startsWith("GET ") && r.endsWith("/v1/profile:export")),
+        "the page read GET /v1/profile:export");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-link")]);
+  const exported = JSON.parse(readFileSync(await download.path(), "utf8"));
+  const exportedHistory = (exported.attributes || []).find((a) => a.name === "life_situation_history")?.value || [];
+  check(download.suggestedFilename().endsWith(".json") && exportedHistory.length === 2 &&
+        canon(exportedHistory[0].meters) === asMeters(first) &&
+        canon(exportedHistory[1].meters) === asMeters(second),
+        `the downloaded ${download.suggestedFilename()} holds both assessments`);
+
+  step = "delete";
+  await page.click("#delete-data");
+  await page.locator("#delete-confirmation").waitFor();
+  check((await page.evaluate(() => document.activeElement?.id)) === "delete-confirm",
+        "deleting asks for confirmation first (focus on the confirm button)");
+  step = "axe delete";
+  await axeCheck(page, "the delete confirmation");
+  step = "delete";
+  await page.click("#delete-cancel");
+  check((await personApi(base, token, "/v1/profile")).attributes.length === 2, "Cancel deletes nothing");
+  await page.click("#delete-data");
+  await page.click("#delete-confirm");
+  await page.locator("#delete-done").waitFor({ timeout: 15_000 });
+  check(watched.requests.some((r) => r.startsWith("DELETE ") && r.endsWith("/v1/profile")),
+        "the page called DELETE /v1/profile");
+  const after = await personApi(base, token, "/v1/profile");
+  check((after.attributes || []).length === 0, "GET /v1/profile shows no attributes afterwards");
+  check((await page.locator("#history-table").count()) === 0 && (await page.locator("#history-empty").count()) === 1,
+        "the page shows that nothing remains");
+  step = "axe deleted";
+  await axeCheck(page, "the deleted state");
+
+  step = "history scenario";
+  check(watched.foreign.length === 0, "no request to another origin");
+  check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
+  await context.close();
+}
+
 // ---- main ----------------------------------------------------------------------------------
 
 let node;
@@ -684,6 +824,7 @@ try {
   if (run("mouse")) weight = await mouseScenario(browser, base, ports.metricsPort);
   if (run("errors")) await errorScenario(browser, base);
   if (run("keyboard")) await keyboardScenario(browser, base, ports.metricsPort);
+  if (run("history")) await historyScenario(browser, base);
   // Last: it adds a service to the directory, which would change the others' results.
   if (run("transfer")) await transferScenario(browser, base, dataDir);
   step = "end";
