@@ -22,7 +22,13 @@
 // Privacy: the conversation lives only in this object's memory (no cookies, localStorage or
 // sessionStorage); the node keeps nothing of it either (the client sends back the `state` of the
 // previous answer). "Clear conversation" and closing the tab forget everything.
-import { AREA_TEXTS, CHAT_TEXTS, LANGUAGES, TEXTS } from "./i18n.js";
+import { AREA_TEXTS, CHAT_TEXTS, CHAT_TRANSFER_TEXTS, LANGUAGES, TEXTS } from "./i18n.js";
+
+// The attributes a conversation can know (ConversationState), in the order they are listed.
+const TRANSFER_ATTRIBUTES = [
+  { name: "municipality_code", label: "attrMunicipality" },
+  { name: "age", label: "attrAge" },
+];
 
 const BASE = new URL(".", import.meta.url);
 const SAME_ORIGIN = BASE.origin === location.origin;
@@ -57,12 +63,21 @@ class ApiError extends Error {
 }
 
 async function post(path, body, options = {}) {
+  return call("POST", path, body, options);
+}
+
+// A call to the gateway's API: the parsed JSON answer, or an ApiError. `token`: the person's
+// bearer token (the /v1/profile calls of the session transfer).
+async function call(method, path, body, { token, ...options } = {}) {
   let response;
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
     response = await fetch(new URL(path.replace(/^\//, ""), BASE), {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(body),
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
       credentials: SAME_ORIGIN ? "same-origin" : "omit",
       mode: "cors",
       ...options,
@@ -106,6 +121,10 @@ class ChatWidget {
     this.crisis = false;
     this.busy = false;
     this.feedback = new Map(); // `${recommendation_id}/${service_id}` -> {score, status, error}
+    this.transfers = new Map(); // `${recommendation_id}/${channel_id}` -> the Transfer the API answered
+    this.consent = null;        // the open consent step of a session transfer (see openConsent)
+    this.token = null;          // {token, expires}: the person's development sign-in, in memory only
+    this.devIssuer = null;      // whether the node offers the development sign-in (null: not asked)
     this.lang = this.pickLanguage();
     this.build();
     this.relabel();
@@ -153,7 +172,16 @@ class ChatWidget {
       el("div", { class: "ac-head" }, this.titleEl, this.clearButton),
       el("p", { class: "ac-privacy", "data-ct": "chatPrivacy" }),
       this.crisisBox, this.intro, this.log, this.form, this.quick, this.status);
+    // The consent step of a session transfer: a modal dialog, filled by renderConsent.
+    this.dialog = el("dialog", { class: "ac-consent", id: `${id}-consent`,
+                                 "aria-labelledby": `${id}-consent-title` });
+    this.dialog.addEventListener("close", () => this.consentClosed());
+    this.root.append(this.dialog);
     this.host.replaceChildren(this.root);
+  }
+
+  tt(key) {
+    return CHAT_TRANSFER_TEXTS[this.lang][key] ?? CHAT_TRANSFER_TEXTS.fi[key] ?? key;
   }
 
   relabel() {
@@ -176,6 +204,7 @@ class ChatWidget {
       node.textContent = this.t(node.dataset.who === "user" ? "chatYou" : "chatBot");
     }
     for (const list of this.log.querySelectorAll(".ac-services")) list.replaceWith(this.servicesList(list.turn));
+    if (this.consent) this.renderConsent();
   }
 
   renderCrisis() {
@@ -271,6 +300,12 @@ class ChatWidget {
     this.crisis = false;
     this.busy = false;
     this.feedback.clear();
+    this.transfers.clear();
+    this.token = null;
+    if (this.dialog.open) {
+      this.consent = null;
+      this.dialog.close();
+    }
     this.sendButton.removeAttribute("aria-disabled");
     this.input.value = "";
     this.log.replaceChildren();
@@ -348,7 +383,8 @@ class ChatWidget {
       x.crisis ? el("p", { class: "ac-badge" }, this.t("crisisService")) : null,
       this.localized(service.name, "h3", { class: "ac-service-name" }),
       this.localized(service.summary, "p", { class: "ac-summary" }),
-      why, this.channels(response, service), this.feedbackControls(response, service.id));
+      why, this.channels(response, service), this.transferControls(response, recommended),
+      this.feedbackControls(response, service.id));
   }
 
   channels(response, service) {
@@ -375,6 +411,261 @@ class ChatWidget {
     if (!unique.length) return el("p", { class: "ac-channels ac-none" }, this.t("noChannels"));
     return el("div", { class: "ac-channels" }, el("p", { class: "ac-channels-title" }, this.t("channels")),
               el("ul", {}, unique));
+  }
+
+  // ---- session transfer: "send my details to this service" ----------------------------------
+  //
+  // A channel whose directory entry has `session_transfer` takes a person's attributes. The
+  // consent step (a modal <dialog> in the widget) names the service and channel and lists, each
+  // with its own checkbox (all unticked: nothing goes unless the person ticks it), exactly the
+  // attributes the channel accepts and the conversation knows (its `state`: municipality, age).
+  // On confirm: the development sign-in when the node offers it (the token in memory only), then
+  // PATCH /v1/profile/attributes (the ticked ones), POST /v1/profile/transfers (the same names),
+  // and the link the API answers is shown. Cancel and Escape send nothing.
+
+  transferChannels(service) {
+    return (service.channels || []).filter((c) => c.id && c.session_transfer &&
+      (c.session_transfer.accepted_attributes || []).length);
+  }
+
+  // What the conversation knows that the channel accepts: [{name, label, value, text}].
+  offeredAttributes(channel, recommended) {
+    const accepted = new Set(channel.session_transfer.accepted_attributes);
+    const known = this.state || {};
+    const out = [];
+    for (const { name, label } of TRANSFER_ATTRIBUTES) {
+      if (!accepted.has(name)) continue;
+      if (name === "municipality_code" && /^\d{3}$/.test(known.municipality_code || "")) {
+        const code = known.municipality_code;
+        out.push({ name, label, value: code, text: this.municipalityText(code, recommended) });
+      } else if (name === "age" && Number.isInteger(known.age)) {
+        out.push({ name, label, value: known.age, text: String(known.age) });
+      }
+    }
+    return out;
+  }
+
+  // "Helsinki (091)" when the card's explanation names it ("available in 091 Helsinki"), else 091.
+  municipalityText(code, recommended) {
+    for (const filter of recommended?.explanation?.filters || []) {
+      const match = new RegExp(`(?:^|[ ,])${code} ([^,()]+)`).exec(filter);
+      if (match && match[1].trim()) return `${match[1].trim()} (${code})`;
+    }
+    return code;
+  }
+
+  transferKey(response, channel) {
+    return `${response.recommendation_id}/${channel.id}`;
+  }
+
+  transferControls(response, recommended) {
+    const channels = this.transferChannels(recommended.service);
+    if (!channels.length) return null;
+    return el("div", { class: "ac-transfer" }, channels.map((channel) => {
+      const [channelName, nameLang] = this.pick(channel.name);
+      const button = el("button", { type: "button", class: "ac-send-details",
+                                    "data-transfer-channel": channel.id },
+                        this.tt("sendDetails"),
+                        channels.length > 1 && channelName
+                          ? el("span", { lang: nameLang !== this.lang ? nameLang : null }, ` (${channelName})`)
+                          : null);
+      button.addEventListener("click", () => this.openConsent(response, recommended, channel, button));
+      const sent = this.transfers.get(this.transferKey(response, channel));
+      return el("div", { class: "ac-transfer-channel" }, button, sent ? this.transferResult(sent, "p") : null);
+    }));
+  }
+
+  transferResult(result, tag) {
+    if (!result.access_token || !/^https?:\/\//i.test(result.redirect_url || "")) {
+      return el(tag, { class: "ac-transfer-result" }, this.tt("sentNoLink"));
+    }
+    const time = new Date(result.expire_time);
+    const hhmm = isNaN(time) ? "" : time.toLocaleTimeString(this.lang, { hour: "2-digit", minute: "2-digit" });
+    return el(tag, { class: "ac-transfer-result" },
+              el("a", { href: result.redirect_url, class: "ac-transfer-link", rel: "noopener noreferrer" },
+                 this.tt("openService")),
+              " ", this.tt("validUntil").replace("{time}", hhmm));
+  }
+
+  async openConsent(response, recommended, channel, opener) {
+    if (this.consent) return;
+    if (this.devIssuer === null) {
+      try {
+        const answer = await fetch(new URL("v1/dev-identity/jwks.json", BASE),
+                                   { credentials: SAME_ORIGIN ? "same-origin" : "omit", mode: "cors" });
+        this.devIssuer = answer.ok;
+      } catch {
+        this.devIssuer = false;
+      }
+    }
+    this.consent = { response, recommended, channel, opener, phase: "choose", checked: new Set(),
+                     error: null, result: null };
+    this.renderConsent();
+    if (!this.dialog.open) this.dialog.showModal();
+    this.dialog.querySelector(".ac-consent-title").focus();
+  }
+
+  signedIn() {
+    return this.token && this.token.expires > Date.now() + 30_000 ? this.token.token : null;
+  }
+
+  renderConsent() {
+    const c = this.consent;
+    const id = this.id;
+    if (!c) {
+      this.dialog.replaceChildren();
+      return;
+    }
+    this.dialog.lang = this.lang;
+    const service = c.recommended.service;
+    const facts = (withUrl) => {
+      const [url] = (c.channel.urls || []).filter((u) => /^https?:\/\//i.test(u));
+      return el("dl", { class: "ac-recipient" },
+        el("dt", {}, this.tt("service")), el("dd", {}, this.localized(service.name, "span")),
+        el("dt", {}, this.tt("channel")),
+        el("dd", {}, this.localized(c.channel.name, "span"),
+           withUrl && url ? el("span", { class: "ac-url" }, ` (${url})`) : null));
+    };
+    const title = (key) => el("h2", { id: `${id}-consent-title`, class: "ac-consent-title", tabindex: "-1" },
+                              this.tt(key));
+    if (c.phase === "done") {
+      const sent = new Set(c.result.attributes || c.sent || []);
+      const close = el("button", { type: "button", class: "ac-consent-close ac-primary" }, this.tt("close"));
+      close.addEventListener("click", () => this.dialog.close());
+      this.dialog.replaceChildren(
+        title("sentTitle"),
+        el("p", {}, `${this.tt("sentWhat")}:`),
+        el("ul", { class: "ac-sent-attributes" },
+           TRANSFER_ATTRIBUTES.filter((a) => sent.has(a.name))
+             .map((a) => el("li", { "data-attribute": a.name }, this.tt(a.label)))),
+        el("h3", {}, this.tt("recipient")), facts(false),
+        this.transferResult(c.result, "p"),
+        el("div", { class: "ac-actions" }, close));
+      return;
+    }
+
+    const offered = this.offeredAttributes(c.channel, c.recommended);
+    const busy = c.phase === "sending";
+    let choices;
+    if (!offered.length) {
+      choices = el("p", { class: "ac-nothing" }, this.tt("nothingKnown"));
+    } else {
+      choices = el("fieldset", { class: "ac-attributes" }, el("legend", {}, this.tt("chooseDetails")),
+        offered.map(({ name, label, text }) => {
+          const boxId = `${id}-consent-attr-${name}`;
+          const box = el("input", { type: "checkbox", id: boxId, "data-attribute": name,
+                                    checked: c.checked.has(name), disabled: busy });
+          box.addEventListener("change", () => {
+            if (box.checked) c.checked.add(name);
+            else c.checked.delete(name);
+            if (box.checked && c.error) {  // "choose at least one" is answered
+              c.error = null;
+              const shown = this.dialog.querySelector(".ac-consent-error");
+              if (shown) {
+                shown.hidden = true;
+                shown.replaceChildren();
+              }
+            }
+          });
+          return el("div", { class: "ac-check" }, box,
+                    el("label", { for: boxId }, el("strong", {}, this.tt(label)), ": ",
+                       el("span", { class: "ac-attr-value", "data-value-of": name }, text)));
+        }));
+    }
+    const canSignIn = !!this.signedIn() || this.devIssuer;
+    const signIn = this.signedIn() ? null
+      : el("p", { class: "ac-note" }, this.tt(this.devIssuer ? "signInDev" : "signInUnavailable"));
+    const error = el("div", { class: "ac-consent-error ac-error", role: "alert", tabindex: "-1",
+                              hidden: !c.error }, ...(c.error || []));
+    const confirm = el("button", { type: "button", class: "ac-consent-confirm ac-primary",
+                                   "aria-disabled": busy || !offered.length || !canSignIn ? "true" : null },
+                       busy ? this.tt("sending") : this.tt("confirmSend"));
+    confirm.addEventListener("click", () => this.confirmTransfer());
+    const cancel = el("button", { type: "button", class: "ac-consent-cancel",
+                                  "aria-disabled": busy ? "true" : null }, this.tt("cancel"));
+    cancel.addEventListener("click", () => {
+      if (this.consent?.phase !== "sending") this.dialog.close();
+    });
+    this.dialog.replaceChildren(
+      title("consentTitle"),
+      el("p", {}, this.tt("consentLead")),
+      el("h3", {}, this.tt("recipient")), facts(true),
+      choices,
+      el("p", { class: "ac-note" }, this.tt("sendHow")),
+      signIn, error,
+      el("div", { class: "ac-actions" }, confirm, cancel),
+      el("p", { class: "ac-consent-status", role: "status" }, busy ? this.tt("sending") : ""));
+  }
+
+  async confirmTransfer() {
+    const c = this.consent;
+    if (!c || c.phase !== "choose") return;
+    const chosen = this.offeredAttributes(c.channel, c.recommended).filter((a) => c.checked.has(a.name));
+    if (!chosen.length || (!this.signedIn() && !this.devIssuer)) {
+      if (!chosen.length) c.error = [this.tt("chooseOne")];
+      this.renderConsent();
+      (this.dialog.querySelector("input[type=checkbox]") || this.dialog.querySelector(".ac-consent-error"))?.focus();
+      return;
+    }
+    c.phase = "sending";
+    c.error = null;
+    this.renderConsent();
+    try {
+      if (!this.signedIn()) {
+        const subject = "kehitys-" + Array.from(crypto.getRandomValues(new Uint8Array(8)),
+                                                (b) => b.toString(16).padStart(2, "0")).join("");
+        const answer = await post("/v1/dev-identity/token", { subject, lifetime_seconds: 3600 });
+        this.token = { token: answer.access_token, expires: Date.now() + (answer.expires_in || 900) * 1000 };
+      }
+      const token = this.signedIn();
+      await call("PATCH", "/v1/profile/attributes",
+                 { attributes: Object.fromEntries(chosen.map((a) => [a.name, a.value])) }, { token });
+      c.result = await call("POST", "/v1/profile/transfers", {
+        service_channel_id: c.channel.id, service_id: c.recommended.service.id,
+        attribute_names: chosen.map((a) => a.name),
+      }, { token });
+      c.sent = chosen.map((a) => a.name);
+      if (this.consent !== c) return;  // cleared meanwhile
+      this.transfers.set(this.transferKey(c.response, c.channel), c.result);
+      c.phase = "done";
+    } catch (error) {
+      if (this.consent !== c) return;
+      if (error instanceof ApiError && error.status === 401) {
+        this.token = null;
+        c.error = [this.tt("sessionExpired")];
+      } else {
+        c.error = this.errorText(error);
+      }
+      c.phase = "choose";
+    }
+    this.renderConsent();
+    this.dialog.querySelector(c.phase === "done" ? ".ac-consent-title" : ".ac-consent-error")?.focus();
+  }
+
+  // Closing (Cancel, Close, Escape) sends nothing; focus goes back to the button that opened it
+  // (redrawn: the card's link to the service appears next to it).
+  consentClosed() {
+    const c = this.consent;
+    this.consent = null;
+    this.renderConsent();
+    if (!c) return;
+    const list = [...this.log.querySelectorAll(".ac-services")].find((l) => l.turn?.response === c.response);
+    const selector = `.ac-card[data-service-id="${CSS.escape(c.recommended.service.id)}"] ` +
+                     `button[data-transfer-channel="${CSS.escape(c.channel.id)}"]`;
+    if (list) {
+      const fresh = this.servicesList(list.turn);
+      list.replaceWith(fresh);
+      const button = fresh.querySelector(selector);
+      if (button) {
+        button.focus();
+        return;
+      }
+    }
+    if (c.opener.isConnected) {
+      c.opener.focus();
+    } else {
+      this.input.focus();
+    }
   }
 
   // A click on a channel link is recorded for the recommender's learning; the link opens anyway.

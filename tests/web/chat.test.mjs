@@ -4,12 +4,14 @@
 // question for the municipality answered with a quick reply, service cards with reasons, a
 // thumbs-up recorded by the node (metrics), the crisis path, "clear conversation" (the next
 // request carries no state), the language switch, keyboard-only use, axe-core, no storage of the
-// conversation, no other-origin requests, and the widget embedded on another origin's page.
+// conversation, no other-origin requests, the widget embedded on another origin's page, and the
+// session transfer from a service card ("Lähetä tietoni tälle palvelulle": the consent step, the
+// development sign-in, the transfer redeemed by the service with exactly the ticked attributes).
 // Screenshots go to $AURORA_SCREENSHOT_DIR.
 //
 // Environment: as how-am-i-doing.test.mjs (AURORA_BIN required; AURORA_SHARED_DATA,
 // AURORA_SCREENSHOT_DIR, AURORA_CHROMIUM; AURORA_WEB_SCENARIOS: any of conversation, crisis,
-// keyboard, embed). Exit 0: passed; 77: skipped; anything else: failed.
+// keyboard, embed, transfer). Exit 0: passed; 77: skipped; anything else: failed.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -484,6 +486,230 @@ async function embedScenario(browser, base) {
   await context.close();
 }
 
+// ---- session transfer from a chat card -----------------------------------------------------
+
+// Two young people's services of the demo organisation in Helsinki about a distinctive need, so
+// that the bot asks both the municipality (two local services) and the age (two age-bound ones);
+// the first one's e-service channel takes session transfers for the demo API client.
+const CHAT_TRANSFER_CHANNEL_ID = "c4a7f0e2-1b3d-4e5f-8a9b-0c1d2e3f4a5b";
+const CHAT_TRANSFER_SERVICE_NAME = "Revontulikuvauksen nuorisopaja";
+const CHAT_TRANSFER_URL = "https://revontulet.example/ilmoittaudu";
+
+async function createChatTransferServices(base, credentials) {
+  const basic = "Basic " + Buffer.from(`${credentials.client_id}:${credentials.client_secret}`).toString("base64");
+  const create = async (name, summary, channel) => {
+    const response = await fetch(`${base}/v1/services`, {
+      method: "POST",
+      headers: { Authorization: basic, "Content-Type": "application/json" },
+      body: JSON.stringify({
+        organization_id: credentials.organization_id, kind: "SERVICE_KIND_SERVICE",
+        name, summary, keywords: ["revontulikuvaus", "revontulet", "valokuvaus"],
+        area_type: "AREA_TYPE_LIMITED", municipality_codes: ["091"], languages: ["fi", "en"],
+        target_groups: ["KR1.3"], life_areas: ["LIFE_AREA_IMPROVEMENT_OF_STRENGTHS"], channels: [channel],
+      }),
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(`creating a transfer service: ${response.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+  const service = await create(
+    { fi: CHAT_TRANSFER_SERVICE_NAME, sv: "Norrskensfotografering för unga", en: "Aurora photography for young people" },
+    { fi: "Revontulikuvaus nuorille: retket, kamerat ja ohjaus.", en: "Aurora photography for young people: trips, cameras and guidance." },
+    { id: CHAT_TRANSFER_CHANNEL_ID, type: "CHANNEL_TYPE_ELECTRONIC",
+      name: { fi: "Pajan ilmoittautuminen", en: "Workshop sign-up" }, urls: [CHAT_TRANSFER_URL],
+      session_transfer: { client_id: credentials.client_id, accepted_attributes: ["age", "municipality_code"] } });
+  const other = await create(
+    { fi: "Revontulikuvauksen kerho nuorille", en: "Aurora photography club for young people" },
+    { fi: "Revontulikuvauksen kerho nuorille iltaisin.", en: "An evening aurora photography club for young people." },
+    { type: "CHANNEL_TYPE_ELECTRONIC", name: { fi: "Kerhon sivu", en: "The club's page" },
+      urls: ["https://kerho.example/revontulet"] });
+  return { service, other, basic };
+}
+
+async function transferScenario(browser, base, dataDir) {
+  step = "chat transfer setup";
+  const credentials = JSON.parse(readFileSync(path.join(dataDir, "demo-credentials.json"), "utf8"));
+  const { service, basic } = await createChatTransferServices(base, credentials);
+  log(`created service ${service.id} with channel ${CHAT_TRANSFER_CHANNEL_ID} (client ${credentials.client_id})`);
+
+  const context = await browser.newContext({ viewport: { width: 1000, height: 1000 } });
+  const page = await context.newPage();
+  const watched = watch(page, base);
+  const profileCalls = [];
+  page.on("request", (request) => {
+    const { pathname } = new URL(request.url());
+    if (/^\/v1\/(profile|dev-identity\/token)/.test(pathname)) {
+      profileCalls.push({ method: request.method(), pathname, body: request.postData(),
+                          authorization: request.headers().authorization });
+    }
+  });
+  await page.goto(base + "/", { waitUntil: "networkidle" });
+  await openChat(page);
+
+  step = "chat transfer conversation";
+  // The new services can take a moment to reach the recommender's index.
+  let ask;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    ask = await say(page, W, "revontulikuvaus");
+    if (/Missä kunnassa asut\?/.test(await ask.textContent())) break;
+    await page.click(`${W} .ac-clear`);
+    await page.waitForTimeout(500);
+  }
+  check(/Missä kunnassa asut\?/.test(await ask.textContent()), "the bot asks for the municipality");
+  const bots = await page.locator(`${W} .ac-bot`).count();
+  await page.locator(`${W} .ac-suggestion`).filter({ hasText: "Helsinki" }).click();
+  const askAge = page.locator(`${W} .ac-bot`).nth(bots);
+  await askAge.waitFor({ timeout: 30_000 });
+  check(/Kuinka vanha olet\?/.test(await askAge.textContent()), `the bot asks for the age: ${(await askAge.textContent()).trim()}`);
+  await say(page, W, "19");
+  const card = page.locator(`${W} .ac-services`).last().locator(`.ac-card[data-service-id="${service.id}"]`);
+  await card.waitFor({ timeout: 30_000 });
+  log(`services: ${(await page.locator(`${W} .ac-services`).last().locator(".ac-service-name").allTextContents()).join(" / ")}`);
+  const button = card.locator(`button.ac-send-details[data-transfer-channel="${CHAT_TRANSFER_CHANNEL_ID}"]`);
+  check((await button.textContent()).trim() === "Lähetä tietoni tälle palvelulle",
+        "the card of the transfer channel has the button Lähetä tietoni tälle palvelulle");
+  check((await page.locator(`${W} .ac-services`).last().locator("button.ac-send-details").count()) === 1,
+        "only the card of a channel that takes transfers has the button");
+  const dialog = page.locator(`${W} dialog.ac-consent`);
+  check(await dialog.isHidden(), "the consent step is closed at first");
+
+  step = "chat consent keyboard";
+  await button.focus();
+  await page.keyboard.press("Enter");
+  await dialog.waitFor({ state: "visible" });
+  check(await dialog.evaluate((d) => d.matches(":modal")), "the consent step opens as a modal dialog in the widget");
+  const titleId = await dialog.getAttribute("aria-labelledby");
+  check(!!titleId && (await page.evaluate(() => document.activeElement?.id)) === titleId,
+        "focus moves to the consent step's heading, which names the dialog");
+  const listed = await dialog.locator("input[type=checkbox]").evaluateAll((boxes) =>
+    boxes.map((b) => ({ name: b.dataset.attribute, checked: b.checked })));
+  check(JSON.stringify(listed.map((b) => b.name)) === JSON.stringify(["municipality_code", "age"]),
+        `the consent step lists exactly what the channel accepts and the conversation knows (${listed.map((b) => b.name)})`);
+  check(listed.every((b) => !b.checked), "every attribute starts unticked");
+  const values = Object.fromEntries(await dialog.locator("[data-value-of]").evaluateAll((spans) =>
+    spans.map((s) => [s.dataset.valueOf, s.textContent.trim()])));
+  check(values.municipality_code === "Helsinki (091)" && values.age === "19", `the values are shown: ${JSON.stringify(values)}`);
+  const recipient = (await dialog.locator(".ac-recipient").textContent()).replace(/\s+/g, " ");
+  check(recipient.includes(CHAT_TRANSFER_SERVICE_NAME) && recipient.includes("Pajan ilmoittautuminen") &&
+        recipient.includes(CHAT_TRANSFER_URL), `the receiving service and channel are named (${recipient})`);
+  await page.keyboard.press("Tab");
+  check((await page.evaluate(() => document.activeElement?.dataset.attribute)) === "municipality_code",
+        "Tab reaches the first checkbox");
+  await page.keyboard.press("Space");
+  check(await dialog.locator('input[data-attribute="municipality_code"]').isChecked(), "Space ticks it");
+  let inside = true;
+  for (let i = 0; i < 10; i++) {
+    await page.keyboard.press("Tab");
+    inside &&= await page.evaluate(() => !!document.activeElement?.closest("dialog.ac-consent") ||
+                                         document.activeElement === document.body);
+  }
+  check(inside, "Tab stays inside the modal consent step");
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "hidden" });
+  check(await page.evaluate(() => document.activeElement?.matches("button.ac-send-details")),
+        "Escape closes it and focus returns to the button");
+
+  step = "chat consent cancel";
+  await button.click();
+  await dialog.waitFor({ state: "visible" });
+  check((await dialog.locator("input[type=checkbox]:checked").count()) === 0, "reopened, nothing is ticked");
+  await dialog.locator('input[data-attribute="age"]').check();
+  await dialog.locator(".ac-consent-cancel").click();
+  await dialog.waitFor({ state: "hidden" });
+  check(await page.evaluate(() => document.activeElement?.matches("button.ac-send-details")),
+        "Cancel closes it and focus returns to the button");
+  check(profileCalls.length === 0, `Escape and Cancel sent nothing (${profileCalls.map((c) => c.pathname).join(", ") || "no sign-in, profile or transfer request"})`);
+
+  step = "chat consent confirm";
+  await button.click();
+  await dialog.waitFor({ state: "visible" });
+  await dialog.locator(".ac-consent-confirm").click();
+  check(/Valitse ainakin yksi/.test(await dialog.locator(".ac-consent-error").textContent()) && profileCalls.length === 0,
+        "confirming with nothing ticked asks to choose and sends nothing");
+  await dialog.locator('input[data-attribute="municipality_code"]').check();
+  check(!(await dialog.locator('input[data-attribute="age"]').isChecked()), "age is left unticked");
+  check(await dialog.locator(".ac-consent-error").isHidden(), "ticking one answers the request to choose (the error goes)");
+  await screenshot(page, "chat-consent-fi.png", { fullPage: false });
+  step = "axe chat consent";
+  await axeCheck(page, "the chat's consent step");
+  step = "chat consent confirm";
+  await dialog.locator(".ac-consent-confirm").click();
+  await dialog.locator(".ac-transfer-link").waitFor({ timeout: 15_000 });
+  check((await page.evaluate(() => document.activeElement?.textContent.trim())) === "Tiedot lähetetty" &&
+        (await page.evaluate(() => document.activeElement?.id)) === titleId,
+        "the result is announced: focus on Tiedot lähetetty");
+  const sentNames = await dialog.locator(".ac-sent-attributes li").evaluateAll((items) => items.map((li) => li.dataset.attribute));
+  check(JSON.stringify(sentNames) === JSON.stringify(["municipality_code"]), `the result lists what was sent (${sentNames})`);
+  const href = await dialog.locator(".ac-transfer-link").getAttribute("href");
+  const link = new URL(href);
+  const accessToken = link.searchParams.get("auroraai_access_token");
+  check(link.origin + link.pathname === CHAT_TRANSFER_URL && /^[0-9a-f]{64}$/.test(accessToken || ""),
+        `the link opens the channel with the transfer token (${link.origin}${link.pathname}?auroraai_access_token=…)`);
+  await screenshot(page, "chat-consent-sent-fi.png", { fullPage: false });
+  step = "axe chat consent sent";
+  await axeCheck(page, "the chat's consent result");
+  step = "chat consent confirm";
+  await dialog.locator(".ac-consent-close").click();
+  await dialog.waitFor({ state: "hidden" });
+  check(await page.evaluate(() => document.activeElement?.matches("button.ac-send-details")),
+        "Close returns focus to the button");
+  check((await card.locator(".ac-transfer-link").getAttribute("href")) === href, "the card keeps the link to the service");
+  const calls = profileCalls.map((c) => `${c.method} ${c.pathname}`);
+  check(JSON.stringify(calls) === JSON.stringify(["POST /v1/dev-identity/token", "PATCH /v1/profile/attributes",
+                                                  "POST /v1/profile/transfers"]),
+        `signed in with the development issuer, then the profile and the transfer (${calls.join(", ")})`);
+  check(JSON.stringify(JSON.parse(profileCalls[1].body)) === JSON.stringify({ attributes: { municipality_code: "091" } }),
+        `only the ticked attribute went into the profile (${profileCalls[1].body})`);
+  const transferBody = JSON.parse(profileCalls[2].body);
+  check(transferBody.service_channel_id === CHAT_TRANSFER_CHANNEL_ID && transferBody.service_id === service.id &&
+        JSON.stringify(transferBody.attribute_names) === JSON.stringify(["municipality_code"]),
+        `the transfer names the channel, the service and the ticked attribute (${profileCalls[2].body})`);
+  const jwt = (profileCalls[1].authorization || "").replace(/^Bearer /, "");
+  check(jwt.split(".").length === 3, "the profile calls carry the development token");
+
+  step = "chat redeem";
+  const redeem = await fetch(`${base}/v1/profile-access/transfers:redeem`, {
+    method: "POST", headers: { Authorization: basic, "Content-Type": "application/json" },
+    body: JSON.stringify({ access_token: accessToken }),
+  });
+  const redeemed = await redeem.json();
+  check(redeem.ok, `the service redeemed the token with its client credentials (${redeem.status})`);
+  const received = Object.fromEntries(redeemed.attributes.map((a) => [a.name, a.value]));
+  log(`received: ${JSON.stringify(received)}`);
+  check(JSON.stringify(received) === JSON.stringify({ municipality_code: "091" }),
+        "the service received exactly municipality_code 091 (not age)");
+  check(redeemed.service_channel_id === CHAT_TRANSFER_CHANNEL_ID && redeemed.client_id === credentials.client_id,
+        "for the channel and the client the directory names");
+
+  step = "chat transfer storage";
+  const stored = await page.evaluate(() => {
+    const all = [];
+    for (const store of [localStorage, sessionStorage]) {
+      for (let i = 0; i < store.length; i++) all.push(store.key(i), store.getItem(store.key(i)));
+    }
+    return all.join("\n");
+  });
+  const leaked = [jwt, accessToken, "revontuli", "municipality_code", "091"].filter((w) => stored.includes(w));
+  check(leaked.length === 0, `nothing of the chat or its sign-in in localStorage or sessionStorage (${leaked.length ? leaked.join(", ") : "none"})`);
+
+  step = "chat transfer language";
+  await page.click('button[data-lang="en"]');
+  check((await button.textContent()).trim() === "Send my details to this service", "English: Send my details to this service");
+  await page.click('button[data-lang="sv"]');
+  check((await button.textContent()).trim() === "Skicka mina uppgifter till den här tjänsten",
+        "Svenska: Skicka mina uppgifter till den här tjänsten");
+  await page.click('button[data-lang="fi"]');
+
+  step = "chat transfer clear";
+  await page.click(`${W} .ac-clear`);
+  check((await page.locator(`${W} .ac-send-details`).count()) === 0, "Clear conversation removes the cards and their links");
+
+  step = "chat transfer";
+  check(watched.foreign.length === 0, `no request to another origin${watched.foreign.length ? ": " + watched.foreign.join(", ") : ""}`);
+  check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
+  await context.close();
+}
+
 // ---- main ----------------------------------------------------------------------------------
 
 let node;
@@ -518,6 +744,7 @@ try {
   if (run("crisis")) await crisisScenario(browser, base);
   if (run("keyboard")) await keyboardScenario(browser, base);
   if (run("embed")) await embedScenario(browser, base);
+  if (run("transfer")) await transferScenario(browser, base, dataDir);
   step = "end";
   if (failures) throw new Error(`${failures} check(s) failed (see above)`);
   console.log("PASS: chat");
