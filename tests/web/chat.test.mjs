@@ -12,174 +12,20 @@
 // Environment: as how-am-i-doing.test.mjs (AURORA_BIN required; AURORA_SHARED_DATA,
 // AURORA_SCREENSHOT_DIR, AURORA_CHROMIUM; AURORA_WEB_SCENARIOS: any of conversation, crisis,
 // keyboard, embed, transfer). Exit 0: passed; 77: skipped; anything else: failed.
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { createServer } from "node:http";
-import { fileURLToPath } from "node:url";
 
-const SKIP = 77;
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const chromiumPath = process.env.AURORA_CHROMIUM || "/usr/bin/chromium";
-const sharedData = path.resolve(process.env.AURORA_SHARED_DATA || path.join(repo, "../shared/data"));
-const screenshotDir = path.resolve(process.env.AURORA_SCREENSHOT_DIR || process.cwd());
+import {
+  axeCheck, check, chromium, chromiumPath, log, metric, screenshot, screenshotDir, startNode,
+  stopNode, t, text, watch,
+} from "./harness.mjs";
+
 // The origin of an organisation's page the widget is embedded on: a small server of this test
 // (on loopback, as the node: chromium blocks a public page's requests to a loopback address).
 let EMBED_ORIGIN;
 let embedPage = "";
-
-function skip(why) {
-  console.log(`SKIP: ${why}`);
-  process.exit(SKIP);
-}
-
-if (!existsSync(path.join(here, "node_modules", "playwright-core")) ||
-    !existsSync(path.join(here, "node_modules", "axe-core"))) {
-  skip(`no ${path.join(here, "node_modules")} (run \`npm ci\` in tests/web; scripts/setup does)`);
-}
-if (!existsSync(chromiumPath)) skip(`no ${chromiumPath} (apt-get install chromium)`);
-if (!process.env.AURORA_BIN) {
-  console.error("FAIL: AURORA_BIN is not set (the path of the aurora binary)");
-  process.exit(1);
-}
-
-const require = createRequire(import.meta.url);
-const { chromium } = await import("playwright-core");
-const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-
-let failures = 0;
-let step = "start";
-function log(message) {
-  console.log(`[${step}] ${message}`);
-}
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-  log(`ok: ${message}`);
-}
-function softCheck(condition, message) {
-  if (condition) {
-    log(`ok: ${message}`);
-  } else {
-    failures++;
-    console.error(`[${step}] FAIL: ${message}`);
-  }
-}
-
-// ---- the node ------------------------------------------------------------------------------
-
-async function startNode(dataDir) {
-  const args = [
-    "serve", "--demo", sharedData, "--dev-issuer", "--data-dir", dataDir,
-    "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-    "--metrics-listen", "127.0.0.1:0", "--codelists", path.join(sharedData, "codelists"),
-    "--secret-hash-iterations", "1000", "--web-root", path.join(repo, "web"),
-    "--http-cors-origins", EMBED_ORIGIN,
-  ];
-  const child = spawn(process.env.AURORA_BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
-  const tail = [];
-  const ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(
-      `aurora serve was not serving after 150 s; last log lines:\n${tail.join("\n")}`)), 150_000);
-    createInterface({ input: child.stderr }).on("line", (line) => {
-      tail.push(line);
-      if (tail.length > 30) tail.shift();
-      let record;
-      try {
-        record = JSON.parse(line);
-      } catch {
-        return;
-      }
-      if (record.message === "serving") {
-        clearTimeout(timer);
-        resolve({ httpPort: Number(record.http_port), metricsPort: Number(record.metrics_port) });
-      }
-    });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`aurora serve exited (${code ?? signal}) before serving:\n${tail.join("\n")}`));
-    });
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run ${process.env.AURORA_BIN}: ${error.message}`));
-    });
-  });
-  return { child, ready };
-}
-
-async function stopNode(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function metric(metricsPort, name, labels) {
-  const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
-  const text = await response.text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}} `));
-  return line === undefined ? undefined : Number(line.split(" ").pop());
-}
-
-// ---- the browser ---------------------------------------------------------------------------
-
-// Watches a page: console errors, page errors, requests to other origins, transferred bytes.
-function watch(page, origin, { allowFailedApi = false } = {}) {
-  const watched = { errors: [], foreign: [], sizes: [], requests: [] };
-  page.on("console", (msg) => {
-    if (msg.type() !== "error") return;
-    const url = msg.location()?.url || "";
-    // A deliberately failing API call is logged by chromium as "Failed to load resource".
-    if (allowFailedApi && /Failed to load resource/.test(msg.text()) && url.includes("/v1/")) return;
-    watched.errors.push(`${msg.text()} (${url})`);
-  });
-  page.on("pageerror", (error) => watched.errors.push(`page error: ${error.message}`));
-  page.on("request", (request) => {
-    const url = request.url();
-    watched.requests.push(`${request.method()} ${url}`);
-    if (!url.startsWith(origin + "/") && url !== origin) watched.foreign.push(url);
-  });
-  page.on("requestfinished", (request) => {
-    watched.sizes.push(request.sizes().then((s) => ({
-      url: request.url(),
-      bytes: s.responseBodySize + s.responseHeadersSize,
-    })).catch(() => ({ url: request.url(), bytes: 0 })));
-  });
-  return watched;
-}
-
-async function axeCheck(page, what) {
-  if (!(await page.evaluate(() => typeof window.axe === "object"))) {
-    await page.evaluate(axeSource);  // evaluated through the DevTools protocol, not subject to CSP
-  }
-  const result = await page.evaluate(() => window.axe.run(document, {
-    resultTypes: ["violations"],
-    runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
-  }));
-  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  for (const v of result.violations) {
-    log(`axe ${what}: ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} nodes: ` +
-        `${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")})`);
-  }
-  softCheck(serious.length === 0,
-            `axe on ${what}: no serious or critical violations (${result.violations.length} in all)`);
-  return result.violations;
-}
-
-async function screenshot(page, name, { fullPage = true } = {}) {
-  const file = path.join(screenshotDir, name);
-  await page.screenshot({ path: file, fullPage });
-  log(`screenshot ${file}`);
-}
-
-async function text(page, selector) {
-  return (await page.locator(selector).first().textContent())?.trim();
-}
 
 // ---- the widget ----------------------------------------------------------------------------
 
@@ -234,7 +80,7 @@ async function storageHolds(page, words) {
 }
 
 async function conversationScenario(browser, base, metricsPort) {
-  step = "conversation";
+  t.step = "conversation";
   const context = await browser.newContext({ viewport: { width: 1000, height: 1000 } });
   const page = await context.newPage();
   const watched = watch(page, base);
@@ -279,7 +125,7 @@ async function conversationScenario(browser, base, metricsPort) {
   check((await page.locator(`${W} .ac-card .ac-channels a`).count()) >= 1, "channel links are shown");
   check((await page.locator(`${W} .ac-crisis`).isHidden()), "no crisis banner for a housing need");
 
-  step = "conversation feedback";
+  t.step = "conversation feedback";
   const before = await metric(metricsPort, "aurora_recommender_feedback_total", 'score="positive"');
   await first.locator('.ac-thumb[data-score="1"]').click();
   await first.locator(".ac-feedback-status", { hasText: "Kiitos palautteesta!" }).waitFor();
@@ -288,7 +134,7 @@ async function conversationScenario(browser, base, metricsPort) {
   const after = await metric(metricsPort, "aurora_recommender_feedback_total", 'score="positive"');
   check((before ?? 0) + 1 === after, `the node recorded it: aurora_recommender_feedback_total{score="positive"} ${before} -> ${after}`);
 
-  step = "conversation redirect";
+  t.step = "conversation redirect";
   // A channel link click is recorded with :redirect (the provider's page itself is not loaded).
   await context.route((url) => url.origin !== base, (route) => route.fulfill({ status: 204, body: "" }));
   const link = page.locator(`${W} .ac-card a.ac-channel`).first();
@@ -306,14 +152,14 @@ async function conversationScenario(browser, base, metricsPort) {
   }
 
   await widgetShot(page, "chat-results-fi.png");
-  step = "axe chat results";
+  t.step = "axe chat results";
   await axeCheck(page, "the chat with results");
 
-  step = "storage";
+  t.step = "storage";
   const kept = await storageHolds(page, ["vuokra-asunnon", "Helsinki", "Missä kunnassa"]);
   check(kept.length === 0, `nothing of the conversation in localStorage or sessionStorage (${kept.join(", ") || "none"})`);
 
-  step = "language";
+  t.step = "language";
   await page.click('button[data-lang="sv"]');
   check((await text(page, `${W} .ac-title`)) === "AuroraAI-serviceguide" &&
         (await text(page, `${W} .ac-clear`)) === "Rensa samtalet" &&
@@ -329,7 +175,7 @@ async function conversationScenario(browser, base, metricsPort) {
   await page.click('button[data-lang="fi"]');
   check((await text(page, `${W} .ac-clear`)) === "Tyhjennä keskustelu", "Suomi: Tyhjennä keskustelu");
 
-  step = "clear";
+  t.step = "clear";
   await page.click(`${W} .ac-clear`);
   check((await page.locator(`${W} .ac-log > *`).count()) === 0, "Clear conversation empties the log");
   check((await page.locator(`${W} .ac-card`).count()) === 0 && (await page.locator(`${W} .ac-suggestion`).count()) === 0,
@@ -343,14 +189,14 @@ async function conversationScenario(browser, base, metricsPort) {
         "the next message starts a new conversation: the request carries no state");
   check(/Missä kunnassa asut\?/.test(await fresh.textContent()), "the bot asks for the municipality again");
 
-  step = "conversation";
+  t.step = "conversation";
   check(watched.foreign.length === 0, `no request to another origin${watched.foreign.length ? ": " + watched.foreign.join(", ") : ""}`);
   check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
   await context.close();
 }
 
 async function crisisScenario(browser, base) {
-  step = "crisis";
+  t.step = "crisis";
   const context = await browser.newContext({ viewport: { width: 1000, height: 1000 } });
   const page = await context.newPage();
   const watched = watch(page, base);
@@ -376,10 +222,10 @@ async function crisisScenario(browser, base) {
   check(flags[0] === true && /Kriisiapu/.test(await page.locator(`${W} .ac-card`).first().textContent()),
         "the first card is marked Kriisiapu");
   await widgetShot(page, "chat-crisis-fi.png");
-  step = "axe crisis";
+  t.step = "axe crisis";
   await axeCheck(page, "the chat's crisis answer");
 
-  step = "crisis en";
+  t.step = "crisis en";
   await page.click(`${W} .ac-clear`);
   check(await banner.isHidden(), "Clear conversation also removes the crisis banner");
   await page.click('button[data-lang="en"]');
@@ -390,7 +236,7 @@ async function crisisScenario(browser, base) {
   check(await page.locator(`${W} .ac-card`).first().evaluate((c) => c.classList.contains("ac-card-crisis")),
         "a crisis service comes first");
   await widgetShot(page, "chat-crisis-en.png");
-  step = "crisis";
+  t.step = "crisis";
   const kept = await storageHolds(page, ["tappaa", "kill myself"]);
   check(kept.length === 0, "nothing of the conversation in storage");
   check(watched.foreign.length === 0, "no request to another origin");
@@ -399,7 +245,7 @@ async function crisisScenario(browser, base) {
 }
 
 async function keyboardScenario(browser, base) {
-  step = "keyboard";
+  t.step = "keyboard";
   const context = await browser.newContext({ viewport: { width: 1000, height: 1000 } });
   const page = await context.newPage();
   const watched = watch(page, base, { allowFailedApi: true });
@@ -465,7 +311,7 @@ async function keyboardScenario(browser, base) {
 
 // The widget on an organisation's own page (another origin): two lines of HTML.
 async function embedScenario(browser, base) {
-  step = "embed";
+  t.step = "embed";
   const context = await browser.newContext({ viewport: { width: 900, height: 900 } });
   const page = await context.newPage();
   const watched = watch(page, base);
@@ -527,7 +373,7 @@ async function createChatTransferServices(base, credentials) {
 }
 
 async function transferScenario(browser, base, dataDir) {
-  step = "chat transfer setup";
+  t.step = "chat transfer setup";
   const credentials = JSON.parse(readFileSync(path.join(dataDir, "demo-credentials.json"), "utf8"));
   const { service, basic } = await createChatTransferServices(base, credentials);
   log(`created service ${service.id} with channel ${CHAT_TRANSFER_CHANNEL_ID} (client ${credentials.client_id})`);
@@ -546,7 +392,7 @@ async function transferScenario(browser, base, dataDir) {
   await page.goto(base + "/", { waitUntil: "networkidle" });
   await openChat(page);
 
-  step = "chat transfer conversation";
+  t.step = "chat transfer conversation";
   // The new services can take a moment to reach the recommender's index.
   let ask;
   for (let attempt = 0; attempt < 20; attempt++) {
@@ -573,7 +419,7 @@ async function transferScenario(browser, base, dataDir) {
   const dialog = page.locator(`${W} dialog.ac-consent`);
   check(await dialog.isHidden(), "the consent step is closed at first");
 
-  step = "chat consent keyboard";
+  t.step = "chat consent keyboard";
   await button.focus();
   await page.keyboard.press("Enter");
   await dialog.waitFor({ state: "visible" });
@@ -609,7 +455,7 @@ async function transferScenario(browser, base, dataDir) {
   check(await page.evaluate(() => document.activeElement?.matches("button.ac-send-details")),
         "Escape closes it and focus returns to the button");
 
-  step = "chat consent cancel";
+  t.step = "chat consent cancel";
   await button.click();
   await dialog.waitFor({ state: "visible" });
   check((await dialog.locator("input[type=checkbox]:checked").count()) === 0, "reopened, nothing is ticked");
@@ -620,7 +466,7 @@ async function transferScenario(browser, base, dataDir) {
         "Cancel closes it and focus returns to the button");
   check(profileCalls.length === 0, `Escape and Cancel sent nothing (${profileCalls.map((c) => c.pathname).join(", ") || "no sign-in, profile or transfer request"})`);
 
-  step = "chat consent confirm";
+  t.step = "chat consent confirm";
   await button.click();
   await dialog.waitFor({ state: "visible" });
   await dialog.locator(".ac-consent-confirm").click();
@@ -630,9 +476,9 @@ async function transferScenario(browser, base, dataDir) {
   check(!(await dialog.locator('input[data-attribute="age"]').isChecked()), "age is left unticked");
   check(await dialog.locator(".ac-consent-error").isHidden(), "ticking one answers the request to choose (the error goes)");
   await screenshot(page, "chat-consent-fi.png", { fullPage: false });
-  step = "axe chat consent";
+  t.step = "axe chat consent";
   await axeCheck(page, "the chat's consent step");
-  step = "chat consent confirm";
+  t.step = "chat consent confirm";
   await dialog.locator(".ac-consent-confirm").click();
   await dialog.locator(".ac-transfer-link").waitFor({ timeout: 15_000 });
   check((await page.evaluate(() => document.activeElement?.textContent.trim())) === "Tiedot lähetetty" &&
@@ -646,9 +492,9 @@ async function transferScenario(browser, base, dataDir) {
   check(link.origin + link.pathname === CHAT_TRANSFER_URL && /^[0-9a-f]{64}$/.test(accessToken || ""),
         `the link opens the channel with the transfer token (${link.origin}${link.pathname}?auroraai_access_token=…)`);
   await screenshot(page, "chat-consent-sent-fi.png", { fullPage: false });
-  step = "axe chat consent sent";
+  t.step = "axe chat consent sent";
   await axeCheck(page, "the chat's consent result");
-  step = "chat consent confirm";
+  t.step = "chat consent confirm";
   await dialog.locator(".ac-consent-close").click();
   await dialog.waitFor({ state: "hidden" });
   check(await page.evaluate(() => document.activeElement?.matches("button.ac-send-details")),
@@ -667,7 +513,7 @@ async function transferScenario(browser, base, dataDir) {
   const jwt = (profileCalls[1].authorization || "").replace(/^Bearer /, "");
   check(jwt.split(".").length === 3, "the profile calls carry the development token");
 
-  step = "chat redeem";
+  t.step = "chat redeem";
   const redeem = await fetch(`${base}/v1/profile-access/transfers:redeem`, {
     method: "POST", headers: { Authorization: basic, "Content-Type": "application/json" },
     body: JSON.stringify({ access_token: accessToken }),
@@ -681,7 +527,7 @@ async function transferScenario(browser, base, dataDir) {
   check(redeemed.service_channel_id === CHAT_TRANSFER_CHANNEL_ID && redeemed.client_id === credentials.client_id,
         "for the channel and the client the directory names");
 
-  step = "chat transfer storage";
+  t.step = "chat transfer storage";
   const stored = await page.evaluate(() => {
     const all = [];
     for (const store of [localStorage, sessionStorage]) {
@@ -692,7 +538,7 @@ async function transferScenario(browser, base, dataDir) {
   const leaked = [jwt, accessToken, "revontuli", "municipality_code", "091"].filter((w) => stored.includes(w));
   check(leaked.length === 0, `nothing of the chat or its sign-in in localStorage or sessionStorage (${leaked.length ? leaked.join(", ") : "none"})`);
 
-  step = "chat transfer language";
+  t.step = "chat transfer language";
   await page.click('button[data-lang="en"]');
   check((await button.textContent()).trim() === "Send my details to this service", "English: Send my details to this service");
   await page.click('button[data-lang="sv"]');
@@ -700,11 +546,11 @@ async function transferScenario(browser, base, dataDir) {
         "Svenska: Skicka mina uppgifter till den här tjänsten");
   await page.click('button[data-lang="fi"]');
 
-  step = "chat transfer clear";
+  t.step = "chat transfer clear";
   await page.click(`${W} .ac-clear`);
   check((await page.locator(`${W} .ac-send-details`).count()) === 0, "Clear conversation removes the cards and their links");
 
-  step = "chat transfer";
+  t.step = "chat transfer";
   check(watched.foreign.length === 0, `no request to another origin${watched.foreign.length ? ": " + watched.foreign.join(", ") : ""}`);
   check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
   await context.close();
@@ -718,7 +564,7 @@ let embedServer;
 const dataDir = mkdtempSync(path.join(tmpdir(), "aurora-chat-test-"));
 try {
   mkdirSync(screenshotDir, { recursive: true });
-  step = "embed server";
+  t.step = "embed server";
   embedServer = createServer((request, response) => {
     response.writeHead(200, {
       "Content-Type": "text/html; charset=utf-8",
@@ -729,13 +575,13 @@ try {
   });
   await new Promise((resolve) => embedServer.listen(0, "localhost", resolve));
   EMBED_ORIGIN = `http://localhost:${embedServer.address().port}`;
-  step = "node";
-  node = await startNode(dataDir);
+  t.step = "node";
+  node = await startNode(dataDir, ["--http-cors-origins", EMBED_ORIGIN]);
   const ports = await node.ready;
   node.httpPort = ports.httpPort;
   const base = `http://127.0.0.1:${ports.httpPort}`;
   log(`aurora serving at ${base}, metrics on ${ports.metricsPort}`);
-  step = "browser";
+  t.step = "browser";
   browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
   log(`chromium ${browser.version()}`);
   const only = (process.env.AURORA_WEB_SCENARIOS || "").split(",").filter(Boolean);
@@ -745,11 +591,11 @@ try {
   if (run("keyboard")) await keyboardScenario(browser, base);
   if (run("embed")) await embedScenario(browser, base);
   if (run("transfer")) await transferScenario(browser, base, dataDir);
-  step = "end";
-  if (failures) throw new Error(`${failures} check(s) failed (see above)`);
+  t.step = "end";
+  if (t.failures) throw new Error(`${t.failures} check(s) failed (see above)`);
   console.log("PASS: chat");
 } catch (error) {
-  console.error(`FAIL [${step}]: ${error.stack || error.message}`);
+  console.error(`FAIL [${t.step}]: ${error.stack || error.message}`);
   process.exitCode = 1;
 } finally {
   if (browser) await browser.close().catch(() => {});

@@ -12,169 +12,16 @@
 // AURORA_CHROMIUM (default: /usr/bin/chromium), AURORA_WEB_SCENARIOS (e.g. "transfer": run only
 // those of mouse, errors, keyboard, history, transfer; default all). Exit 0: passed; 77: skipped (no node_modules or
 // no chromium); anything else: failed.
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 
-const SKIP = 77;
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const chromiumPath = process.env.AURORA_CHROMIUM || "/usr/bin/chromium";
-const sharedData = path.resolve(process.env.AURORA_SHARED_DATA || path.join(repo, "../shared/data"));
-const screenshotDir = path.resolve(process.env.AURORA_SCREENSHOT_DIR || process.cwd());
+import {
+  axeCheck, check, chromium, chromiumPath, log, metric, screenshot, screenshotDir, skip,
+  startNode, stopNode, t, text, watch,
+} from "./harness.mjs";
+
 const PAGE_WEIGHT_LIMIT = 200 * 1024;
-
-function skip(why) {
-  console.log(`SKIP: ${why}`);
-  process.exit(SKIP);
-}
-
-if (!existsSync(path.join(here, "node_modules", "playwright-core")) ||
-    !existsSync(path.join(here, "node_modules", "axe-core"))) {
-  skip(`no ${path.join(here, "node_modules")} (run \`npm ci\` in tests/web; scripts/setup does)`);
-}
-if (!existsSync(chromiumPath)) skip(`no ${chromiumPath} (apt-get install chromium)`);
-if (!process.env.AURORA_BIN) {
-  console.error("FAIL: AURORA_BIN is not set (the path of the aurora binary)");
-  process.exit(1);
-}
-
-const require = createRequire(import.meta.url);
-const { chromium } = await import("playwright-core");
-const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-
-let failures = 0;
-let step = "start";
-function log(message) {
-  console.log(`[${step}] ${message}`);
-}
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-  log(`ok: ${message}`);
-}
-function softCheck(condition, message) {
-  if (condition) {
-    log(`ok: ${message}`);
-  } else {
-    failures++;
-    console.error(`[${step}] FAIL: ${message}`);
-  }
-}
-
-// ---- the node ------------------------------------------------------------------------------
-
-async function startNode(dataDir) {
-  const args = [
-    "serve", "--demo", sharedData, "--dev-issuer", "--data-dir", dataDir,
-    "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-    "--metrics-listen", "127.0.0.1:0", "--codelists", path.join(sharedData, "codelists"),
-    "--secret-hash-iterations", "1000", "--web-root", path.join(repo, "web"),
-  ];
-  const child = spawn(process.env.AURORA_BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
-  const tail = [];
-  const ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(
-      `aurora serve was not serving after 150 s; last log lines:\n${tail.join("\n")}`)), 150_000);
-    createInterface({ input: child.stderr }).on("line", (line) => {
-      tail.push(line);
-      if (tail.length > 30) tail.shift();
-      let record;
-      try {
-        record = JSON.parse(line);
-      } catch {
-        return;
-      }
-      if (record.message === "serving") {
-        clearTimeout(timer);
-        resolve({ httpPort: Number(record.http_port), metricsPort: Number(record.metrics_port) });
-      }
-    });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`aurora serve exited (${code ?? signal}) before serving:\n${tail.join("\n")}`));
-    });
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run ${process.env.AURORA_BIN}: ${error.message}`));
-    });
-  });
-  return { child, ready };
-}
-
-async function stopNode(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function metric(metricsPort, name, labels) {
-  const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
-  const text = await response.text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{${labels}} `));
-  return line === undefined ? undefined : Number(line.split(" ").pop());
-}
-
-// ---- the browser ---------------------------------------------------------------------------
-
-// Watches a page: console errors, page errors, requests to other origins, transferred bytes.
-function watch(page, origin, { allowFailedApi = false } = {}) {
-  const watched = { errors: [], foreign: [], sizes: [], requests: [] };
-  page.on("console", (msg) => {
-    if (msg.type() !== "error") return;
-    const url = msg.location()?.url || "";
-    // A deliberately failing API call is logged by chromium as "Failed to load resource".
-    if (allowFailedApi && /Failed to load resource/.test(msg.text()) && url.includes("/v1/")) return;
-    watched.errors.push(`${msg.text()} (${url})`);
-  });
-  page.on("pageerror", (error) => watched.errors.push(`page error: ${error.message}`));
-  page.on("request", (request) => {
-    const url = request.url();
-    watched.requests.push(`${request.method()} ${url}`);
-    if (!url.startsWith(origin + "/") && url !== origin) watched.foreign.push(url);
-  });
-  page.on("requestfinished", (request) => {
-    watched.sizes.push(request.sizes().then((s) => ({
-      url: request.url(),
-      bytes: s.responseBodySize + s.responseHeadersSize,
-    })).catch(() => ({ url: request.url(), bytes: 0 })));
-  });
-  return watched;
-}
-
-async function axeCheck(page, what) {
-  if (!(await page.evaluate(() => typeof window.axe === "object"))) {
-    await page.evaluate(axeSource);  // evaluated through the DevTools protocol, not subject to CSP
-  }
-  const result = await page.evaluate(() => window.axe.run(document, {
-    resultTypes: ["violations"],
-    runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
-  }));
-  const serious = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  for (const v of result.violations) {
-    log(`axe ${what}: ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} nodes: ` +
-        `${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")})`);
-  }
-  softCheck(serious.length === 0,
-            `axe on ${what}: no serious or critical violations (${result.violations.length} in all)`);
-  return result.violations;
-}
-
-async function screenshot(page, name, { fullPage = true } = {}) {
-  const file = path.join(screenshotDir, name);
-  await page.screenshot({ path: file, fullPage });
-  log(`screenshot ${file}`);
-}
-
-async function text(page, selector) {
-  return (await page.locator(selector).first().textContent())?.trim();
-}
 
 async function checkChart(page, answers) {
   const rows = page.locator("#chart svg g[data-area]");
@@ -209,7 +56,7 @@ async function checkChart(page, answers) {
 // ---- the scenarios -------------------------------------------------------------------------
 
 async function mouseScenario(browser, base, metricsPort) {
-  step = "load";
+  t.step = "load";
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
   const watched = watch(page, base);
@@ -229,10 +76,10 @@ async function mouseScenario(browser, base, metricsPort) {
   check(loadSizes.length >= 4, "the page, its script, texts and style were loaded");
   check(weight <= PAGE_WEIGHT_LIMIT, `page weight ${weight} B <= ${PAGE_WEIGHT_LIMIT} B`);
   await screenshot(page, "how-am-i-doing-form-fi.png");
-  step = "axe form";
+  t.step = "axe form";
   await axeCheck(page, "the form");
 
-  step = "assess";
+  t.step = "assess";
   // Mouse: click the labels (the radios are visually replaced by them).
   const answers = { health: 7, housing: 2, finance: 1, friends: 5 };
   await page.click('label[for="health-7"]');
@@ -250,7 +97,7 @@ async function mouseScenario(browser, base, metricsPort) {
   await page.selectOption("#municipality", "091");
   await page.click("button[type=submit]");
 
-  step = "results";
+  t.step = "results";
   await page.locator("#services .service").first().waitFor({ timeout: 30_000 });
   await page.locator("#package .step").first().waitFor({ timeout: 30_000 });
   check(await page.locator("#api-error").isHidden(), "no API error shown");
@@ -283,10 +130,10 @@ async function mouseScenario(browser, base, metricsPort) {
   check((await page.locator("#services .channels a").count()) >= 1 ||
         (await page.locator("#package .channels a").count()) >= 1, "channel links are shown");
   await screenshot(page, "how-am-i-doing-results-fi.png");
-  step = "axe results";
+  t.step = "axe results";
   await axeCheck(page, "the results");
 
-  step = "feedback";
+  t.step = "feedback";
   const before = await metric(metricsPort, "aurora_recommender_feedback_total", 'score="positive"');
   const serviceId = await first.getAttribute("data-service-id");
   await first.locator('button.thumb[data-score="1"]').click();
@@ -302,7 +149,7 @@ async function mouseScenario(browser, base, metricsPort) {
   await page.screenshot({ path: path.join(screenshotDir, "how-am-i-doing-feedback-fi.png") });
   log(`screenshot ${path.join(screenshotDir, "how-am-i-doing-feedback-fi.png")}`);
 
-  step = "language";
+  t.step = "language";
   await page.click('button[data-lang="sv"]');
   check((await text(page, "h1")) === "Hur mår du?", "Svenska: the title is Hur mår du?");
   check((await page.getAttribute("html", "lang")) === "sv", "html lang is sv");
@@ -329,7 +176,7 @@ async function mouseScenario(browser, base, metricsPort) {
   check((await text(otherTab, "h1")) === "Miten menee?", "a new tab starts in Finnish");
   await otherTab.close();
 
-  step = "mouse scenario";
+  t.step = "mouse scenario";
   check(watched.foreign.length === 0, `no request to another origin (${watched.requests.length} requests)`);
   check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
   log(`requests: ${[...new Set(watched.requests.map((r) => r.replace(base, "")))].join(", ")}`);
@@ -338,7 +185,7 @@ async function mouseScenario(browser, base, metricsPort) {
 }
 
 async function errorScenario(browser, base) {
-  step = "errors";
+  t.step = "errors";
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 },
                                              locale: "en-GB" });
   const page = await context.newPage();
@@ -373,7 +220,7 @@ async function errorScenario(browser, base) {
 }
 
 async function keyboardScenario(browser, base, metricsPort) {
-  step = "keyboard";
+  t.step = "keyboard";
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true,
                                              hasTouch: false, deviceScaleFactor: 1 });
   const page = await context.newPage();
@@ -433,7 +280,7 @@ async function keyboardScenario(browser, base, metricsPort) {
   check(await page.evaluate(() => document.activeElement?.matches("button.thumb") ?? false),
         "focus stays on the feedback buttons");
   await screenshot(page, "how-am-i-doing-results-mobile-fi.png");
-  step = "axe mobile";
+  t.step = "axe mobile";
   await axeCheck(page, "the results on a phone-sized screen");
   check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
   check(watched.foreign.length === 0, "no request to another origin");
@@ -485,7 +332,7 @@ async function personApi(base, token, pathname) {
 }
 
 async function transferScenario(browser, base, dataDir) {
-  step = "transfer setup";
+  t.step = "transfer setup";
   const credentials = JSON.parse(readFileSync(path.join(dataDir, "demo-credentials.json"), "utf8"));
   const { service, basic } = await createTransferService(base, credentials);
   log(`created service ${service.id} with channel ${TRANSFER_CHANNEL_ID} (client ${credentials.client_id})`);
@@ -518,7 +365,7 @@ async function transferScenario(browser, base, dataDir) {
   const dialog = page.locator("#consent");
   check(await dialog.isHidden(), "the consent step is closed at first");
 
-  step = "consent keyboard";
+  t.step = "consent keyboard";
   await button.focus();
   await page.keyboard.press("Enter");
   await dialog.waitFor({ state: "visible" });
@@ -561,7 +408,7 @@ async function transferScenario(browser, base, dataDir) {
   check(await page.evaluate(() => document.activeElement?.matches("button.send-answers")),
         "Escape closes it and focus returns to the button");
 
-  step = "consent sign-in and cancel";
+  t.step = "consent sign-in and cancel";
   await button.click();
   await dialog.waitFor({ state: "visible" });
   check(await dialog.locator("input[type=checkbox]:checked").count() === 0,
@@ -589,7 +436,7 @@ async function transferScenario(browser, base, dataDir) {
   check(!watched.requests.some((r) => /\/v1\/profile\/(transfers|attributes)/.test(r)),
         "no profile or transfer request was made");
 
-  step = "consent confirm";
+  t.step = "consent confirm";
   await button.click();
   await dialog.waitFor({ state: "visible" });
   check((await dialog.locator(".signed-in").count()) === 1, "still signed in");
@@ -597,9 +444,9 @@ async function transferScenario(browser, base, dataDir) {
   await dialog.locator("#consent-attr-municipality_code").check();
   check(!(await dialog.locator("#consent-attr-age").isChecked()), "age is left unticked");
   await screenshot(page, "how-am-i-doing-consent-fi.png", { fullPage: false });
-  step = "axe consent";
+  t.step = "axe consent";
   await axeCheck(page, "the consent step");
-  step = "consent confirm";
+  t.step = "consent confirm";
   await dialog.locator("#consent-confirm").click();
   await dialog.locator(".transfer-link").waitFor({ timeout: 15_000 });
   check((await page.evaluate(() => document.activeElement?.id)) === "consent-title" &&
@@ -615,9 +462,9 @@ async function transferScenario(browser, base, dataDir) {
   check(link.origin + link.pathname === "https://neuvonta.example/asiointi" && /^[0-9a-f]{64}$/.test(accessToken),
         `the link opens the channel with the transfer token (${link.origin}${link.pathname}?auroraai_access_token=…)`);
   await screenshot(page, "how-am-i-doing-consent-sent-fi.png", { fullPage: false });
-  step = "axe consent sent";
+  t.step = "axe consent sent";
   await axeCheck(page, "the consent step's result");
-  step = "consent confirm";
+  t.step = "consent confirm";
   await dialog.locator("#consent-close").click();
   await dialog.waitFor({ state: "hidden" });
   check(await page.evaluate(() => document.activeElement?.matches("button.send-answers")),
@@ -625,7 +472,7 @@ async function transferScenario(browser, base, dataDir) {
   check((await card.locator(".transfer-link").getAttribute("href")) === href,
         "the card keeps the link to the service");
 
-  step = "redeem";
+  t.step = "redeem";
   const redeem = await fetch(`${base}/v1/profile-access/transfers:redeem`, {
     method: "POST", headers: { Authorization: basic, "Content-Type": "application/json" },
     body: JSON.stringify({ access_token: accessToken }),
@@ -657,7 +504,7 @@ async function transferScenario(browser, base, dataDir) {
         JSON.stringify(["life_situation_meters", "municipality_code"]),
         "only the consented attributes were stored in the profile");
 
-  step = "transfer scenario";
+  t.step = "transfer scenario";
   check(watched.foreign.length === 0, "no request to another origin");
   check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
   await context.close();
@@ -679,7 +526,7 @@ async function historyTableValues(page) {
 }
 
 async function historyScenario(browser, base) {
-  step = "history setup";
+  t.step = "history setup";
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, acceptDownloads: true });
   const page = await context.newPage();
   const watched = watch(page, base);
@@ -693,7 +540,7 @@ async function historyScenario(browser, base) {
         "one sentence says what is stored where");
   check(!watched.requests.some((r) => /\/v1\/profile/.test(r)), "nothing is read or stored before sign-in");
 
-  step = "history sign-in";
+  t.step = "history sign-in";
   await page.click("#mydata-signin");
   await mydata.locator(".signed-in").waitFor();
   const token = await page.evaluate(() =>
@@ -702,7 +549,7 @@ async function historyScenario(browser, base) {
   await page.locator("#history-empty").waitFor();
   check(!watched.requests.some((r) => /PATCH .*\/v1\/profile/.test(r)), "signing in stores nothing");
 
-  step = "history keep";
+  t.step = "history keep";
   const date = await page.evaluate(() => {
     const d = new Date();
     return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
@@ -730,7 +577,7 @@ async function historyScenario(browser, base) {
   const tableText = (await page.locator("#history-table").textContent()).toLowerCase();
   check(!/yhteensä|keskiarvo|summa/.test(tableText), "no total or average");
 
-  step = "history api";
+  t.step = "history api";
   const profile = await personApi(base, token, "/v1/profile");
   const attrs = Object.fromEntries(profile.attributes.map((a) => [a.name, a.value]));
   // Canonical JSON (object keys sorted): the profile keeps no key order.
@@ -747,10 +594,10 @@ async function historyScenario(browser, base) {
   await mydata.scrollIntoViewIfNeeded();
   await mydata.screenshot({ path: path.join(screenshotDir, "how-am-i-doing-history-fi.png") });
   log(`screenshot ${path.join(screenshotDir, "how-am-i-doing-history-fi.png")}`);
-  step = "axe history";
+  t.step = "axe history";
   await axeCheck(page, "the history view");
 
-  step = "history language";
+  t.step = "history language";
   await page.click('button[data-lang="en"]');
   check((await text(page, "#mydata-title")) === "My data" &&
         /Health/.test(await page.locator('#history-table tr[data-area="health"] th').textContent()),
@@ -758,7 +605,7 @@ async function historyScenario(browser, base) {
   await mydata.screenshot({ path: path.join(screenshotDir, "how-am-i-doing-history-en.png") });
   await page.click('button[data-lang="fi"]');
 
-  step = "export";
+  t.step = "export";
   await page.click("#export-data");
   await page.locator("#export-link").waitFor();
   check((await page.getAttribute("#export-link", "href")).startsWith("blob:") &&
@@ -774,14 +621,14 @@ async function historyScenario(browser, base) {
         canon(exportedHistory[1].meters) === asMeters(second),
         `the downloaded ${download.suggestedFilename()} holds both assessments`);
 
-  step = "delete";
+  t.step = "delete";
   await page.click("#delete-data");
   await page.locator("#delete-confirmation").waitFor();
   check((await page.evaluate(() => document.activeElement?.id)) === "delete-confirm",
         "deleting asks for confirmation first (focus on the confirm button)");
-  step = "axe delete";
+  t.step = "axe delete";
   await axeCheck(page, "the delete confirmation");
-  step = "delete";
+  t.step = "delete";
   await page.click("#delete-cancel");
   check((await personApi(base, token, "/v1/profile")).attributes.length === 2, "Cancel deletes nothing");
   await page.click("#delete-data");
@@ -793,10 +640,10 @@ async function historyScenario(browser, base) {
   check((after.attributes || []).length === 0, "GET /v1/profile shows no attributes afterwards");
   check((await page.locator("#history-table").count()) === 0 && (await page.locator("#history-empty").count()) === 1,
         "the page shows that nothing remains");
-  step = "axe deleted";
+  t.step = "axe deleted";
   await axeCheck(page, "the deleted state");
 
-  step = "history scenario";
+  t.step = "history scenario";
   check(watched.foreign.length === 0, "no request to another origin");
   check(watched.errors.length === 0, `no console errors${watched.errors.length ? ": " + watched.errors.join("; ") : ""}`);
   await context.close();
@@ -809,12 +656,12 @@ let browser;
 const dataDir = mkdtempSync(path.join(tmpdir(), "aurora-web-test-"));
 try {
   mkdirSync(screenshotDir, { recursive: true });
-  step = "node";
+  t.step = "node";
   node = await startNode(dataDir);
   const ports = await node.ready;
   const base = `http://127.0.0.1:${ports.httpPort}`;
   log(`aurora serving at ${base}, metrics on ${ports.metricsPort}`);
-  step = "browser";
+  t.step = "browser";
   browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
   log(`chromium ${browser.version()}`);
   // AURORA_WEB_SCENARIOS=transfer,... runs only those (for working on one); default: all.
@@ -827,11 +674,11 @@ try {
   if (run("history")) await historyScenario(browser, base);
   // Last: it adds a service to the directory, which would change the others' results.
   if (run("transfer")) await transferScenario(browser, base, dataDir);
-  step = "end";
-  if (failures) throw new Error(`${failures} check(s) failed (see above)`);
+  t.step = "end";
+  if (t.failures) throw new Error(`${t.failures} check(s) failed (see above)`);
   console.log(`PASS: how-am-i-doing (page weight ${weight} B)`);
 } catch (error) {
-  console.error(`FAIL [${step}]: ${error.stack || error.message}`);
+  console.error(`FAIL [${t.step}]: ${error.stack || error.message}`);
   process.exitCode = 1;
 } finally {
   if (browser) await browser.close().catch(() => {});
