@@ -3,6 +3,7 @@
 // to this service" (session transfer, after an explicit consent step). Talks only to the
 // node's own REST API (same origin); builds every element with the DOM API (no innerHTML, no
 // inline styles: the page runs under Content-Security-Policy default-src 'self').
+import { ApiError, apiClient } from "./api.js";
 import { LANGUAGES, AREAS, AREA_TEXTS, CHAT_TEXTS, MUNICIPALITIES, TEXTS } from "./i18n.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -175,46 +176,7 @@ function readForm() {
 
 // ---- the API -------------------------------------------------------------------------------
 
-class ApiError extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
-async function post(path, body, options = {}) {
-  return call("POST", path, body, options);
-}
-
-// A call to the node's API: the parsed JSON answer, or an ApiError. `token`: the person's
-// bearer token for the /v1/profile calls.
-async function call(method, path, body, { token, ...options } = {}) {
-  let response;
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (token) headers.Authorization = `Bearer ${token}`;
-  try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "same-origin",
-      ...options,
-    });
-  } catch {
-    throw new ApiError(0, "");
-  }
-  let json = null;
-  try {
-    json = await response.json();
-  } catch {
-    json = null;
-  }
-  if (!response.ok) {
-    throw new ApiError(response.status, (json && json.message) || response.statusText);
-  }
-  return json;
-}
+const { call, post, devSignInOffered } = apiClient(new URL(".", import.meta.url));
 
 function errorText(error) {
   if (!(error instanceof ApiError) || error.status === 0) return [t("errNetwork")];
@@ -601,14 +563,7 @@ async function organisationName(id) {
 }
 
 async function openConsent(service, channel) {
-  if (state.devIssuer === null) {
-    try {
-      const response = await fetch("/v1/dev-identity/jwks.json", { credentials: "same-origin" });
-      state.devIssuer = response.ok;
-    } catch {
-      state.devIssuer = false;
-    }
-  }
+  state.devIssuer = await devSignInOffered();
   state.consent = {
     service, channel, phase: "choose", checked: new Set(), error: null, result: null,
     organisation: await organisationName(service.organization_id),
@@ -1036,14 +991,7 @@ function renderMyData() {
 
 async function showMyData() {
   $("mydata").hidden = false;
-  if (state.devIssuer === null) {
-    try {
-      const response = await fetch("/v1/dev-identity/jwks.json", { credentials: "same-origin" });
-      state.devIssuer = response.ok;
-    } catch {
-      state.devIssuer = false;
-    }
-  }
+  state.devIssuer = await devSignInOffered();
   if (personToken() && my.history === null) await loadHistory();
   else renderMyData();
 }

@@ -22,6 +22,7 @@
 // Privacy: the conversation lives only in this object's memory (no cookies, localStorage or
 // sessionStorage); the node keeps nothing of it either (the client sends back the `state` of the
 // previous answer). "Clear conversation" and closing the tab forget everything.
+import { ApiError, apiClient } from "./api.js";
 import { AREA_TEXTS, CHAT_TEXTS, CHAT_TRANSFER_TEXTS, LANGUAGES, TEXTS } from "./i18n.js";
 
 // The attributes a conversation can know (ConversationState), in the order they are listed.
@@ -31,7 +32,6 @@ const TRANSFER_ATTRIBUTES = [
 ];
 
 const BASE = new URL(".", import.meta.url);
-const SAME_ORIGIN = BASE.origin === location.origin;
 const MAX_MESSAGE = 500;
 const SVG_NS = "http://www.w3.org/2000/svg";
 let widgetCount = 0;
@@ -55,45 +55,7 @@ function loadStyles() {
   document.head.append(el("link", { rel: "stylesheet", href }));
 }
 
-class ApiError extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
-async function post(path, body, options = {}) {
-  return call("POST", path, body, options);
-}
-
-// A call to the gateway's API: the parsed JSON answer, or an ApiError. `token`: the person's
-// bearer token (the /v1/profile calls of the session transfer).
-async function call(method, path, body, { token, ...options } = {}) {
-  let response;
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (token) headers.Authorization = `Bearer ${token}`;
-  try {
-    response = await fetch(new URL(path.replace(/^\//, ""), BASE), {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: SAME_ORIGIN ? "same-origin" : "omit",
-      mode: "cors",
-      ...options,
-    });
-  } catch {
-    throw new ApiError(0, "");
-  }
-  let json = null;
-  try {
-    json = await response.json();
-  } catch {
-    json = null;
-  }
-  if (!response.ok) throw new ApiError(response.status, (json && json.message) || response.statusText);
-  return json;
-}
+const { call, post, devSignInOffered } = apiClient(BASE);
 
 function thumbIcon(down) {
   const icon = document.createElementNS(SVG_NS, "svg");
@@ -489,15 +451,7 @@ class ChatWidget {
 
   async openConsent(response, recommended, channel, opener) {
     if (this.consent) return;
-    if (this.devIssuer === null) {
-      try {
-        const answer = await fetch(new URL("v1/dev-identity/jwks.json", BASE),
-                                   { credentials: SAME_ORIGIN ? "same-origin" : "omit", mode: "cors" });
-        this.devIssuer = answer.ok;
-      } catch {
-        this.devIssuer = false;
-      }
-    }
+    this.devIssuer = await devSignInOffered();
     this.consent = { response, recommended, channel, opener, phase: "choose", checked: new Set(),
                      error: null, result: null };
     this.renderConsent();
