@@ -13,6 +13,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_join.h"
 #include "common/text.h"
 #include "nlohmann/json.hpp"
@@ -46,7 +47,28 @@ namespace {
 // Strings must be valid UTF-8 without control characters (no tabs or newlines either).
 // Integers are numbers without a fractional part within ±2^53 (5.0 counts as 5).
 //
-// The built-in attributes, read by the same parser as a configuration file.
+// The schema of 3X10D answers, in life_situation_meters and in each life_situation_history entry
+// ($METERS below).
+constexpr std::string_view kMetersSchema = R"json({
+  "type": "object",
+  "additionalProperties": false,
+  "minProperties": 1,
+  "properties": {
+    "health": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+    "resilience": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+    "housing": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+    "working_studying": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+    "family": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+    "friends": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+    "finance": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+    "improvement_of_strengths": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+    "self_esteem": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
+    "life_satisfaction": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}}
+  }
+})json";
+
+// The built-in attributes, read by the same parser as a configuration file ($METERS: the schema
+// above).
 constexpr std::string_view kBuiltInAttributes = R"json({"attributes": [
 {
   "name": "age",
@@ -76,23 +98,7 @@ constexpr std::string_view kBuiltInAttributes = R"json({"attributes": [
     "sv": "Självskattningar med 3X10D-livssituationsmätaren inom tio livsområden på skalan 0 (mycket dålig) – 10 (mycket bra); ett område kan ha flera svar.",
     "en": "Self-assessments with the 3X10D life situation meter in ten areas of life on a scale from 0 (very poor) to 10 (very good); an area may have several answers."
   },
-  "schema": {
-    "type": "object",
-    "additionalProperties": false,
-    "minProperties": 1,
-    "properties": {
-      "health": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-      "resilience": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-      "housing": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-      "working_studying": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-      "family": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-      "friends": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-      "finance": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-      "improvement_of_strengths": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-      "self_esteem": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-      "life_satisfaction": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}}
-    }
-  }
+  "schema": $METERS
 },
 {
   "name": "life_situation_history",
@@ -111,23 +117,7 @@ constexpr std::string_view kBuiltInAttributes = R"json({"attributes": [
       "required": ["date", "meters"],
       "properties": {
         "date": {"type": "string", "minLength": 10, "maxLength": 10},
-        "meters": {
-          "type": "object",
-          "additionalProperties": false,
-          "minProperties": 1,
-          "properties": {
-            "health": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-            "resilience": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-            "housing": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-            "working_studying": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-            "family": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-            "friends": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-            "finance": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-            "improvement_of_strengths": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-            "self_esteem": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}},
-            "life_satisfaction": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 10}}
-          }
-        }
+        "meters": $METERS
       }
     }
   }
@@ -1085,7 +1075,9 @@ absl::StatusOr<AttributeRegistry> AttributeRegistry::Create(const CodeLists* cod
     return absl::InvalidArgumentError("attribute registry: the code lists are required");
   }
   std::map<std::string, ParsedDefinition> parsed;
-  if (absl::Status s = AddDefinitions(kBuiltInAttributes, /*built_in=*/true, &parsed); !s.ok()) {
+  const std::string built_in = absl::StrReplaceAll(
+      Sv(kBuiltInAttributes), {{"$METERS", Sv(kMetersSchema)}});
+  if (absl::Status s = AddDefinitions(built_in, /*built_in=*/true, &parsed); !s.ok()) {
     return absl::InternalError(absl::StrCat("built-in attribute definitions: ", s.message()));
   }
   if (!config_json.empty()) {
