@@ -695,6 +695,16 @@ bool Gateway::OriginAllowed(std::string_view origin) const {
   return false;
 }
 
+// 405 with the methods the path takes, in the message and in Allow.
+static void SendMethodNotAllowed(Reply& reply, std::string_view method, std::string_view path,
+                                 const std::vector<std::string>& allowed) {
+  const std::string list = absl::StrJoin(allowed, ", ");
+  reply.Send(405, kJson,
+             StatusJson(12, absl::StrCat("method ", QuoteForMessage(method), " is not allowed on ",
+                                         QuoteForMessage(path), "; allowed: ", list)),
+             {{"Allow", list}});
+}
+
 void Gateway::Handle(HttpRequest&& request, std::shared_ptr<HttpExchange> exchange) {
   const std::string* id_header = request.FindHeader("x-request-id");
   std::string request_id =
@@ -756,21 +766,12 @@ void Gateway::Handle(HttpRequest&& request, std::shared_ptr<HttpExchange> exchan
       if (request.method == "GET") {
         SendStatic(request, *file, *reply);
       } else {
-        reply->Send(405, kJson,
-                    StatusJson(12, absl::StrCat("method ", QuoteForMessage(request.method),
-                                                " is not allowed on ", QuoteForMessage(path),
-                                                "; allowed: GET")),
-                    {{"Allow", "GET"}});
+        SendMethodNotAllowed(*reply, request.method, path, {"GET"});
       }
       return;
     }
     if (!found.allowed_methods.empty()) {
-      reply->Send(
-          405, kJson,
-          StatusJson(12, absl::StrCat("method ", QuoteForMessage(request.method),
-                                      " is not allowed on ", QuoteForMessage(path),
-                                      "; allowed: ", absl::StrJoin(found.allowed_methods, ", "))),
-          {{"Allow", absl::StrJoin(found.allowed_methods, ", ")}});
+      SendMethodNotAllowed(*reply, request.method, path, found.allowed_methods);
     } else {
       reply->SendError(5,
                        absl::StrCat("no route for ", request.method, " ", QuoteForMessage(path)));
@@ -843,11 +844,7 @@ bool Gateway::IsBuiltIn(std::string_view path) const {
 void Gateway::HandleBuiltIn(const HttpRequest& request, std::shared_ptr<Reply> reply) {
   std::string_view path = request.path();
   if (request.method != "GET") {
-    reply->Send(405, kJson,
-                StatusJson(12, absl::StrCat("method ", QuoteForMessage(request.method),
-                                            " is not allowed on ", QuoteForMessage(path),
-                                            "; allowed: GET")),
-                {{"Allow", "GET"}});
+    SendMethodNotAllowed(*reply, request.method, path, {"GET"});
     return;
   }
   if (path == "/healthz") {

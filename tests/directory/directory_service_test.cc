@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <map>
 #include <set>
 #include <thread>
@@ -854,6 +855,12 @@ TEST_CASE("list: paging is stable while services are added and removed", "[direc
   v1::ListServicesRequest request;
   request.mutable_area()->add_municipality_codes("091");
   request.mutable_page()->set_page_size(7);
+  // The listing overlaps the churn (a loaded machine may start the writer late).
+  const auto churning_by = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (churn.load() == 0 && std::chrono::steady_clock::now() < churning_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  REQUIRE(churn.load() > 0);
   std::vector<std::string> seen;
   for (int round = 0; round < 3; ++round) {
     seen = ListAllIds(stub, request);
