@@ -142,6 +142,12 @@ TEST_CASE("the C++ client publishes, discovers and calls a member's service over
     INFO(status.error_message());
     REQUIRE(status.ok());
   }
+  // Members' calls are admitted once the node's registry copy lists them (within moments).
+  Eventually([&] {
+    auto copy = (*node)->registry_copy()->Current();
+    return copy != nullptr && copy->FindMember(kOrgB) != nullptr &&
+           copy->FindMember(kOrgC) != nullptr;
+  });
 
   // C's service, behind mutual TLS with C's certificate.
   Benefits backend;
