@@ -4,6 +4,7 @@
 // node's own REST API (same origin); builds every element with the DOM API (no innerHTML, no
 // inline styles: the page runs under Content-Security-Policy default-src 'self').
 import { ApiError, apiClient } from "./api.js";
+import { el } from "./dom.js";
 import { LANGUAGES, AREAS, AREA_TEXTS, CHAT_TEXTS, MUNICIPALITIES, TEXTS } from "./i18n.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -27,20 +28,6 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 const t = (key) => TEXTS[state.lang][key] ?? TEXTS.fi[key] ?? key;
-
-// el("p", {class: "x", lang: "en"}, "text", child, ...): an element with attributes and children.
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 function svg(tag, attrs, ...children) {
   const node = document.createElementNS(SVG_NS, tag);

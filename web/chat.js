@@ -23,6 +23,7 @@
 // sessionStorage); the node keeps nothing of it either (the client sends back the `state` of the
 // previous answer). "Clear conversation" and closing the tab forget everything.
 import { ApiError, apiClient } from "./api.js";
+import { el } from "./dom.js";
 import { AREA_TEXTS, CHAT_TEXTS, CHAT_TRANSFER_TEXTS, LANGUAGES, TEXTS } from "./i18n.js";
 
 // The attributes a conversation can know (ConversationState), in the order they are listed.
@@ -35,19 +36,6 @@ const BASE = new URL(".", import.meta.url);
 const MAX_MESSAGE = 500;
 const SVG_NS = "http://www.w3.org/2000/svg";
 let widgetCount = 0;
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (value === undefined || value === null || value === false) continue;
-    node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 function loadStyles() {
   const href = new URL("chat.css", BASE).href;
