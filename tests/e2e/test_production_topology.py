@@ -1,13 +1,10 @@
 """The production topology of k8s/overlays/production as processes on loopback, with the flags the
 manifests give.
 
-The overlay is rendered with `kubectl kustomize`; every Deployment and StatefulSet that runs
-`aurora` becomes as many processes as it has replicas, started with the container's own `args`.
-Only what a cluster provides is translated: Service names (`directory:50051`) become the
-loopback address of the process behind them, the pod's listen addresses free loopback ports, the
-mounted paths (data volume, TLS Secret, CRL, code lists) folders of this test, and an identity
-provider the test cannot reach a JWKS file. Each TLS Secret gets a certificate from a network CA
-made here (`aurora ca`), for the organisation the workload belongs to.
+production_topology.py starts it: every Deployment and StatefulSet that runs `aurora` becomes as
+many processes as it has replicas, started with the container's own `args`, with only what a
+cluster provides translated (Service names, listen addresses, mounted paths, the identity
+provider) and a certificate per TLS Secret from a network CA made for the test.
 
 The test then checks what the topology promises: every process is ready on its probe port
 (plaintext gRPC health, as the kubelet asks), the recommender replicas each follow the directory's
@@ -17,28 +14,19 @@ gateway, then deleted), the gateway serves the directory's and the recommender's
 """
 
 import json
-import os
-import re
-import shutil
-import signal
-import subprocess
 import tempfile
 import unittest
 import uuid
 
-import aurora_node
-from aurora_node import (AURORA_BIN, CODELISTS_DIR, DATA_DIR, child_env, curl, eventually,
-                         free_port, read_bytes)
+from aurora_node import curl, eventually
+from production_topology import ProductionTopology, credentials
 
 import grpc  # noqa: E402  (after aurora_node, which puts the generated modules on sys.path)
-import yaml  # noqa: E402  (Debian's python3-yaml)
 from aurora.directory.v1 import directory_pb2 as dpb, directory_pb2_grpc as dpb_grpc  # noqa: E402
 from aurora.recommender.v1 import recommender_pb2 as rpb  # noqa: E402
 from aurora.recommender.v1 import recommender_pb2_grpc as rpb_grpc  # noqa: E402
 from health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OVERLAY = os.path.join(REPO, "k8s", "overlays", "production")
 TIMEOUT = 30
 # The catalogue the directory starts with: a slice of the demo data (imported as an operator
 # would, with `aurora import` over mutual TLS).
@@ -46,107 +34,16 @@ CATALOGUE_SERVICES = 400
 NEW_SERVICE_NAME = "Revontulikuvauksen iltakurssi Inarissa"
 
 
-def render(overlay):
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        raise unittest.SkipTest("kubectl not found: run scripts/setup")
-    done = subprocess.run([kubectl, "kustomize", overlay], capture_output=True, text=True,
-                          timeout=120, check=False)
-    if done.returncode != 0:
-        raise AssertionError(f"kubectl kustomize {overlay}: {done.stderr}")
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
-
-
-def labels_match(selector, labels):
-    return all(labels.get(k) == v for k, v in (selector or {}).items())
-
-
-class Workload:
-    """A Deployment or StatefulSet that runs aurora: its container's command and args, replicas,
-    labels and the Secret mounted at /etc/aurora/tls."""
-
-    def __init__(self, doc):
-        self.kind = doc["kind"]
-        self.name = doc["metadata"]["name"]
-        spec = doc["spec"]
-        self.replicas = spec.get("replicas", 1)
-        pod = spec["template"]
-        self.labels = pod["metadata"].get("labels", {})
-        self.component = self.labels.get("app.kubernetes.io/component", "")
-        self.organization = self.labels.get("aurora.network/organization", "")
-        containers = [c for c in pod["spec"]["containers"]
-                      if c.get("command", [""])[0] == "aurora"]
-        assert len(containers) == 1, f"{self.name}: expected one aurora container"
-        self.command = containers[0]["command"][1:]
-        self.args = list(containers[0].get("args", []))
-        mounts = {m["name"]: m["mountPath"] for m in containers[0].get("volumeMounts", [])}
-        self.tls_secret = None
-        for volume in pod["spec"].get("volumes", []):
-            if mounts.get(volume["name"]) == "/etc/aurora/tls" and "secret" in volume:
-                self.tls_secret = volume["secret"]["secretName"]
-
-    def flag(self, name):
-        for arg in self.args:
-            if arg.startswith(f"--{name}="):
-                return arg.split("=", 1)[1]
-        return None
-
-
-class Process:
-    """One replica of a workload, on loopback ports of its own."""
-
-    def __init__(self, workload, index, folder):
-        self.workload = workload
-        self.name = f"{workload.name}-{index}"
-        self.folder = os.path.join(folder, self.name)
-        os.makedirs(os.path.join(self.folder, "data"), exist_ok=True)
-        self.ports = {"grpc": free_port(), "probe": free_port(), "http": free_port(),
-                      "metrics": free_port()}
-        self.args = None
-        self.process = None
-        self.log_path = os.path.join(self.folder, "log")
-
-    def start(self, args):
-        self.args = args
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([AURORA_BIN, *self.workload.command, *args],
-                                            env=child_env(), stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=log)
-
-    def log_tail(self, lines=30):
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-
-    def check_alive(self):
-        if self.process.poll() is not None:
-            raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n"
-                                 f"{self.log_tail()}")
-
-    def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=30)
-            return "killed"
-
-    def metric(self, name):
-        status, _, body = curl(f"http://127.0.0.1:{self.ports['metrics']}/metrics")
-        assert status == 200, f"{self.name} /metrics: {status}"
-        match = re.search(rf"^{re.escape(name)} (\S+)$", body.decode(), re.MULTILINE)
-        return float(match.group(1)) if match else None
-
-
 class ProductionTopologyTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="aurora-e2e-production-")
-        cls.processes = []
+        cls.topology = ProductionTopology(cls.tmp.name, CATALOGUE_SERVICES)
         try:
-            cls.start_topology()
+            cls.topology.start()
+            for name in ("processes", "by_component", "processes_of", "secret_folders", "operator",
+                         "organizations", "directory_channel", "operator_credentials"):
+                setattr(cls, name, getattr(cls.topology, name))
         except BaseException:
             cls.stop_all()
             cls.tmp.cleanup()
@@ -160,170 +57,15 @@ class ProductionTopologyTest(unittest.TestCase):
 
     @classmethod
     def stop_all(cls):
-        # Front first, the directory last, as a rolling shutdown would.
-        return {p.name: p.stop() for p in reversed(cls.processes)}
-
-    # -- the topology ---------------------------------------------------------------------------
-
-    @classmethod
-    def start_topology(cls):
-        docs = render(OVERLAY)
-        workloads = [Workload(d) for d in docs if d["kind"] in ("Deployment", "StatefulSet")
-                     and any(c.get("command", [""])[0] == "aurora"
-                             for c in d["spec"]["template"]["spec"]["containers"])]
-        by_component = {}
-        for w in workloads:
-            by_component.setdefault(w.component, []).append(w)
-        cls.by_component = by_component
-        # What the issue's topology asks of the overlay itself.
-        kinds = {w.component: w.kind for w in workloads}
-        assert kinds.get("directory") == "StatefulSet", kinds
-        assert kinds.get("recommender") == "Deployment", kinds
-        assert kinds.get("gateway") == "Deployment", kinds
-        assert len(by_component.get("profile-node", [])) >= 2, kinds
-        assert all(w.kind == "StatefulSet" for w in by_component["profile-node"])
-        assert by_component["recommender"][0].replicas >= 2, "two recommender replicas"
-
-        cls.processes_of = {}
-        for w in workloads:
-            cls.processes_of[w.name] = [Process(w, i, cls.tmp.name) for i in range(w.replicas)]
-        # Services: name -> the processes behind them (by selector), for address translation.
-        cls.service_targets = {}
-        for doc in docs:
-            if doc["kind"] != "Service":
-                continue
-            selector = doc["spec"].get("selector", {})
-            behind = [p for w in workloads if labels_match(selector, w.labels)
-                      for p in cls.processes_of[w.name]]
-            if behind:
-                cls.service_targets[doc["metadata"]["name"]] = behind
-
-        # The network CA and one certificate per TLS Secret: the directory's signs the registry;
-        # the operator's components share the operator's organisation; each profile node has its
-        # organisation's.
-        cls.ca = os.path.join(cls.tmp.name, "ca")
-        run(["ca", "init", "--dir", cls.ca, "--name", "Production topology e2e"])
-        cls.operator = str(uuid.uuid4())
-        cls.organizations = {w.organization: str(uuid.uuid4())
-                             for w in by_component["profile-node"]}
-        cls.secret_folders = {}
-        for w in workloads:
-            assert w.tls_secret, f"{w.name}: no TLS Secret mounted at /etc/aurora/tls"
-            if w.tls_secret in cls.secret_folders:
-                continue
-            folder = os.path.join(cls.tmp.name, "secrets", w.tls_secret)
-            org = cls.organizations.get(w.organization, cls.operator)
-            run(["ca", "issue", "--dir", cls.ca, "--org", org, "--out", folder,
-                 "--dns", "localhost", "--ip", "127.0.0.1"]
-                + (["--role", "registry"] if w.component == "directory" else []))
-            cls.secret_folders[w.tls_secret] = folder
-        cls.operator_credentials = credentials(
-            cls.secret_folders[by_component["directory"][0].tls_secret])
-
-        # The directory, then the operator's catalogue and the member organisations.
-        directory = cls.first("directory")
-        cls.launch(directory)
-        cls.wait_ready(directory)
-        cls.directory_channel = grpc.secure_channel(f"127.0.0.1:{directory.ports['grpc']}",
-                                                    cls.operator_credentials)
-        stub = dpb_grpc.DirectoryStub(cls.directory_channel)
-        for name, org in [("operator", cls.operator), *cls.organizations.items()]:
-            stub.RegisterOrganization(dpb.RegisterOrganizationRequest(
-                organization=dpb.Organization(id=org, name={"fi": name})), timeout=TIMEOUT)
-        catalogue = os.path.join(cls.tmp.name, "catalogue.ndjson")
-        with open(os.path.join(DATA_DIR, "services.ndjson"), encoding="utf-8") as source, \
-                open(catalogue, "w", encoding="utf-8") as out:
-            for _, line in zip(range(CATALOGUE_SERVICES), source):
-                out.write(line)
-        folder = cls.secret_folders[by_component["directory"][0].tls_secret]
-        run(["import", catalogue, "--grpc-target", f"127.0.0.1:{directory.ports['grpc']}",
-             "--codelists", CODELISTS_DIR, "--tls-cert", os.path.join(folder, "node.crt"),
-             "--tls-key", os.path.join(folder, "node.key"),
-             "--tls-ca", os.path.join(folder, "ca.crt"),
-             "--tls-crl-dir", os.path.join(cls.ca, "crl")])
-
-        # The rest, in the order a rollout brings them up (none depends on it but the waits).
-        rest = [p for w in workloads if w.component != "directory"
-                for p in cls.processes_of[w.name]]
-        for p in rest:
-            cls.launch(p)
-        for p in rest:
-            cls.wait_ready(p)
+        return cls.topology.stop_all()
 
     @classmethod
     def first(cls, component):
-        """The first replica of the component's (single) workload."""
-        (workload,) = cls.by_component[component]
-        return cls.processes_of[workload.name][0]
+        return cls.topology.first(component)
 
     @classmethod
     def replicas(cls, component):
-        return [p for w in cls.by_component[component] for p in cls.processes_of[w.name]]
-
-    @classmethod
-    def launch(cls, process):
-        process.start([cls.translate(process, arg) for arg in process.workload.args])
-        cls.processes.append(process)
-
-    @classmethod
-    def translate(cls, process, arg):
-        """A manifest argument as this process runs it on loopback."""
-        name, _, value = arg.partition("=")
-        listen = {"--grpc-listen": "grpc", "--probe-listen": "probe", "--http-listen": "http",
-                  "--metrics-listen": "metrics"}
-        if name in listen:
-            return value if value == "off" else f"{name}=127.0.0.1:{process.ports[listen[name]]}"
-        if name == "--jwks-url":  # the identity provider is outside the cluster and this test
-            return f"--jwks-file={cls.jwks_file()}"
-        if name == "--public-url":
-            return f"--public-url=http://127.0.0.1:{process.ports['http']}"
-        secret = cls.secret_folders[process.workload.tls_secret]
-        paths = [("/etc/aurora/tls", secret), ("/etc/aurora/crl", os.path.join(cls.ca, "crl")),
-                 ("/var/lib/aurora", os.path.join(process.folder, "data")),
-                 ("/usr/share/aurora/codelists", CODELISTS_DIR),
-                 ("/usr/share/aurora/demo", DATA_DIR)]
-        for mounted, local in paths:
-            value = value.replace(mounted, local)
-
-        def address(match):
-            behind = cls.service_targets.get(match.group(1))
-            if behind is None:
-                return match.group(0)
-            if name == "--recommender-peers":  # a headless Service: every replica's address
-                return ",".join(f"127.0.0.1:{p.ports['grpc']}" for p in behind)
-            # A Service spreads connections over its pods; one address here: the first replica.
-            return f"127.0.0.1:{behind[0].ports['grpc']}"
-
-        value = re.sub(r"(?<![\w.-])([a-z0-9][a-z0-9-]*)(?:\.[a-z0-9.-]+)?:50051\b", address,
-                       value)
-        return f"{name}={value}" if value or "=" in arg else name
-
-    @classmethod
-    def jwks_file(cls):
-        path = os.path.join(cls.tmp.name, "jwks.json")
-        if not os.path.exists(path):
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump({"keys": []}, f)
-        return path
-
-    @classmethod
-    def wait_ready(cls, process, timeout=120):
-        """Ready as the kubelet sees it: gRPC health SERVING on the plaintext probe port; for the
-        gateway (no gRPC port), GET /readyz."""
-        if process.workload.command[0] == "gateway":
-            def ready():
-                status, _, _ = curl(f"http://127.0.0.1:{process.ports['http']}/readyz")
-                return status == 200
-        else:
-            assert process.workload.flag("probe-listen") not in (None, "off"), \
-                f"{process.name}: no --probe-listen for the kubelet's gRPC probes"
-
-            def ready():
-                with grpc.insecure_channel(f"127.0.0.1:{process.ports['probe']}") as channel:
-                    status = health_pb2_grpc.HealthStub(channel).Check(
-                        health_pb2.HealthCheckRequest(), timeout=5).status
-                return status == health_pb2.HealthCheckResponse.SERVING
-        eventually(ready, timeout, f"{process.name} ready", [process.check_alive])
+        return cls.topology.replicas(component)
 
     # -- the checks -----------------------------------------------------------------------------
 
@@ -501,19 +243,6 @@ class ProductionTopologyTest(unittest.TestCase):
                 if w.flag("http-listen") is not None:
                     status, _, raw = curl(f"http://127.0.0.1:{p.ports['http']}/readyz")
                     self.assertEqual(status, 200, raw)
-
-
-def run(args):
-    done = aurora_node.run_aurora(args)
-    assert done.returncode == 0, f"aurora {' '.join(args)}: {done.stderr}"
-    return done
-
-
-def credentials(folder):
-    return grpc.ssl_channel_credentials(
-        root_certificates=read_bytes(os.path.join(folder, "ca.crt")),
-        private_key=read_bytes(os.path.join(folder, "node.key")),
-        certificate_chain=read_bytes(os.path.join(folder, "node.crt")))
 
 
 if __name__ == "__main__":
