@@ -6,11 +6,20 @@
 
 namespace aurora {
 
-Executor::Executor(std::string name, int threads, size_t max_queue, int max_inline)
+namespace {
+
+// The weight of the newest task in the moving average of run times: about the last 30 tasks.
+constexpr double kRunTimeWeight = 1.0 / 32;
+
+}  // namespace
+
+Executor::Executor(std::string name, int threads, size_t max_queue, int max_inline,
+                   std::chrono::microseconds max_wait)
     : name_(std::move(name)),
       max_queue_(max_queue),
       slots_(static_cast<size_t>(threads)),
-      max_inline_(static_cast<size_t>(std::clamp(max_inline, 0, threads))) {
+      max_inline_(static_cast<size_t>(std::clamp(max_inline, 0, threads))),
+      max_wait_us_(static_cast<double>(std::max<int64_t>(0, max_wait.count()))) {
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this] { Run(); });
     pthread_setname_np(threads_.back().native_handle(), name_.substr(0, 15).c_str());
@@ -22,7 +31,7 @@ Executor::~Executor() { Shutdown(); }
 bool Executor::Submit(std::function<void()> task) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || queue_.size() >= max_queue_) return false;
+    if (stopping_ || !QueueHasRoom()) return false;
     queue_.push_back(std::move(task));
   }
   cv_.notify_one();
@@ -48,7 +57,7 @@ bool Executor::RunOrSubmit(std::function<void()> task) {
     std::unique_lock lock(mu_);
     if (stopping_) return false;
     if (!queue_.empty() || running_ >= slots_ || running_inline_ >= max_inline_) {
-      if (queue_.size() >= max_queue_) return false;
+      if (!QueueHasRoom()) return false;
       queue_.push_back(std::move(task));
       lock.unlock();
       cv_.notify_one();
@@ -57,10 +66,13 @@ bool Executor::RunOrSubmit(std::function<void()> task) {
     ++running_;
     ++running_inline_;
   }
+  const auto start = std::chrono::steady_clock::now();
   task();
   task = nullptr;  // what the closure owns is released before the slot
+  const auto took = std::chrono::steady_clock::now() - start;
   {
     std::lock_guard lock(mu_);
+    Finished(took);
     --running_;
     --running_inline_;
   }
@@ -71,6 +83,25 @@ bool Executor::RunOrSubmit(std::function<void()> task) {
 size_t Executor::queued() const {
   std::lock_guard lock(mu_);
   return queue_.size();
+}
+
+std::chrono::microseconds Executor::mean_run_time() const {
+  std::lock_guard lock(mu_);
+  return std::chrono::microseconds(static_cast<int64_t>(mean_run_us_));
+}
+
+bool Executor::QueueHasRoom() const {
+  if (queue_.size() >= max_queue_) return false;
+  if (max_wait_us_ <= 0 || slots_ == 0) return true;
+  // The new task starts once the tasks ahead of it have run, `slots_` at a time.
+  const double expected_wait_us =
+      static_cast<double>(queue_.size() + 1) * mean_run_us_ / static_cast<double>(slots_);
+  return expected_wait_us <= max_wait_us_;
+}
+
+void Executor::Finished(std::chrono::steady_clock::duration took) {
+  const double us = std::chrono::duration<double, std::micro>(took).count();
+  mean_run_us_ = mean_run_us_ == 0 ? us : mean_run_us_ + kRunTimeWeight * (us - mean_run_us_);
 }
 
 void Executor::Run() {
@@ -84,9 +115,12 @@ void Executor::Run() {
     queue_.pop_front();
     ++running_;
     lock.unlock();
+    const auto start = std::chrono::steady_clock::now();
     task();
     task = nullptr;
+    const auto took = std::chrono::steady_clock::now() - start;
     lock.lock();
+    Finished(took);
     --running_;
   }
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -227,6 +228,10 @@ int Serve(const std::vector<std::string>& args) {
            "bounded queue"},
           {"recommender-queue", "N", "256",
            "rankings that may wait for a free slot; past that calls get RESOURCE_EXHAUSTED / 429"},
+          {"recommender-queue-wait-ms", "N", "50",
+           "the longest a ranking may expect to wait for a slot (queued rankings times their "
+           "mean run time); past that calls get RESOURCE_EXHAUSTED / 429 at once (0: no bound "
+           "but --recommender-queue)"},
           {"dictionary-dir", "DIR", "/usr/share/dictd",
            "FreeDict Swedish->Finnish and English->Finnish dictionaries (Debian packages "
            "dict-freedict-swe-fin, dict-freedict-eng-fin) for cross-lingual search; \"off\": "
@@ -336,6 +341,9 @@ int Serve(const std::vector<std::string>& args) {
   auto queue = o.GetInt("recommender-queue", 1, 100000);
   if (!queue.ok()) return Fail(queue.status());
   config.recommender.max_queued_calls = static_cast<size_t>(*queue);
+  auto queue_wait = o.GetInt("recommender-queue-wait-ms", 0, 60000);
+  if (!queue_wait.ok()) return Fail(queue_wait.status());
+  config.recommender.max_queue_wait = std::chrono::milliseconds(*queue_wait);
   config.dictionary_dir = o.Get("dictionary-dir") == "off" ? "" : o.Get("dictionary-dir");
   if (const std::string v = o.Get("learning"); v == "on" || v == "off") {
     config.learning = v == "on";

@@ -42,7 +42,8 @@ RecommenderEngine::RecommenderEngine(const CatalogueIndex* index, const Ranker* 
       ranker_(ranker),
       store_(store),
       options_(options),
-      executor_("ranking", ThreadsOf(options), options.max_queued_calls, InlineRankings(options)) {}
+      executor_("ranking", ThreadsOf(options), options.max_queued_calls, InlineRankings(options),
+                options.max_queue_wait) {}
 
 RecommenderEngine::~RecommenderEngine() { executor_.Shutdown(); }
 

@@ -13,6 +13,7 @@
 #include <prometheus/family.h>
 #include <prometheus/registry.h>
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -30,6 +31,8 @@ namespace aurora::recommender {
 struct EngineOptions {
   int ranking_threads = 0;        // 0: one per hardware thread
   size_t max_queued_calls = 256;  // waiting rankings beyond the running ones
+  // The longest wait a queued ranking may expect (Executor's max_wait); zero: no bound in time.
+  std::chrono::microseconds max_queue_wait{0};
   int retry_after_seconds = 1;
   // Of the `ranking_threads` rankings at a time, how many may run on gRPC's threads (the
   // others on the engine's). -1: as InlineRankings() decides.

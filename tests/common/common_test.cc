@@ -210,6 +210,58 @@ TEST_CASE("executor runs short work on the caller's thread while a slot is free,
   CHECK_FALSE(two.RunOrSubmit(task));  // after Shutdown
 }
 
+TEST_CASE("executor bounds its queue by the wait a task can expect", "[common][executor]") {
+  using std::chrono::milliseconds;
+  // One thread; tasks of about 20 ms; a queued task may expect to wait at most 50 ms: with the
+  // run time known, the queue takes two tasks (40 ms of waiting, 60 ms for a third; fewer when a
+  // busy machine made the task slower), though its length allows 100.
+  Executor executor("waits", 1, 100, 0, milliseconds(50));
+  CHECK(executor.mean_run_time().count() == 0);
+  std::promise<void> first_done;
+  REQUIRE(executor.Submit([&] {
+    std::this_thread::sleep_for(milliseconds(20));
+    first_done.set_value();
+  }));
+  first_done.get_future().wait();
+  std::this_thread::sleep_for(milliseconds(5));  // the run time is recorded after the task
+  CHECK(executor.mean_run_time() >= milliseconds(19));
+  CHECK(executor.mean_run_time() < milliseconds(1000));
+
+  std::mutex gate;
+  gate.lock();
+  std::promise<void> holding;
+  REQUIRE(executor.Submit([&] {
+    holding.set_value();
+    std::lock_guard l(gate);
+  }));
+  holding.get_future().wait();  // the only thread is busy: what follows is queued
+  std::atomic<int> ran{0};
+  int accepted = 0;
+  for (int i = 0; i < 10; ++i) accepted += executor.Submit([&] { ++ran; }) ? 1 : 0;
+  const int64_t mean_us = executor.mean_run_time().count();
+  CHECK(accepted == std::min<int64_t>(10, 50000 / mean_us));
+  CHECK(accepted >= 1);
+  CHECK(executor.queued() == static_cast<size_t>(accepted));
+  gate.unlock();
+  executor.Shutdown();
+  CHECK(ran.load() == accepted);  // everything accepted ran
+
+  // Without a bound in time only the length counts.
+  Executor unbounded("length", 1, 5);
+  std::mutex gate2;
+  gate2.lock();
+  std::promise<void> holding2;
+  REQUIRE(unbounded.Submit([&] {
+    holding2.set_value();
+    std::lock_guard l(gate2);
+  }));
+  holding2.get_future().wait();
+  int accepted2 = 0;
+  for (int i = 0; i < 10; ++i) accepted2 += unbounded.Submit([] {}) ? 1 : 0;
+  CHECK(accepted2 == 5);
+  gate2.unlock();
+}
+
 TEST_CASE("JSON quoting for log lines", "[common][log]") {
   CHECK(JsonQuote("a\"b\\c\n\x01") == "\"a\\\"b\\\\c\\n\\u0001\"");
   LogLevel level;
