@@ -24,3 +24,14 @@ if(AURORA_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# ThreadSanitizer for the tsan preset (scripts/test runs the tests tagged [concurrency] under it).
+option(AURORA_TSAN "Build with ThreadSanitizer" OFF)
+if(AURORA_TSAN)
+  if(AURORA_SANITIZE)
+    message(FATAL_ERROR "AURORA_TSAN and AURORA_SANITIZE exclude each other")
+  endif()
+  # -Wno-tsan: Boost.Asio uses std::atomic_thread_fence, which TSan does not model (GCC warns).
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer -Wno-tsan)
+  add_link_options(-fsanitize=thread)
+endif()

@@ -84,7 +84,7 @@ TEST_CASE("secrets: random, hashed with a salt, verified in constant time", "[co
 }
 
 TEST_CASE("executor runs everything it accepted and refuses work beyond its queue",
-          "[common][executor]") {
+          "[common][executor][concurrency]") {
   std::atomic<int> ran{0};
   {
     Executor executor("test", 2, 1000);
@@ -108,7 +108,7 @@ TEST_CASE("executor runs everything it accepted and refuses work beyond its queu
 }
 
 TEST_CASE("executor runs short work on the caller's thread while a slot is free, within one bound",
-          "[common][executor]") {
+          "[common][executor][concurrency]") {
   Executor executor("inline", 1, 1, 1);
   const std::thread::id caller = std::this_thread::get_id();
   std::thread::id ran_on;
@@ -210,7 +210,7 @@ TEST_CASE("executor runs short work on the caller's thread while a slot is free,
   CHECK_FALSE(two.RunOrSubmit(task));  // after Shutdown
 }
 
-TEST_CASE("executor bounds its queue by the wait a task can expect", "[common][executor]") {
+TEST_CASE("executor bounds its queue by the wait a task can expect", "[common][executor][concurrency]") {
   using std::chrono::milliseconds;
   // One thread; tasks of about 20 ms; a queued task may expect to wait at most 50 ms: with the
   // run time known, the queue takes two tasks (40 ms of waiting, 60 ms for a third; fewer when a

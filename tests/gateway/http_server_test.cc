@@ -733,7 +733,7 @@ TEST_CASE("HttpServer streams to an HTTP/1.0 client without chunking and closes 
   CHECK(r.body == "part1,part2");
 }
 
-TEST_CASE("HttpServer::Shutdown finishes requests within grace and cancels the rest") {
+TEST_CASE("HttpServer::Shutdown finishes requests within grace and cancels the rest", "[concurrency]") {
   Inbox inbox;
   auto server = std::make_unique<TestServer>(inbox.Handler());
   TestHttpClient idle(server->port());
@@ -795,7 +795,7 @@ TEST_CASE("HttpServer destructor cancels what is under way") {
   CHECK(client.WaitClosed(2s));
 }
 
-TEST_CASE("HttpServer closes connections beyond max_connections at once") {
+TEST_CASE("HttpServer closes connections beyond max_connections at once", "[concurrency]") {
   HttpServerOptions options;
   options.max_connections = 2;
   TestServer server(Echo, options);
@@ -813,7 +813,7 @@ TEST_CASE("HttpServer closes connections beyond max_connections at once") {
   CHECK(fourth.Request("GET", "/4").status == 200);
 }
 
-TEST_CASE("HttpServer serves 256 concurrent keep-alive connections without an error") {
+TEST_CASE("HttpServer serves 256 concurrent keep-alive connections without an error", "[concurrency]") {
   HttpServerOptions options;
   options.io_threads = 2;
   TestServer server(

@@ -800,7 +800,7 @@ TEST_CASE("verified tokens are cached; time and keys are checked on every call",
   }
 }
 
-TEST_CASE("verification is safe from several threads at once", "[profile][jwt]") {
+TEST_CASE("verification is safe from several threads at once", "[profile][jwt][concurrency]") {
   const auto issuer = NewIssuer();
   EVP_PKEY* rsa = TestRsaKey();
   const JwtVerifier verifier(ParseOk(JwksOf({EcJwkOf(*issuer), RsaJwk(rsa, "rsa-1")})), Options());

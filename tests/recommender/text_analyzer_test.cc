@@ -340,7 +340,7 @@ std::vector<std::pair<std::string, Language>> SampleTexts() {
   return texts;
 }
 
-TEST_CASE("concurrent analysis gives the single-threaded results", "[analyzer]") {
+TEST_CASE("concurrent analysis gives the single-threaded results", "[analyzer][concurrency]") {
   const auto texts = SampleTexts();
   std::vector<std::vector<AnalyzedTerm>> expected;
   {
