@@ -427,3 +427,12 @@ def watch_until(stub, request, until_revision, timeout=60):
 def check_health(stub, service=""):
     return stub.Check(health_pb2.HealthCheckRequest(service=service),
                       timeout=RPC_TIMEOUT_S).status
+
+
+def record_figure(what, seconds):
+    """Appends a measured time (e.g. a fault's recovery) to the file named by AURORA_FAULT_FIGURES
+    as one JSON line {"what", "seconds"}, for bench/results.py's table; nothing when unset."""
+    path = os.environ.get("AURORA_FAULT_FIGURES")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"what": what, "seconds": seconds}) + "\n")
