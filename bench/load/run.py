@@ -13,7 +13,7 @@ Phases, one after another on the same topology:
               minute's; RSS flat (the whole topology's RSS: its least-squares slope over the soak
               times the soak's length within 5 % of its mean, and no process above 1.25x its
               first-minute RSS)
-  overload    2x saturation, paced, for --overload-seconds (60), over 4x as many connections:
+  overload    2x saturation, paced, for --overload-seconds (60), over twice as many connections:
               the excess is shed (429/503 with Retry-After: every shed answer has it), no other
               errors, admitted requests keep their service time (p99 from sending within 2x the
               soak's... printed as a ratio), peak RSS bounded (within 1.5x the soak's peak)
@@ -272,7 +272,7 @@ class Bench:
 
     def overload(self, saturation, soak):
         rate = 2 * saturation["ok_per_s"]
-        connections = max(64, 4 * soak["connections"])
+        connections = max(64, 2 * soak["connections"])
         summary, lines, start = self.load("overload", self.args.overload_seconds, connections,
                                           rate, warmup=0)
         end = start + self.args.overload_seconds

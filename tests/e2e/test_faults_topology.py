@@ -785,10 +785,10 @@ class FaultsTopologyTest(unittest.TestCase):
             eventually(lambda: organization in self.members(node)[1], 90,
                        f"{node.name}'s registry copy lists the organisation registered after the "
                        "directory came back", [node.check_alive])
-        self.verify_directory("after the outage")
         aurora_node.record_figure("directory down, back: from the first write after its restart "
                                   "until both recommenders and both registry copies have it",
                                   time.monotonic() - resynchronised)
+        self.verify_directory("after the outage")
         self.summary.append(
             f"outage: {down_for:.1f} s, {rounds} rounds of checks; resynchronised "
             f"{time.monotonic() - resynchronised:.1f} s after the first write")
