@@ -138,7 +138,13 @@ std::string FormatNumber(double x) {
   if (!std::isfinite(x)) return "null";
   if (IsInteger(x)) return absl::StrCat(static_cast<int64_t>(x));
   char buffer[64];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), x);
+  // A whole number beyond ±2^53 in exponent form ("9.007199254740994e+15"): its shortest plain
+  // form is an integer literal, which ParseJsonValue refuses as not exactly representable, so the
+  // canonical JSON would not read back (found by tests/fuzz/attribute_validation_fuzz).
+  auto [end, ec] =
+      std::trunc(x) == x
+          ? std::to_chars(buffer, buffer + sizeof(buffer), x, std::chars_format::scientific)
+          : std::to_chars(buffer, buffer + sizeof(buffer), x);
   return ec == std::errc() ? std::string(buffer, end) : absl::StrCat(x);
 }
 

@@ -475,6 +475,13 @@ TEST_CASE("canonical JSON: sorted keys, plain integers, round trip", "[profile][
   Value meters = Parse(R"({"housing": [5], "health": [10, 0]})");
   CHECK(AttributeRegistry::CanonicalJson(meters) == R"({"health":[10,0],"housing":[5]})");
   CHECK(AttributeRegistry::CanonicalJson(Parse("0.1")) == "0.1");
+  // Whole numbers beyond 2^53 in exponent form, which reads back (an integer literal would be
+  // refused as not exactly representable; found by attribute_validation_fuzz).
+  const std::string big = AttributeRegistry::CanonicalJson(Parse("9007199254740994.0"));
+  CHECK(big == "9.007199254740994e+15");
+  auto big_again = AttributeRegistry::ParseJsonValue(big);
+  REQUIRE(big_again.ok());
+  CHECK(big_again->number_value() == 9007199254740994.0);
   CHECK(AttributeRegistry::CanonicalJson(Parse("\"\"")) == "\"\"");
 }
 
