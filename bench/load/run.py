@@ -325,6 +325,10 @@ def percentile_of_lines(lines):
     return values[-1][0]
 
 
+def rounded(by_op):
+    return {k: round(v, 1) for k, v in by_op.items()}
+
+
 def verdict(name, ok, measured):
     print(f"  {'PASS' if ok else 'FAIL'}  {name} (measured {measured})")
     return ok
@@ -354,6 +358,7 @@ def main():
               f"{[round(v, 1) for v in soak['minute_p99_ms']]}; RSS mean "
               f"{soak['rss_mean_mib']:.0f} MiB, trend {soak['rss_growth_mib']:+.1f} MiB over the "
               f"soak", flush=True)
+        print(f"  service p99 by operation (ms): {rounded(s['service_p99_ms_by_op'])}", flush=True)
         print(f"== overload: 2x = {2 * saturation['ok_per_s']:.0f} requests/s for "
               f"{args.overload_seconds:.0f} s, then 70 % again", flush=True)
         over = bench.overload(saturation, soak)
@@ -362,6 +367,8 @@ def main():
               f"({o['shed_with_retry_after']} with Retry-After), {o['errors']} errors; admitted "
               f"service p99 {o['service_p99_ms']:.1f} ms; RSS peak {over['rss_peak_mib']:.0f} "
               f"MiB; recovered after {over['recovered_after_s']} s", flush=True)
+        print(f"  admitted service p99 by operation (ms): {rounded(o['service_p99_ms_by_op'])}; "
+              f"answered by operation: {o['by_op']}", flush=True)
         print("== verdicts")
         checks = [
             verdict("soak: zero errors and nothing shed", s["errors"] == 0 and s["shed"] == 0,
