@@ -1,19 +1,30 @@
 #pragma once
 // The node's one RocksDB database (DESIGN.md §6): one column family per component, opened once by
 // the node and shared by the components. Writes of user data go through the component stores,
-// which decide on sync; this class only owns the handles and the statistics.
+// which decide on sync; this class only owns the handles, the statistics and the recovery from a
+// full disk.
+//
+// A full disk: a write that finds no space fails with RESOURCE_EXHAUSTED (FromRocksStatus), and
+// RocksDB then refuses every write (reads go on) until it is resumed. RocksDB resumes by itself
+// only once a memtable's worth of space (64 MiB) is free, which a small volume never has; this
+// class instead looks at the free space every DatabaseOptions::space_check_interval and resumes
+// as soon as resume_free_bytes are free, so writes work again without a restart. RocksDB's own
+// log goes to the node's log (warnings and errors, component "rocksdb"), not to a LOG file in
+// the data directory: writing that file on a full disk would abort the process.
 //
 // Thread-safe: RocksDB handles may be used from any thread. Close() must not race with use.
 
 #include <rocksdb/db.h>
 #include <rocksdb/statistics.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace aurora {
 
@@ -22,7 +33,13 @@ struct DatabaseOptions {
   size_t block_cache_bytes = 128u << 20;
   // Collect RocksDB statistics (tickers and histograms) for /metrics.
   bool statistics = true;
+  // After the disk was full: how often the free space is looked at, and how much must be free
+  // before writes are resumed.
+  absl::Duration space_check_interval = absl::Seconds(1);
+  uint64_t resume_free_bytes = 1u << 20;
 };
+
+class NoSpaceRecovery;
 
 class Database {
  public:
@@ -55,9 +72,11 @@ class Database {
   std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::shared_ptr<rocksdb::Statistics> statistics_;
+  std::shared_ptr<NoSpaceRecovery> recovery_;
 };
 
-// Converts a RocksDB status into an absl::Status with `what` as context.
+// Converts a RocksDB status into an absl::Status with `what` as context. A full disk is
+// RESOURCE_EXHAUSTED (gRPC's code for "the entire file system is out of space").
 absl::Status FromRocksStatus(const rocksdb::Status& status, const std::string& what);
 
 }  // namespace aurora

@@ -1,5 +1,6 @@
 #include "common/tls.h"
 
+#include <fcntl.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -8,11 +9,20 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <set>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -283,11 +293,159 @@ class PeerVerifier final : public grpc::experimental::ExternalCertificateVerifie
   const bool check_host_;
 };
 
+absl::StatusOr<CertificateInfo> CheckTlsTexts(const TlsFiles& files, const std::string& cert_text,
+                                              const std::string& key_text,
+                                              const std::string& ca_text, absl::Time now);
+
+// The node's key and certificate chain as gRPC's file-watcher provider reads them: one in-memory
+// file (a memfd, at /proc/self/fd/<n>) holding both, which changes in one step and only to a pair
+// that CheckTlsFiles accepts. gRPC 1.51 reads --tls-key and --tls-cert at moments of its own and
+// does not check that they belong together: a renewal that replaces one file and then the other
+// could hand it a key of another certificate, and every handshake fails until its next read (a
+// minute by default). Here a half-renewed pair, or an expired, foreign or revoked certificate,
+// is logged and the current one kept. (A read of gRPC's that spans a change sees the file's
+// modification time change, which each change advances by a second, and is done again.)
+//
+// Thread-safe; one per set of files in the process, looked at every `refresh` by one thread.
+class IdentityMirror {
+ public:
+  // The path gRPC reads, for key and certificate alike ("" when no memfd could be made: then the
+  // files themselves); the files are read again now and taken if usable (or if first).
+  static std::string PathFor(const TlsFiles& files) {
+    Registry& registry = Registry::Get();
+    std::lock_guard lock(registry.mu);
+    auto& mirror = registry.mirrors[{files.cert, files.key, files.ca, files.crl_dir}];
+    if (!mirror) {
+      mirror.reset(new IdentityMirror(files));
+      if (!registry.started) {
+        std::thread([&registry] { Run(registry); }).detach();
+        registry.started = true;
+      }
+    }
+    mirror->files_.refresh = std::min(mirror->files_.refresh, files.refresh);
+    mirror->Refresh();
+    return mirror->fd_ < 0 ? "" : absl::StrCat("/proc/self/fd/", mirror->fd_);
+  }
+
+ private:
+  // Leaked on purpose: gRPC's providers read the paths for as long as the process lives.
+  struct Registry {
+    static Registry& Get() {
+      static Registry* registry = new Registry();
+      return *registry;
+    }
+    std::mutex mu;
+    std::map<std::tuple<std::string, std::string, std::string, std::string>,
+             std::unique_ptr<IdentityMirror>>
+        mirrors;
+    bool started = false;
+  };
+
+  explicit IdentityMirror(TlsFiles files)
+      : files_(std::move(files)), mtime_(absl::ToUnixSeconds(absl::Now())) {}
+
+  static void Run(Registry& registry) {
+    while (true) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      std::lock_guard lock(registry.mu);
+      const absl::Time now = absl::Now();
+      for (auto& [paths, mirror] : registry.mirrors) {
+        if (now >= mirror->next_check_) mirror->Refresh();
+      }
+    }
+  }
+
+  // Under the registry's mutex.
+  void Refresh() {
+    next_check_ = absl::Now() + files_.refresh;
+    auto cert = ReadFile(files_.cert);
+    auto key = ReadFile(files_.key);
+    if (fd_ < 0) {  // the first: as the files are (CheckTlsFiles has told the caller about them)
+      if (!cert.ok() || !key.ok() || !Install(*key, *cert)) return;
+      cert_ = *cert;
+      key_ = *key;
+      return;
+    }
+    if (cert.ok() && key.ok() && *cert == cert_ && *key == key_) return;
+    absl::StatusOr<std::string> ca = ReadFile(files_.ca);
+    absl::StatusOr<CertificateInfo> info =
+        !cert.ok()  ? cert.status()
+        : !key.ok() ? key.status()
+        : !ca.ok()  ? ca.status()
+                    : CheckTlsTexts(files_, *cert, *key, *ca, absl::Now());
+    if (!info.ok()) {
+      const std::string error(info.status().message());
+      if (error != refused_) {
+        LogWarning("tls", "kept the current certificate: the files are not a usable pair (yet)",
+                   {{"cert", files_.cert}, {"key", files_.key}, {"error", error}});
+        refused_ = error;
+      }
+      return;
+    }
+    if (!Install(*key, *cert)) return;
+    cert_ = *cert;
+    key_ = *key;
+    refused_.clear();
+    LogInfo(
+        "tls", "took the renewed certificate",
+        {{"cert", files_.cert},
+         {"organization", info->organization_id},
+         {"certificate_serial", info->serial_hex},
+         {"not_after", absl::FormatTime(absl::RFC3339_sec, info->not_after, absl::UTCTimeZone())}});
+  }
+
+  // A new memfd with the key and the certificate chain, in place of the current one at once.
+  bool Install(const std::string& key, const std::string& cert) {
+    const int fd = memfd_create("aurora-tls-identity", MFD_CLOEXEC);
+    if (fd < 0) {
+      LogWarning("tls", "cannot keep the certificate in memory; gRPC reads the files themselves",
+                 {{"error", std::strerror(errno)}});
+      return false;
+    }
+    const std::string text = absl::StrCat(key, "\n", cert);
+    bool ok = true;
+    for (size_t done = 0; ok && done < text.size();) {
+      const ssize_t n = write(fd, text.data() + done, text.size() - done);
+      ok = n > 0 || (n < 0 && errno == EINTR);
+      if (n > 0) done += static_cast<size_t>(n);
+    }
+    const struct timespec times[2] = {{0, UTIME_OMIT}, {++mtime_, 0}};
+    ok = ok && futimens(fd, times) == 0;
+    if (ok && fd_ >= 0) ok = dup3(fd, fd_, O_CLOEXEC) >= 0;
+    if (!ok) {
+      LogError("tls", "cannot update the in-memory certificate", {{"error", std::strerror(errno)}});
+      close(fd);
+      return false;
+    }
+    if (fd_ < 0) {
+      fd_ = fd;
+    } else {
+      close(fd);
+    }
+    return true;
+  }
+
+  TlsFiles files_;
+  absl::Time next_check_ = absl::InfinitePast();
+  int fd_ = -1;
+  int64_t mtime_;     // of the memfd: a second more at every change
+  std::string cert_;  // what the memfd holds
+  std::string key_;
+  std::string refused_;  // the last reason the files were not taken
+};
+
 std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Provider(
     const TlsFiles& files) {
   const auto seconds = std::max<int64_t>(1, absl::ToInt64Seconds(files.refresh));
-  return std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      files.key, files.cert, files.ca, static_cast<unsigned int>(seconds));
+  const std::string identity = IdentityMirror::PathFor(files);
+  if (identity.empty()) {
+    return std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        files.key, files.cert, files.ca, static_cast<unsigned int>(seconds));
+  }
+  // gRPC reads the in-memory copy every second, so that a renewal takes effect within `refresh`
+  // (plus a second) of reaching the files.
+  return std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(identity, identity,
+                                                                              files.ca, 1);
 }
 
 // Verifies `chain` (the leaf, then intermediates) against `roots`, at `now`, with the CRLs in
@@ -319,6 +477,45 @@ absl::Status VerifyChain(const std::vector<X509Ptr>& chain, const std::vector<X5
                      crl_dir.empty() ? "" : absl::StrCat(" (CRLs from ", crl_dir, ")")));
   }
   return absl::OkStatus();
+}
+
+// CheckTlsFiles on the files' texts.
+absl::StatusOr<CertificateInfo> CheckTlsTexts(const TlsFiles& files, const std::string& cert_text,
+                                              const std::string& key_text,
+                                              const std::string& ca_text, absl::Time now) {
+  const std::string cert_label = absl::StrCat("--tls-cert ", QuoteForMessage(files.cert));
+  const std::string ca_label = absl::StrCat("--tls-ca ", QuoteForMessage(files.ca));
+
+  auto chain = ReadCertificates(cert_text, cert_label);
+  if (!chain.ok()) return chain.status();
+  auto roots = ReadCertificates(ca_text, ca_label);
+  if (!roots.ok()) return roots.status();
+  BioPtr key_bio(BIO_new_mem_buf(key_text.data(), static_cast<int>(key_text.size())));
+  PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!key) {
+    return absl::InvalidArgumentError(absl::StrCat("--tls-key ", QuoteForMessage(files.key),
+                                                   " holds no PEM private key: ", OpenSslError()));
+  }
+  X509* leaf = chain->front().get();
+  if (X509_check_private_key(leaf, key.get()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        absl::StrCat("the key in --tls-key ", QuoteForMessage(files.key),
+                     " does not belong to the certificate in ", cert_label));
+  }
+
+  if (auto s = VerifyChain(*chain, *roots, files.crl_dir, now); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        cert_label, " is not accepted by the network CA in ", ca_label, ": ", s.message()));
+  }
+  auto info = Inspect(leaf, cert_label);
+  if (!info.ok()) return info.status();
+  if (!IsCanonicalUuid(info->organization_id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        cert_label, " does not name an organisation: it needs a URI subject alternative name ",
+        kOrganizationUriPrefix, "<organisation UUID> (issue it with `aurora ca issue --org ID`)"));
+  }
+  return info;
 }
 
 }  // namespace
@@ -400,39 +597,7 @@ absl::StatusOr<CertificateInfo> CheckTlsFiles(const TlsFiles& files, absl::Time 
   if (!key_text.ok()) return key_text.status();
   auto ca_text = ReadNamed(files.ca, "--tls-ca");
   if (!ca_text.ok()) return ca_text.status();
-  const std::string cert_label = absl::StrCat("--tls-cert ", QuoteForMessage(files.cert));
-  const std::string ca_label = absl::StrCat("--tls-ca ", QuoteForMessage(files.ca));
-
-  auto chain = ReadCertificates(*cert_text, cert_label);
-  if (!chain.ok()) return chain.status();
-  auto roots = ReadCertificates(*ca_text, ca_label);
-  if (!roots.ok()) return roots.status();
-  BioPtr key_bio(BIO_new_mem_buf(key_text->data(), static_cast<int>(key_text->size())));
-  PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-  if (!key) {
-    return absl::InvalidArgumentError(absl::StrCat("--tls-key ", QuoteForMessage(files.key),
-                                                   " holds no PEM private key: ", OpenSslError()));
-  }
-  X509* leaf = chain->front().get();
-  if (X509_check_private_key(leaf, key.get()) != 1) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError(
-        absl::StrCat("the key in --tls-key ", QuoteForMessage(files.key),
-                     " does not belong to the certificate in ", cert_label));
-  }
-
-  if (auto s = VerifyChain(*chain, *roots, files.crl_dir, now); !s.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(cert_label, " is not accepted by the network CA in ",
-                                                      ca_label, ": ", s.message()));
-  }
-  auto info = Inspect(leaf, cert_label);
-  if (!info.ok()) return info.status();
-  if (!IsCanonicalUuid(info->organization_id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        cert_label, " does not name an organisation: it needs a URI subject alternative name ",
-        kOrganizationUriPrefix, "<organisation UUID> (issue it with `aurora ca issue --org ID`)"));
-  }
-  return info;
+  return CheckTlsTexts(files, *cert_text, *key_text, *ca_text, now);
 }
 
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const TlsFiles& files) {

@@ -5,12 +5,15 @@
 // certificate, and a callee learns the calling organisation from the verified certificate
 // (PeerOrganization), never from a header.
 //
-// Certificates, keys and the CA are read from files and re-read while the node runs (gRPC's
-// file-watcher certificate provider), so a renewed certificate takes effect on new connections
-// without a restart. After gRPC has verified a peer's chain, our own verifier refuses a revoked
-// certificate (against the CRLs in crl_dir as they are at that moment: a revocation applies to
-// the next handshake), a certificate that names no organisation, and, on a channel, a server
-// certificate that does not name the target host.
+// Certificates, keys and the CA are read from files and re-read every `refresh` while the node
+// runs (gRPC's file-watcher certificate provider), so a renewed certificate takes effect on new
+// connections without a restart. A renewed key and certificate are taken together, once they
+// belong together and the certificate passes CheckTlsFiles; until then (a renewal that has
+// replaced one file of the two, an expired or revoked certificate) the node keeps presenting the
+// current one and logs why. After gRPC has verified a peer's chain, our own verifier refuses a
+// revoked certificate (against the CRLs in crl_dir as they are at that moment: a revocation
+// applies to the next handshake), a certificate that names no organisation, and, on a channel, a
+// server certificate that does not name the target host.
 //
 // Usage:
 //   TlsFiles files{.cert = "node.crt", .key = "node.key", .ca = "ca.crt", .crl_dir = "crl",
