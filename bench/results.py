@@ -5,7 +5,7 @@ baseline it measured in the same run), the command that produced it, and the mac
 
     cmake --preset release && cmake --build --preset release
     bench/results.py                    # every benchmark, about 30 minutes; writes bench/RESULTS.md
-    bench/results.py --only load,gateway_bench --out /tmp/RESULTS.md
+    bench/results.py --only load,gateway_bench   # those again; the other rows as last measured
 
 Every benchmark prints its targets as lines "<target>: PASS|FAIL (measured ...)"; this script
 takes those lines as they are (it does not re-derive figures), plus the benchmark's one-line
@@ -133,8 +133,18 @@ def run(name, command, figures_file):
     if not rows:
         rows.append(("ran", "FAIL" if done.returncode else "ok",
                      f"exit {done.returncode}; no PASS/FAIL lines (see {name}.log)"))
-    return {"name": name, "command": " ".join(command), "seconds": seconds,
-            "exit": done.returncode, "rows": rows, "summaries": summaries}
+    result = {"name": name, "command": " ".join(command), "seconds": seconds,
+              "exit": done.returncode, "rows": rows, "summaries": summaries}
+    return result
+
+
+def stored(name):
+    """The last result of a benchmark (build/release/bench/results/<name>.json), or None."""
+    path = os.path.join(LOGS, f"{name}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def write(results, out, started, load_before, load_after, commit):
@@ -154,11 +164,16 @@ def write(results, out, started, load_before, load_after, commit):
         "| benchmark | command | target or figure | result | measured |",
         "|---|---|---|---|---|",
     ]
+    if any(r.get("measured_at", started) != started for r in results):
+        lines[8:8] = ["- Rows not measured in this run give their own date and commit after the "
+                      "benchmark's name", ""]
     for r in results:
         for i, (target, result, measured) in enumerate(r["rows"]):
             first = i == 0
+            own = "" if r.get("measured_at", started) == started else \
+                f" ({r['measured_at']:%Y-%m-%d %H:%M}, `{r['commit']}`)"
             lines.append("| {} | {} | {} | {} | {} |".format(
-                f"**{r['name']}**" if first else "",
+                f"**{r['name']}**{own}" if first else "",
                 f"`{r['command']}` ({r['seconds']:.0f} s)" if first else "",
                 target.replace("|", "\\|"), f"**{result}**" if result == "FAIL" else result,
                 measured.replace("|", "\\|")))
@@ -190,16 +205,26 @@ def main():
                             capture_output=True, text=True, check=False).stdout.strip()
     started = datetime.datetime.utcnow()
     load_before = load_average()
-    results = []
+    fresh = {}
     for name, command, what in chosen:
         print(f"== {name}: {what}", flush=True)
         result = run(name, command, os.path.join(LOGS, "faults.ndjson"))
         for target, verdict, measured in result["rows"]:
             print(f"  {verdict:6s} {target} ({measured})", flush=True)
-        results.append(result)
+        with open(os.path.join(LOGS, f"{name}.json"), "w", encoding="utf-8") as f:
+            json.dump({**result, "measured_at": started.isoformat(), "commit": commit}, f)
+        fresh[name] = result
+    # Every benchmark in the table: this run's, else its last stored result.
+    results = []
+    for name, _, _ in BENCHMARKS:
+        if name in fresh:
+            results.append(fresh[name])
+        elif (last := stored(name)) is not None:
+            last["measured_at"] = datetime.datetime.fromisoformat(last["measured_at"])
+            results.append(last)
     write(results, args.out, started, load_before, load_average(), commit)
     print(f"wrote {args.out}")
-    return 0 if all(v != "FAIL" for r in results for _, v, _ in r["rows"]) else 1
+    return 0 if all(v != "FAIL" for r in fresh.values() for _, v, _ in r["rows"]) else 1
 
 
 if __name__ == "__main__":

@@ -365,7 +365,10 @@ class Worker {
       if (rate_ > 0) {
         next += std::chrono::duration_cast<Clock::duration>(
             std::chrono::duration<double>(gap(rng_)));
-        if (next >= end) break;
+        // A worker that fell behind its schedule stops at the end all the same: what it did not
+        // send counts as not offered (the summary's offered rate shows it), and sending it later
+        // would load the next phase.
+        if (next >= end || Clock::now() >= end) break;
         std::this_thread::sleep_until(next);
       } else {
         next = Clock::now();
@@ -618,8 +621,10 @@ json Summary(const std::vector<Second>& seconds, size_t from, size_t to) {
     total_ok += ok[op];
   }
   const double span = static_cast<double>(std::min(to, seconds.size()) - std::min(from, to));
+  const int64_t offered = total_ok + shed + errors;
   return {{"ok", total_ok},
           {"ok_per_s", span > 0 ? static_cast<double>(total_ok) / span : 0},
+          {"offered_per_s", span > 0 ? static_cast<double>(offered) / span : 0},
           {"shed", shed},
           {"shed_with_retry_after", with_retry_after},
           {"errors", errors},
