@@ -156,7 +156,7 @@ def member_credentials(folder):
 CURL = shutil.which("curl")
 
 
-def http(method, url, body=None, token=None, basic=None):
+def http(method, url, body=None, token=None, basic=None, timeout=30):
     """curl `method` `url` with an optional JSON `body`, bearer `token` or HTTP Basic `basic`
     ("id:secret"); returns (status, headers, raw body) as curl() does."""
     args = ["-X", method, url]
@@ -166,7 +166,7 @@ def http(method, url, body=None, token=None, basic=None):
         args += ["-u", basic]
     if body is not None:
         args += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
-    return curl(*args)
+    return curl(*args, timeout=timeout)
 
 
 def curl(*args, timeout=30):
@@ -436,3 +436,23 @@ def record_figure(what, seconds):
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"what": what, "seconds": seconds}) + "\n")
+
+
+LDB = shutil.which("ldb")  # Debian's rocksdb-tools
+
+
+def ldb_scan(db, family):
+    """Every (key, value) of one column family of a stopped node's RocksDB folder `db`, as
+    bytes, read with RocksDB's own ldb."""
+    if LDB is None:
+        raise AssertionError("ldb (Debian's rocksdb-tools) is missing: run scripts/setup")
+    done = subprocess.run([LDB, f"--db={db}", f"--column_family={family}", "scan", "--hex"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"ldb scan of {family} in {db}: {done.stderr}{done.stdout}")
+    records = []
+    for line in done.stdout.splitlines():
+        key, separator, value = line.partition(" : ")
+        if separator:
+            records.append((bytes.fromhex(key[2:]), bytes.fromhex(value[2:])))
+    return records

@@ -49,7 +49,6 @@ here: nothing balances loopback, and five drains in a row would take most of the
 import collections
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -59,7 +58,7 @@ import unittest
 import uuid
 
 import aurora_node
-from aurora_node import curl, eventually
+from aurora_node import LDB, curl, eventually, http, ldb_scan
 from production_topology import ProductionTopology, credentials
 
 import grpc  # noqa: E402  (after aurora_node, which puts the generated modules on sys.path)
@@ -78,7 +77,6 @@ MIN_ACKS_PER_WRITER = 3    # ... and this many acknowledgements of each writer u
 MIN_ACKS_PER_ROUND = 30    # ... and of all writers together
 DOWN_SECONDS = 10          # the directory's outage
 DRAIN_SECONDS = "1"
-LDB = shutil.which("ldb")
 
 # Failures a writer may see while a process it uses is down or reconnecting (from its kill until
 # FAULT_GRACE seconds after it is ready again: clients' reconnect backoff); a timeout at any time
@@ -125,15 +123,8 @@ def grpc_call(fn):
 
 def http_call(method, url, body=None, token=None, basic=None):
     """curl; the parsed JSON answer, or Failed unless 200."""
-    args = ["-X", method, url]
-    if token is not None:
-        args += ["-H", f"Authorization: Bearer {token}"]
-    if basic is not None:
-        args += ["-u", basic]
-    if body is not None:
-        args += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
     try:
-        status, _, raw = curl(*args, timeout=CALL_TIMEOUT)
+        status, _, raw = http(method, url, body, token, basic, timeout=CALL_TIMEOUT)
     except (AssertionError, subprocess.TimeoutExpired) as e:  # refused, reset: curl's exit code
         raise Failed("http 0", str(e).splitlines()[0][:200]) from None
     if status != 200:
@@ -846,18 +837,6 @@ def timestamp(text):
     return seconds, fraction.ljust(9, "0")
 
 
-def ldb_scan(db, family):
-    """Every (key, value) of one column family of a stopped node's RocksDB, as bytes."""
-    done = subprocess.run([LDB, f"--db={db}", f"--column_family={family}", "scan", "--hex"],
-                          capture_output=True, text=True, timeout=120, check=False)
-    if done.returncode != 0:
-        raise AssertionError(f"ldb scan of {family} in {db}: {done.stderr}{done.stdout}")
-    records = []
-    for line in done.stdout.splitlines():
-        key, separator, value = line.partition(" : ")
-        if separator:
-            records.append((bytes.fromhex(key[2:]), bytes.fromhex(value[2:])))
-    return records
 
 
 if __name__ == "__main__":

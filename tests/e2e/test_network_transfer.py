@@ -28,8 +28,6 @@ Checked:
 import json
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 import unittest
 
@@ -58,7 +56,6 @@ PURPOSE = "session transfer"
 # Identifiers a store may hold: UUIDs, and runs of hex digits (hashes, tokens, pseudonyms).
 IDENTIFIER = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"
                         rb"[0-9a-fA-F]{32,}")
-LDB = shutil.which("ldb")
 
 
 
@@ -66,18 +63,7 @@ LDB = shutil.which("ldb")
 
 def dump(data_dir, family):
     """Every key and value of one column family of a stopped node's RocksDB, as bytes."""
-    done = subprocess.run([LDB, f"--db={os.path.join(data_dir, 'rocksdb')}",
-                           f"--column_family={family}", "scan", "--hex"],
-                          capture_output=True, text=True, timeout=120, check=False)
-    if done.returncode != 0:
-        raise AssertionError(f"ldb scan of {family} in {data_dir}: {done.stderr}{done.stdout}")
-    records = []
-    for line in done.stdout.splitlines():
-        key, separator, value = line.partition(" : ")
-        if not separator:
-            continue
-        records.append((bytes.fromhex(key[2:]), bytes.fromhex(value[2:])))
-    return records
+    return aurora_node.ldb_scan(os.path.join(data_dir, "rocksdb"), family)
 
 
 def identifiers(records):
@@ -91,7 +77,7 @@ def identifiers(records):
 class NetworkTransferTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if LDB is None:
+        if aurora_node.LDB is None:
             raise AssertionError("ldb (Debian's rocksdb-tools) is missing: run scripts/setup")
         cls.tmp = tempfile.TemporaryDirectory(prefix="aurora-e2e-transfer-")
         cls.ca, cls.certs = issue_network(cls.tmp.name, (ORG_A, ORG_B, ORG_C), registry=ORG_A,

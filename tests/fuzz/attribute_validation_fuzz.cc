@@ -53,17 +53,10 @@
 #include "common/codelists.h"
 #include "common/text.h"
 #include "profile/attributes.h"
+#include "fuzz_check.h"
 
 namespace aurora::profile {
 namespace {
-
-#define FUZZ_CHECK(cond)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::fprintf(stderr, "invariant broken at line %d: %s\n", __LINE__, #cond); \
-      __builtin_trap();                                                           \
-    }                                                                             \
-  } while (false)
 
 #ifndef AURORA_DATA_DIR
 #define AURORA_DATA_DIR ""

@@ -44,17 +44,10 @@
 #include "common/text.h"
 #include "directory/catalogue_format.h"
 #include "directory/validation.h"
+#include "fuzz_check.h"
 
 namespace aurora::directory {
 namespace {
-
-#define FUZZ_CHECK(cond)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::fprintf(stderr, "invariant broken at line %d: %s\n", __LINE__, #cond); \
-      __builtin_trap();                                                           \
-    }                                                                             \
-  } while (false)
 
 #ifndef AURORA_DATA_DIR
 #define AURORA_DATA_DIR ""

@@ -45,17 +45,10 @@
 
 #include "gateway/http_request_parser.h"
 #include "gateway/http_server.h"
+#include "fuzz_check.h"
 
 namespace aurora::gateway {
 namespace {
-
-#define FUZZ_CHECK(cond)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::fprintf(stderr, "invariant broken at line %d: %s\n", __LINE__, #cond); \
-      __builtin_trap();                                                           \
-    }                                                                             \
-  } while (false)
 
 constexpr size_t kHeaderLimits[8] = {24, 40, 64, 100, 160, 256, 1024, 16 << 10};
 constexpr size_t kBodyLimits[8] = {0, 1, 5, 16, 64, 300, 4096, 4 << 20};

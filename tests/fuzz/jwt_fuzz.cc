@@ -61,17 +61,10 @@
 #include "common/openssl_handles.h"
 #include "common/secret_hash.h"
 #include "profile/jwt.h"
+#include "fuzz_check.h"
 
 namespace aurora::profile {
 namespace {
-
-#define FUZZ_CHECK(cond)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::fprintf(stderr, "invariant broken at line %d: %s\n", __LINE__, #cond); \
-      __builtin_trap();                                                           \
-    }                                                                             \
-  } while (false)
 
 using Json = nlohmann::json;
 

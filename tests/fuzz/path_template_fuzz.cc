@@ -20,17 +20,10 @@
 #include <vector>
 
 #include "gateway/path_template.h"
+#include "fuzz_check.h"
 
 namespace aurora::gateway {
 namespace {
-
-#define FUZZ_CHECK(cond)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::fprintf(stderr, "invariant broken at line %d: %s\n", __LINE__, #cond); \
-      __builtin_trap();                                                           \
-    }                                                                             \
-  } while (false)
 
 constexpr size_t kMaxTemplates = 4;
 

@@ -42,17 +42,10 @@
 #include "gateway/json_printer.h"
 #include "gateway/route_table.h"
 #include "gateway/transcoder.h"
+#include "fuzz_check.h"
 
 namespace aurora::gateway {
 namespace {
-
-#define FUZZ_CHECK(cond)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::fprintf(stderr, "invariant broken at line %d: %s\n", __LINE__, #cond); \
-      __builtin_trap();                                                           \
-    }                                                                             \
-  } while (false)
 
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
