@@ -54,13 +54,10 @@
 #include "common/text.h"
 #include "profile/attributes.h"
 #include "fuzz_check.h"
+#include "fuzz_codelists.h"
 
 namespace aurora::profile {
 namespace {
-
-#ifndef AURORA_DATA_DIR
-#define AURORA_DATA_DIR ""
-#endif
 
 using google::protobuf::Value;
 
@@ -118,16 +115,7 @@ const Fixture& GetFixture() {
     auto* f = new Fixture;
     // protobuf logs an ERROR line for every string that is not UTF-8, which is most inputs.
     google::protobuf::SetLogHandler(nullptr);
-    const char* env = std::getenv("AURORA_DATA_DIR");
-    const std::string data_dir = env != nullptr && *env != '\0' ? env : AURORA_DATA_DIR;
-    absl::StatusOr<CodeLists> codes = CodeLists::LoadFromDirectory(data_dir + "/codelists");
-    if (!codes.ok()) {
-      std::fprintf(stderr,
-                   "cannot load the code lists from %s/codelists (set AURORA_DATA_DIR): %s\n",
-                   data_dir.c_str(), codes.status().ToString().c_str());
-    }
-    FUZZ_CHECK(codes.ok());
-    f->codes = *std::move(codes);
+    f->codes = LoadFuzzCodeLists();
     absl::StatusOr<AttributeRegistry> registry = AttributeRegistry::Create(&f->codes, kConfig);
     if (!registry.ok()) std::fprintf(stderr, "%s\n", registry.status().ToString().c_str());
     FUZZ_CHECK(registry.ok());

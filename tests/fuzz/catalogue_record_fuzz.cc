@@ -45,13 +45,10 @@
 #include "directory/catalogue_format.h"
 #include "directory/validation.h"
 #include "fuzz_check.h"
+#include "fuzz_codelists.h"
 
 namespace aurora::directory {
 namespace {
-
-#ifndef AURORA_DATA_DIR
-#define AURORA_DATA_DIR ""
-#endif
 
 // The channels and the organisation of PTV service 0982b9a3-66ba-445b-81ed-6202f924c356 (seed
 // ptv_linked_channels_org), trimmed to the fields the converter reads.
@@ -81,16 +78,7 @@ void WriteFile(const std::string& path, std::string_view text) {
 const Fixture& GetFixture() {
   static const Fixture* const fixture = [] {
     auto* f = new Fixture;
-    const char* env = std::getenv("AURORA_DATA_DIR");
-    const std::string data_dir = env != nullptr && *env != '\0' ? env : AURORA_DATA_DIR;
-    absl::StatusOr<CodeLists> codes = CodeLists::LoadFromDirectory(data_dir + "/codelists");
-    if (!codes.ok()) {
-      std::fprintf(stderr,
-                   "cannot load the code lists from %s/codelists (set AURORA_DATA_DIR): %s\n",
-                   data_dir.c_str(), codes.status().ToString().c_str());
-    }
-    FUZZ_CHECK(codes.ok());
-    f->codes = *std::move(codes);
+    f->codes = LoadFuzzCodeLists();
 
     const char* shm = "/dev/shm";
     const char* tmp = std::getenv("TMPDIR");
